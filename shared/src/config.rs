@@ -1,0 +1,769 @@
+//! Typed configuration, parsed once at start from the environment (DESIGN.md section 10).
+//!
+//! [`Config::from_env`] reads the process environment; [`Config::from_vars`] takes any map, so
+//! every rule is unit-tested without touching `std::env`. A bad value is a [`ConfigError`] naming
+//! the variable, the value and what is accepted: start-up fails with that message instead of
+//! running half-configured.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::domain::Platform;
+
+pub const DEFAULT_DAILY_API_URL: &str = "https://api.daily.co/v1";
+pub const DEFAULT_WHEREBY_API_URL: &str = "https://api.whereby.dev/v1";
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var}={value:?} is not valid: expected {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("{var} is required {why}")]
+    Missing {
+        var: &'static str,
+        why: &'static str,
+    },
+    #[error("{var}: cannot read {path}: {reason}")]
+    Unreadable {
+        var: &'static str,
+        path: String,
+        reason: String,
+    },
+}
+
+/// DynamoDB table names, `reflector-<entity>` unless overridden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub rooms: String,
+    pub meetings: String,
+    pub participant_sessions: String,
+    pub recordings: String,
+    pub transcripts: String,
+    pub meeting_consents: String,
+    pub webhook_events: String,
+}
+
+impl TableNames {
+    /// Names of the form `<prefix>-<entity>`: the defaults use prefix `reflector`; tests use a
+    /// unique prefix each so that they share one emulator without seeing each other's items.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            rooms: format!("{prefix}-rooms"),
+            meetings: format!("{prefix}-meetings"),
+            participant_sessions: format!("{prefix}-participant-sessions"),
+            recordings: format!("{prefix}-recordings"),
+            transcripts: format!("{prefix}-transcripts"),
+            meeting_consents: format!("{prefix}-meeting-consents"),
+            webhook_events: format!("{prefix}-webhook-events"),
+        }
+    }
+}
+
+impl Default for TableNames {
+    fn default() -> Self {
+        Self::with_prefix("reflector")
+    }
+}
+
+/// Feature flags that choose the video platform per room (DESIGN.md section 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flags {
+    pub daily_migration_enabled: bool,
+    pub daily_migration_room_ids: BTreeSet<String>,
+    pub default_video_platform: Platform,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Self {
+            daily_migration_enabled: false,
+            daily_migration_room_ids: BTreeSet::new(),
+            default_video_platform: Platform::Whereby,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WherebyConfig {
+    pub api_url: String,
+    pub api_key: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+    pub s3_bucket: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DailyConfig {
+    pub api_url: String,
+    pub api_key: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+    pub subdomain: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum AuthConfig {
+    /// Everyone is anonymous (the original's default).
+    #[default]
+    None,
+    /// RS256 bearer tokens verified with this public key; `sub` is the user id.
+    Jwt {
+        public_key_pem: String,
+        audience: Option<String>,
+    },
+}
+
+/// One entry of `RECORDING_URL_ALLOWED_HOSTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedHost {
+    /// `example.com`: exactly that host, https only.
+    Exact(String),
+    /// `*.example.com`: any subdomain of `example.com` (not the apex), https only.
+    Wildcard(String),
+    /// `http://127.0.0.1:8080`: plain http to exactly that origin (local use).
+    HttpOrigin { host: String, port: u16 },
+}
+
+impl AllowedHost {
+    /// Whether `url` may be downloaded under this rule.
+    pub fn allows(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str().map(|h| h.to_ascii_lowercase()) else {
+            return false;
+        };
+        match self {
+            AllowedHost::Exact(h) => url.scheme() == "https" && host == *h,
+            AllowedHost::Wildcard(suffix) => {
+                url.scheme() == "https"
+                    && host.len() > suffix.len() + 1
+                    && host.ends_with(suffix.as_str())
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+            AllowedHost::HttpOrigin { host: h, port } => {
+                url.scheme() == "http" && host == *h && url.port_or_known_default() == Some(*port)
+            }
+        }
+    }
+}
+
+/// Local stack settings (`reflector-local` only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalConfig {
+    pub listen_addr: SocketAddr,
+    pub sweep_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: TableNames,
+    pub recordings_queue_url: Option<String>,
+    pub pipeline_queue_url: Option<String>,
+    pub recordings_bucket: String,
+    pub whereby: WherebyConfig,
+    pub daily: DailyConfig,
+    pub flags: Flags,
+    /// Whether `DEFAULT_VIDEO_PLATFORM` was set explicitly (the local stack falls back to the
+    /// mock platform only when it was not).
+    pub default_platform_explicit: bool,
+    pub auth: AuthConfig,
+    pub public_mode: bool,
+    pub recording_url_allowed_hosts: Vec<AllowedHost>,
+    pub meeting_duration: Duration,
+    pub sweeper_requeue_limit: u32,
+    pub sweeper_requeue_cooldown: Duration,
+    pub aws_endpoint_url: Option<String>,
+    pub local: LocalConfig,
+}
+
+impl Config {
+    /// Reads the process environment. Call once at start.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let tables = TableNames {
+            rooms: env.string_or("ROOMS_TABLE", "reflector-rooms"),
+            meetings: env.string_or("MEETINGS_TABLE", "reflector-meetings"),
+            participant_sessions: env
+                .string_or("PARTICIPANT_SESSIONS_TABLE", "reflector-participant-sessions"),
+            recordings: env.string_or("RECORDINGS_TABLE", "reflector-recordings"),
+            transcripts: env.string_or("TRANSCRIPTS_TABLE", "reflector-transcripts"),
+            meeting_consents: env.string_or("MEETING_CONSENTS_TABLE", "reflector-meeting-consents"),
+            webhook_events: env.string_or("WEBHOOK_EVENTS_TABLE", "reflector-webhook-events"),
+        };
+        let whereby = WherebyConfig {
+            api_url: env.url_or("WHEREBY_API_URL", DEFAULT_WHEREBY_API_URL)?,
+            api_key: env.secret("WHEREBY_API_KEY"),
+            webhook_secret: env.secret("WHEREBY_WEBHOOK_SECRET"),
+            s3_bucket: env.string("AWS_WHEREBY_S3_BUCKET"),
+            access_key_id: env.string("AWS_WHEREBY_ACCESS_KEY_ID"),
+            access_key_secret: env.secret("AWS_WHEREBY_ACCESS_KEY_SECRET"),
+        };
+        let daily = DailyConfig {
+            api_url: env.url_or("DAILY_API_URL", DEFAULT_DAILY_API_URL)?,
+            api_key: env.secret("DAILY_API_KEY"),
+            webhook_secret: env.secret("DAILY_WEBHOOK_SECRET"),
+            subdomain: env.string("DAILY_SUBDOMAIN"),
+            s3_bucket: env.string("AWS_DAILY_S3_BUCKET"),
+            s3_region: env.string("AWS_DAILY_S3_REGION"),
+            role_arn: env.string("AWS_DAILY_ROLE_ARN"),
+        };
+        let default_platform_explicit = env.string("DEFAULT_VIDEO_PLATFORM").is_some();
+        let flags = Flags {
+            daily_migration_enabled: env.bool_or("DAILY_MIGRATION_ENABLED", false)?,
+            daily_migration_room_ids: env
+                .string("DAILY_MIGRATION_ROOM_IDS")
+                .map(|v| parse_room_ids(&v))
+                .unwrap_or_default(),
+            default_video_platform: match env.string("DEFAULT_VIDEO_PLATFORM") {
+                None => Platform::Whereby,
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    var: "DEFAULT_VIDEO_PLATFORM",
+                    value: v.clone(),
+                    expected: format!("one of {}", Platform::KNOWN.join(", ")),
+                })?,
+            },
+        };
+        let auth = match env.string("AUTH_BACKEND").as_deref() {
+            None | Some("none") => AuthConfig::None,
+            Some("jwt") => {
+                let raw = env.string("AUTH_JWT_PUBLIC_KEY").ok_or(ConfigError::Missing {
+                    var: "AUTH_JWT_PUBLIC_KEY",
+                    why: "when AUTH_BACKEND=jwt (PEM text or a path to a PEM file)",
+                })?;
+                AuthConfig::Jwt {
+                    public_key_pem: read_pem("AUTH_JWT_PUBLIC_KEY", &raw)?,
+                    audience: env.string("AUTH_JWT_AUDIENCE"),
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "AUTH_BACKEND",
+                    value: other.to_owned(),
+                    expected: "one of none, jwt".into(),
+                })
+            }
+        };
+        let recording_url_allowed_hosts = match env.string("RECORDING_URL_ALLOWED_HOSTS") {
+            None => Vec::new(),
+            Some(v) => parse_allowed_hosts(&v)?,
+        };
+        let meeting_hours = env.u64_or("MEETING_DURATION_HOURS", 8)?;
+        if !(1..=24 * 30).contains(&meeting_hours) {
+            return Err(ConfigError::Invalid {
+                var: "MEETING_DURATION_HOURS",
+                value: meeting_hours.to_string(),
+                expected: "a whole number of hours from 1 to 720".into(),
+            });
+        }
+        let listen = env.string_or("LOCAL_LISTEN_ADDR", DEFAULT_LISTEN_ADDR);
+        let listen_addr = listen.parse().map_err(|_| ConfigError::Invalid {
+            var: "LOCAL_LISTEN_ADDR",
+            value: listen.clone(),
+            expected: "an address and port such as 127.0.0.1:3000".into(),
+        })?;
+        let sweep_seconds = env.u64_or("LOCAL_SWEEP_SECONDS", 60)?;
+        if sweep_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                var: "LOCAL_SWEEP_SECONDS",
+                value: "0".into(),
+                expected: "a whole number of seconds, at least 1".into(),
+            });
+        }
+        Ok(Config {
+            tables,
+            recordings_queue_url: env.string("RECORDINGS_QUEUE_URL"),
+            pipeline_queue_url: env.string("PIPELINE_QUEUE_URL"),
+            recordings_bucket: env.string_or("RECORDINGS_BUCKET", "reflector-recordings"),
+            whereby,
+            daily,
+            flags,
+            default_platform_explicit,
+            auth,
+            public_mode: env.bool_or("PUBLIC_MODE", false)?,
+            recording_url_allowed_hosts,
+            meeting_duration: Duration::from_secs(meeting_hours * 3600),
+            sweeper_requeue_limit: u32::try_from(env.u64_or("SWEEPER_REQUEUE_LIMIT", 50)?)
+                .map_err(|_| ConfigError::Invalid {
+                    var: "SWEEPER_REQUEUE_LIMIT",
+                    value: env.string("SWEEPER_REQUEUE_LIMIT").unwrap_or_default(),
+                    expected: "a whole number up to 4294967295".into(),
+                })?,
+            sweeper_requeue_cooldown: env
+                .duration_or("SWEEPER_REQUEUE_COOLDOWN", Duration::from_secs(6 * 3600))?,
+            aws_endpoint_url: env.string("AWS_ENDPOINT_URL"),
+            local: LocalConfig {
+                listen_addr,
+                sweep_interval: Duration::from_secs(sweep_seconds),
+            },
+        })
+    }
+
+    /// Whether any real video platform has an API key configured.
+    pub fn has_platform_credentials(&self) -> bool {
+        self.whereby.api_key.is_some() || self.daily.api_key.is_some()
+    }
+}
+
+/// `DAILY_MIGRATION_ROOM_IDS`: comma-separated room ids; blanks around ids and empty entries are
+/// ignored, so `"a, b,,c,"` is `{a, b, c}`.
+pub fn parse_room_ids(value: &str) -> BTreeSet<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `RECORDING_URL_ALLOWED_HOSTS`: comma-separated `host`, `*.domain` or `http://host:port`.
+pub fn parse_allowed_hosts(value: &str) -> Result<Vec<AllowedHost>, ConfigError> {
+    const VAR: &str = "RECORDING_URL_ALLOWED_HOSTS";
+    let invalid = |entry: &str| ConfigError::Invalid {
+        var: VAR,
+        value: entry.to_owned(),
+        expected: "comma-separated host names (example.com), wildcards (*.example.com) or \
+                   explicit http origins (http://127.0.0.1:8080)"
+            .into(),
+    };
+    let is_host = |h: &str| {
+        !h.is_empty()
+            && h.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    let mut hosts = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let lower = entry.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("http://") {
+            let url = Url::parse(&lower).map_err(|_| invalid(entry))?;
+            let host = url.host_str().ok_or_else(|| invalid(entry))?.to_owned();
+            let port = url.port_or_known_default().ok_or_else(|| invalid(entry))?;
+            if url.path() != "/" || rest.contains('/') && !rest.ends_with('/') {
+                return Err(invalid(entry));
+            }
+            hosts.push(AllowedHost::HttpOrigin { host, port });
+        } else if let Some(suffix) = lower.strip_prefix("*.") {
+            if !is_host(suffix) {
+                return Err(invalid(entry));
+            }
+            hosts.push(AllowedHost::Wildcard(suffix.to_owned()));
+        } else if is_host(&lower) {
+            hosts.push(AllowedHost::Exact(lower));
+        } else {
+            return Err(invalid(entry));
+        }
+    }
+    Ok(hosts)
+}
+
+fn read_pem(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    if raw.trim_start().starts_with("-----BEGIN") {
+        return Ok(raw.to_owned());
+    }
+    let text = std::fs::read_to_string(raw).map_err(|e| ConfigError::Unreadable {
+        var,
+        path: raw.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !text.trim_start().starts_with("-----BEGIN") {
+        return Err(ConfigError::Invalid {
+            var,
+            value: raw.to_owned(),
+            expected: "PEM text or the path of a PEM file".into(),
+        });
+    }
+    Ok(text)
+}
+
+/// Read access to the variables; empty values count as unset, as in a SAM template where an
+/// optional parameter defaults to "".
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str) -> Option<String> {
+        self.0
+            .get(var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn string_or(&self, var: &str, default: &str) -> String {
+        self.string(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn secret(&self, var: &str) -> Option<SecretString> {
+        self.string(var).map(SecretString::from)
+    }
+
+    fn url_or(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.string_or(var, default);
+        match Url::parse(&value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Ok(value.trim_end_matches('/').to_owned())
+            }
+            _ => Err(ConfigError::Invalid {
+                var,
+                value,
+                expected: "an http(s) URL".into(),
+            }),
+        }
+    }
+
+    fn bool_or(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.string(var) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    var,
+                    value: v,
+                    expected: "true or false (also 1/0, yes/no, on/off)".into(),
+                }),
+            },
+        }
+    }
+
+    fn u64_or(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.string(var) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                var,
+                value: v,
+                expected: "a whole number".into(),
+            }),
+        }
+    }
+
+    /// Plain seconds (`3600`) or a human duration (`6h`, `90m`, `1h 30m`).
+    fn duration_or(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.string(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .or_else(|_| humantime::parse_duration(&v))
+                .map_err(|_| ConfigError::Invalid {
+                    var,
+                    value: v,
+                    expected: "seconds (3600) or a duration such as 6h or 90m".into(),
+                }),
+        }
+    }
+}
+
+impl fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowedHost::Exact(h) => f.write_str(h),
+            AllowedHost::Wildcard(s) => write!(f, "*.{s}"),
+            AllowedHost::HttpOrigin { host, port } => write!(f, "http://{host}:{port}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(&vars(pairs))
+    }
+
+    #[test]
+    fn empty_environment_gives_documented_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.tables, TableNames::with_prefix("reflector"));
+        assert_eq!(c.tables.rooms, "reflector-rooms");
+        assert_eq!(c.tables.webhook_events, "reflector-webhook-events");
+        assert_eq!(c.recordings_bucket, "reflector-recordings");
+        assert_eq!(c.daily.api_url, DEFAULT_DAILY_API_URL);
+        assert_eq!(c.whereby.api_url, DEFAULT_WHEREBY_API_URL);
+        assert_eq!(c.flags, Flags::default());
+        assert!(!c.default_platform_explicit);
+        assert!(matches!(c.auth, AuthConfig::None));
+        assert!(!c.public_mode);
+        assert!(c.recording_url_allowed_hosts.is_empty());
+        assert_eq!(c.meeting_duration, Duration::from_secs(8 * 3600));
+        assert_eq!(c.sweeper_requeue_limit, 50);
+        assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(6 * 3600));
+        assert_eq!(c.local.listen_addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(c.local.sweep_interval, Duration::from_secs(60));
+        assert!(!c.has_platform_credentials());
+    }
+
+    #[test]
+    fn table_queue_and_bucket_names_can_be_overridden() {
+        let c = parse(&[
+            ("ROOMS_TABLE", "r"),
+            ("MEETINGS_TABLE", "m"),
+            ("PARTICIPANT_SESSIONS_TABLE", "p"),
+            ("RECORDINGS_TABLE", "rec"),
+            ("TRANSCRIPTS_TABLE", "t"),
+            ("MEETING_CONSENTS_TABLE", "c"),
+            ("WEBHOOK_EVENTS_TABLE", "w"),
+            ("RECORDINGS_QUEUE_URL", "http://q/rec"),
+            ("PIPELINE_QUEUE_URL", "http://q/pipe"),
+            ("RECORDINGS_BUCKET", "bucket"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tables,
+            TableNames {
+                rooms: "r".into(),
+                meetings: "m".into(),
+                participant_sessions: "p".into(),
+                recordings: "rec".into(),
+                transcripts: "t".into(),
+                meeting_consents: "c".into(),
+                webhook_events: "w".into(),
+            }
+        );
+        assert_eq!(c.recordings_queue_url.as_deref(), Some("http://q/rec"));
+        assert_eq!(c.pipeline_queue_url.as_deref(), Some("http://q/pipe"));
+        assert_eq!(c.recordings_bucket, "bucket");
+    }
+
+    #[test]
+    fn migration_room_ids_are_split_trimmed_and_deduplicated() {
+        let c = parse(&[("DAILY_MIGRATION_ROOM_IDS", " a, b,,c, a ,")]).unwrap();
+        let ids: Vec<_> = c.flags.daily_migration_room_ids.iter().cloned().collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(parse_room_ids("").is_empty());
+        assert!(parse_room_ids(" , ,").is_empty());
+    }
+
+    #[test]
+    fn migration_flag_accepts_booleans_and_rejects_others_by_name() {
+        for (v, want) in [("true", true), ("1", true), ("FALSE", false), ("off", false)] {
+            let c = parse(&[("DAILY_MIGRATION_ENABLED", v)]).unwrap();
+            assert_eq!(c.flags.daily_migration_enabled, want, "{v}");
+        }
+        let err = parse(&[("DAILY_MIGRATION_ENABLED", "maybe")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("DAILY_MIGRATION_ENABLED"), "{msg}");
+        assert!(msg.contains("true or false"), "{msg}");
+    }
+
+    #[test]
+    fn default_platform_parses_known_names_and_rejects_others_listing_them() {
+        for (v, want) in [
+            ("whereby", Platform::Whereby),
+            ("daily", Platform::Daily),
+            ("DAILY", Platform::Daily),
+            ("mock", Platform::Mock),
+        ] {
+            let c = parse(&[("DEFAULT_VIDEO_PLATFORM", v)]).unwrap();
+            assert_eq!(c.flags.default_video_platform, want);
+            assert!(c.default_platform_explicit);
+        }
+        let msg = parse(&[("DEFAULT_VIDEO_PLATFORM", "zoom")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("DEFAULT_VIDEO_PLATFORM"), "{msg}");
+        assert!(msg.contains("zoom"), "{msg}");
+        for known in ["whereby", "daily", "mock"] {
+            assert!(msg.contains(known), "{msg}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print_in_debug_output() {
+        let c = parse(&[
+            ("WHEREBY_API_KEY", "wb-key-123"),
+            ("WHEREBY_WEBHOOK_SECRET", "wb-hook-456"),
+            ("AWS_WHEREBY_ACCESS_KEY_SECRET", "wb-s3-789"),
+            ("DAILY_API_KEY", "daily-key-abc"),
+            ("DAILY_WEBHOOK_SECRET", "daily-hook-def"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for secret in [
+            "wb-key-123",
+            "wb-hook-456",
+            "wb-s3-789",
+            "daily-key-abc",
+            "daily-hook-def",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert_eq!(
+            c.daily.api_key.as_ref().unwrap().expose_secret(),
+            "daily-key-abc"
+        );
+        assert!(c.has_platform_credentials());
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = parse(&[("DAILY_API_KEY", ""), ("ROOMS_TABLE", "  ")]).unwrap();
+        assert!(c.daily.api_key.is_none());
+        assert_eq!(c.tables.rooms, "reflector-rooms");
+    }
+
+    #[test]
+    fn api_urls_must_be_http_urls_and_lose_trailing_slash() {
+        let c = parse(&[("DAILY_API_URL", "http://127.0.0.1:9/v1/")]).unwrap();
+        assert_eq!(c.daily.api_url, "http://127.0.0.1:9/v1");
+        let msg = parse(&[("WHEREBY_API_URL", "not a url")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("WHEREBY_API_URL"), "{msg}");
+    }
+
+    #[test]
+    fn auth_backend_jwt_needs_a_public_key() {
+        let err = parse(&[("AUTH_BACKEND", "jwt")]).unwrap_err();
+        assert!(err.to_string().contains("AUTH_JWT_PUBLIC_KEY"), "{err}");
+        let pem = "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n";
+        let c = parse(&[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", pem),
+            ("AUTH_JWT_AUDIENCE", "reflector"),
+        ])
+        .unwrap();
+        match c.auth {
+            AuthConfig::Jwt {
+                public_key_pem,
+                audience,
+            } => {
+                assert_eq!(public_key_pem.trim(), pem.trim());
+                assert_eq!(audience.as_deref(), Some("reflector"));
+            }
+            AuthConfig::None => panic!("expected jwt"),
+        }
+        let msg = parse(&[("AUTH_BACKEND", "oauth")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("AUTH_BACKEND") && msg.contains("none, jwt"), "{msg}");
+    }
+
+    #[test]
+    fn jwt_public_key_can_be_a_file_path() {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.pem");
+        let pem = "-----BEGIN PUBLIC KEY-----\nxyz\n-----END PUBLIC KEY-----\n";
+        std::fs::write(&path, pem).unwrap();
+        let c = parse(&[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", path.to_str().unwrap()),
+        ])
+        .unwrap();
+        assert!(matches!(c.auth, AuthConfig::Jwt { public_key_pem, .. } if public_key_pem == pem));
+        let err = parse(&[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", "/nonexistent/key.pem"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Unreadable { var: "AUTH_JWT_PUBLIC_KEY", .. }));
+    }
+
+    #[test]
+    fn public_mode_is_a_boolean() {
+        assert!(parse(&[("PUBLIC_MODE", "true")]).unwrap().public_mode);
+        let msg = parse(&[("PUBLIC_MODE", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("PUBLIC_MODE"), "{msg}");
+    }
+
+    #[test]
+    fn allowed_hosts_parse_exact_wildcard_and_http_origins() {
+        let hosts =
+            parse_allowed_hosts(" Example.com, *.daily.co ,http://127.0.0.1:8080,,").unwrap();
+        assert_eq!(
+            hosts,
+            vec![
+                AllowedHost::Exact("example.com".into()),
+                AllowedHost::Wildcard("daily.co".into()),
+                AllowedHost::HttpOrigin {
+                    host: "127.0.0.1".into(),
+                    port: 8080
+                },
+            ]
+        );
+        for bad in ["exa mple.com", "*.", "ftp://x", "http://host/path", "*.*.com", "a..b"] {
+            let err = parse_allowed_hosts(bad).unwrap_err();
+            assert!(err.to_string().contains("RECORDING_URL_ALLOWED_HOSTS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn allowed_host_rules_match_scheme_host_and_port() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let exact = AllowedHost::Exact("example.com".into());
+        assert!(exact.allows(&url("https://example.com/a.mp4")));
+        assert!(exact.allows(&url("https://EXAMPLE.com/a.mp4")));
+        assert!(!exact.allows(&url("http://example.com/a.mp4")));
+        assert!(!exact.allows(&url("https://sub.example.com/a.mp4")));
+        assert!(!exact.allows(&url("https://example.com.evil.net/a.mp4")));
+        let wild = AllowedHost::Wildcard("daily.co".into());
+        assert!(wild.allows(&url("https://prod.daily.co/x")));
+        assert!(wild.allows(&url("https://a.b.daily.co/x")));
+        assert!(!wild.allows(&url("https://daily.co/x")));
+        assert!(!wild.allows(&url("https://evildaily.co/x")));
+        assert!(!wild.allows(&url("http://prod.daily.co/x")));
+        let origin = AllowedHost::HttpOrigin {
+            host: "127.0.0.1".into(),
+            port: 8080,
+        };
+        assert!(origin.allows(&url("http://127.0.0.1:8080/f.mp4")));
+        assert!(!origin.allows(&url("http://127.0.0.1:8081/f.mp4")));
+        assert!(!origin.allows(&url("https://127.0.0.1:8080/f.mp4")));
+    }
+
+    #[test]
+    fn numbers_and_durations_are_checked_by_name() {
+        let c = parse(&[
+            ("MEETING_DURATION_HOURS", "2"),
+            ("SWEEPER_REQUEUE_LIMIT", "7"),
+            ("SWEEPER_REQUEUE_COOLDOWN", "90m"),
+            ("LOCAL_SWEEP_SECONDS", "5"),
+            ("LOCAL_LISTEN_ADDR", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        assert_eq!(c.meeting_duration, Duration::from_secs(7200));
+        assert_eq!(c.sweeper_requeue_limit, 7);
+        assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(5400));
+        assert_eq!(c.local.sweep_interval, Duration::from_secs(5));
+        let c = parse(&[("SWEEPER_REQUEUE_COOLDOWN", "3600")]).unwrap();
+        assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(3600));
+        for (var, bad) in [
+            ("MEETING_DURATION_HOURS", "0"),
+            ("MEETING_DURATION_HOURS", "eight"),
+            ("SWEEPER_REQUEUE_LIMIT", "-1"),
+            ("SWEEPER_REQUEUE_COOLDOWN", "soon"),
+            ("LOCAL_SWEEP_SECONDS", "0"),
+            ("LOCAL_LISTEN_ADDR", "localhost"),
+        ] {
+            let msg = parse(&[(var, bad)]).unwrap_err().to_string();
+            assert!(msg.contains(var), "{var}={bad}: {msg}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Code shared by every Lambda function of the Reflector video-platform backend.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,204 @@
+//! Data layer (DESIGN.md section 5): one narrow trait per entity, implemented once over DynamoDB
+//! (`dynamo` module) and tested against the real emulator.
+//!
+//! Every method documents how many DynamoDB requests it makes; a test checks each figure.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
+    Room, RoomMode, RecordingTrigger, RecordingType, S3Location, Transcript, TranscriptStatus,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// A conditional write failed; `condition` names the condition in words.
+    #[error("conflict on {entity} {id}: {condition}")]
+    Conflict {
+        entity: &'static str,
+        id: String,
+        condition: String,
+    },
+    /// DynamoDB throttled the request after the SDK's own retries; worth retrying later.
+    #[error("throttled by DynamoDB: {0}")]
+    Throttled(String),
+    /// A stored item could not be read back into a domain type.
+    #[error("corrupt {entity} item {id}: {reason}")]
+    Corrupt {
+        entity: &'static str,
+        id: String,
+        reason: String,
+    },
+    #[error("DynamoDB request failed: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Throttled(_) | StoreError::Other(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// A partial update of a room: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomPatch {
+    pub name: Option<crate::domain::RoomName>,
+    pub zulip_auto_post: Option<bool>,
+    pub zulip_stream: Option<String>,
+    pub zulip_topic: Option<String>,
+    pub is_locked: Option<bool>,
+    pub room_mode: Option<RoomMode>,
+    pub recording_type: Option<RecordingType>,
+    pub recording_trigger: Option<RecordingTrigger>,
+    pub is_shared: Option<bool>,
+}
+
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Creates the room; `Conflict` when the name is taken (also under concurrent creates).
+    async fn create(&self, room: &Room) -> StoreResult<()>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Room>>;
+    async fn get_by_name(&self, name: &str) -> StoreResult<Option<Room>>;
+    /// The caller's rooms plus shared rooms, newest first. `page` starts at 1.
+    async fn list_for_user(
+        &self,
+        user_id: Option<&str>,
+        page: u32,
+        size: u32,
+    ) -> StoreResult<Page<Room>>;
+    /// Applies `patch` when `owner` owns the room (`None` owns anonymous rooms); `NotFound`
+    /// otherwise; `Conflict` when a rename hits a taken name.
+    async fn update(&self, id: &str, owner: Option<&str>, patch: &RoomPatch) -> StoreResult<Room>;
+    /// Deletes the room and its name marker when `owner` owns it; `NotFound` otherwise.
+    async fn delete(&self, id: &str, owner: Option<&str>) -> StoreResult<()>;
+}
+
+/// Result of claiming the active meeting of a room.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This meeting is now the room's active meeting.
+    Won,
+    /// Another meeting was already active; here it is.
+    Lost(Meeting),
+}
+
+#[async_trait]
+pub trait MeetingStore: Send + Sync {
+    /// Stores `meeting` and makes it the active meeting of its room in one conditional write,
+    /// unless the room already has an active meeting that has not ended at `now`.
+    async fn claim_active(&self, meeting: &Meeting, now: DateTime<Utc>) -> StoreResult<Claim>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Meeting>>;
+    /// The newest meeting with this platform room name (webhooks identify meetings by it).
+    async fn get_by_room_name(&self, room_name: &str) -> StoreResult<Option<Meeting>>;
+    /// The room's active meeting, if it is active and has not ended at `now`.
+    async fn get_active_for_room(
+        &self,
+        room_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Meeting>>;
+    /// All meetings flagged active (for the sweeper), without a table scan.
+    async fn list_active(&self) -> StoreResult<Vec<Meeting>>;
+    /// Atomically adds `delta` (+1 or -1) to `num_clients`, never going below zero; returns the
+    /// new value.
+    async fn add_clients(&self, id: &str, delta: i64) -> StoreResult<i64>;
+    /// Sets `num_clients` to `count` unless a newer value (by `observed_at`) was stored already;
+    /// returns whether it was written.
+    async fn set_clients_if_newer(
+        &self,
+        id: &str,
+        count: i64,
+        observed_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Marks the meeting inactive (and frees the room's active slot if it held it).
+    async fn deactivate(&self, id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ParticipantSessionStore: Send + Sync {
+    /// Records a join; returns false when this session was already recorded.
+    async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool>;
+    /// Records a leave time for a known or unknown session (a leave may arrive first).
+    async fn record_leave(
+        &self,
+        meeting_id: &str,
+        session_id: &str,
+        left_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>>;
+}
+
+#[async_trait]
+pub trait RecordingStore: Send + Sync {
+    /// Creates the recording unless one with the same source exists; returns the stored one and
+    /// whether it was created now.
+    async fn create_if_absent(&self, recording: &Recording) -> StoreResult<(Recording, bool)>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Recording>>;
+    async fn get_by_source(&self, source: &RecordingSource) -> StoreResult<Option<Recording>>;
+    /// Moves the recording to `status` if the transition is legal from its current status
+    /// (`Conflict` otherwise); `error` is stored with `Failed`.
+    async fn set_status(
+        &self,
+        id: &str,
+        status: RecordingStatus,
+        error: Option<&str>,
+    ) -> StoreResult<Recording>;
+    /// Recordings in `status`, oldest first, at most `limit` (for the sweeper), without a scan.
+    async fn list_by_status(&self, status: RecordingStatus, limit: u32)
+        -> StoreResult<Vec<Recording>>;
+    /// Claims a requeue: true when the recording was not requeued within `cooldown` before
+    /// `now` (a conditional write, so two sweepers never requeue it twice).
+    async fn claim_requeue(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        cooldown: Duration,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait TranscriptStore: Send + Sync {
+    /// Creates the transcript unless the recording has one; returns the stored one and whether
+    /// it was created now.
+    async fn create_if_absent(&self, transcript: &Transcript) -> StoreResult<(Transcript, bool)>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>>;
+    async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>>;
+    async fn set_status(
+        &self,
+        id: &str,
+        status: TranscriptStatus,
+        error: Option<(&str, bool)>,
+        audio: Option<&S3Location>,
+    ) -> StoreResult<Transcript>;
+    /// Records that the pipeline message was sent; true the first time only.
+    async fn mark_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Upserts per (meeting, user) for authenticated users; appends anonymous consents.
+    async fn upsert(&self, consent: &Consent) -> StoreResult<Consent>;
+    async fn has_any_denial(&self, meeting_id: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait WebhookEventStore: Send + Sync {
+    /// True the first time `(platform, event_id)` is claimed within `ttl`.
+    async fn claim(&self, platform: Platform, event_id: &str, ttl: Duration) -> StoreResult<bool>;
+    /// Releases a claim so that the platform's retry can be handled.
+    async fn release(&self, platform: Platform, event_id: &str) -> StoreResult<()>;
+}
