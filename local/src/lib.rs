@@ -1,1 +1,289 @@
+//! `reflector-local`: every function of the product in one process on localhost (DESIGN.md
+//! section 9). HTTP requests become the same API Gateway v2 events the functions receive in
+//! AWS; an SQS poller plays the event source mapping; a timer plays the schedule.
 
+pub mod apigw;
+pub mod health;
+pub mod poller;
+pub mod provision;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
+use lambda_http::{Body, Request, Response};
+use shared::aws::AwsClients;
+use shared::config::Config;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::routes::{Function, Lookup, Route};
+
+type BoxError = lambda_http::Error;
+pub type HttpFn =
+    Arc<dyn Fn(Request) -> BoxFuture<'static, Result<Response<Body>, BoxError>> + Send + Sync>;
+pub type ProcessorFn =
+    Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, Result<SqsBatchResponse, BoxError>> + Send + Sync>;
+pub type SweeperFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+
+/// API Gateway HTTP APIs accept payloads up to 10 MB.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Settings of the local stack beyond the product's own configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Prefix of the queue names (`<prefix>-recordings`, ...), as the SAM stack name is in AWS.
+    pub resource_prefix: String,
+    /// How long a failed recording job waits before redelivery (see [`poller::Poller`]).
+    pub retry_delay: Duration,
+    /// Whether to run the SQS poller and the sweeper timer (tests may drive them directly).
+    pub background: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            resource_prefix: "reflector".into(),
+            retry_delay: Duration::from_secs(5),
+            background: true,
+        }
+    }
+}
+
+/// Everything the running stack shares between requests.
+pub struct Stack {
+    pub config: Arc<Config>,
+    pub aws: AwsClients,
+    pub queues: provision::Queues,
+    routes: Vec<Route>,
+    rooms_api: HttpFn,
+    daily_webhook: HttpFn,
+    whereby_webhook: HttpFn,
+    pub processor: ProcessorFn,
+    pub sweeper: SweeperFn,
+}
+
+/// A started stack: its address, and a handle that stops it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub stack: Arc<Stack>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the server and the background tasks and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("provisioning the local AWS resources failed: {0}")]
+    Provision(#[from] provision::ProvisionError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+}
+
+/// Creates missing tables, queues and bucket, then serves HTTP on `config.local.listen_addr`
+/// and starts the poller and the sweeper timer.
+pub async fn start(
+    mut config: Config,
+    aws: AwsClients,
+    options: Options,
+) -> Result<Running, StartError> {
+    let queues = provision::ensure_queues(&aws.sqs, &options.resource_prefix).await?;
+    if provision::ensure_bucket(&aws.s3, &config.recordings_bucket).await? {
+        info!(bucket = %config.recordings_bucket, "created recordings bucket");
+    }
+    config
+        .recordings_queue_url
+        .get_or_insert_with(|| queues.recordings.clone());
+    config
+        .pipeline_queue_url
+        .get_or_insert_with(|| queues.pipeline.clone());
+    let config = Arc::new(config);
+
+    let stack = Arc::new(Stack {
+        rooms_api: Arc::new(|req| Box::pin(rooms_api::handler::handle(req))),
+        daily_webhook: Arc::new(|req| Box::pin(daily_webhook::handler::handle(req))),
+        whereby_webhook: Arc::new(|req| Box::pin(whereby_webhook::handler::handle(req))),
+        processor: Arc::new(|event| {
+            Box::pin(recording_processor::handler::handle(
+                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+            ))
+        }),
+        sweeper: Arc::new(|| {
+            Box::pin(meeting_sweeper::handler::handle(
+                lambda_runtime::LambdaEvent::new(
+                    serde_json::json!({"source": "local.timer"}),
+                    lambda_runtime::Context::default(),
+                ),
+            ))
+        }),
+        routes: routes::routes(),
+        config: config.clone(),
+        aws: aws.clone(),
+        queues: queues.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.local.listen_addr)
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: config.local.listen_addr,
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| StartError::Listen {
+        addr: config.local.listen_addr,
+        reason: e.to_string(),
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let app = axum::Router::new()
+        .fallback(serve)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(stack.clone());
+    let mut rx = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await;
+        if let Err(e) = served {
+            error!(error = %e, "HTTP server failed");
+        }
+    });
+    let mut tasks = vec![server];
+    if options.background {
+        let queue_arn = queue_arn(&aws.sqs, &queues.recordings).await;
+        let poller = poller::Poller {
+            sqs: aws.sqs.clone(),
+            queue_url: queues.recordings.clone(),
+            queue_arn,
+            region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+            processor: stack.processor.clone(),
+            retry_delay: options.retry_delay,
+        };
+        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(sweep_timer(
+            stack.sweeper.clone(),
+            config.local.sweep_interval,
+            shutdown_rx.clone(),
+        )));
+    }
+    info!(%addr, "reflector-local listening");
+    Ok(Running {
+        addr,
+        stack,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .cloned()
+        })
+        .unwrap_or_default()
+}
+
+async fn sweep_timer(sweeper: SweeperFn, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = sweeper().await {
+            warn!(error = %e, "meeting sweeper run failed");
+        }
+    }
+}
+
+fn plain(status: u16, body: serde_json::Value) -> axum::response::Response {
+    let status =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
+}
+
+/// The one HTTP entry point: health check, or route lookup and the function's handler.
+async fn serve(
+    State(stack): State<Arc<Stack>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    if parts.uri.path() == "/healthz" && parts.method == http::Method::GET {
+        let (status, body) = health::check(&stack).await;
+        return plain(status, body);
+    }
+    let matched = match routes::lookup(&stack.routes, &parts.method, parts.uri.path()) {
+        Lookup::Found(m) => m,
+        Lookup::MethodNotAllowed(_) => {
+            return plain(405, serde_json::json!({"detail": "Method Not Allowed"}))
+        }
+        Lookup::NotFound => return plain(404, serde_json::json!({"detail": "Not Found"})),
+    };
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        // API Gateway answers 413 itself for payloads over its limit.
+        Err(_) => return plain(413, serde_json::json!({"detail": "Request body too large"})),
+    };
+    let event = apigw::v2_event(&parts, &body, &matched, Some(peer));
+    let request = match apigw::to_lambda_request(&event) {
+        Ok(r) => r,
+        Err(e) => {
+            return plain(
+                400,
+                serde_json::json!({"detail": format!("cannot build the API Gateway event: {e}")}),
+            )
+        }
+    };
+    let function = match matched.route.function {
+        Function::RoomsApi => stack.rooms_api.clone(),
+        Function::DailyWebhook => stack.daily_webhook.clone(),
+        Function::WherebyWebhook => stack.whereby_webhook.clone(),
+    };
+    match function(request).await {
+        Ok(response) => to_http(response),
+        Err(e) => {
+            // In AWS an invocation error becomes API Gateway's 500 "Internal Server Error".
+            error!(error = %e, route = matched.route.path, "function invocation failed");
+            plain(500, serde_json::json!({"message": "Internal Server Error"}))
+        }
+    }
+}
+
+fn to_http(response: Response<Body>) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}

@@ -1,1 +1,58 @@
-fn main() {}
+//! `reflector-local`: see the `local` library.
+
+use std::process::ExitCode;
+
+use shared::aws::{load_sdk_config, AwsClients};
+use shared::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("reflector-local: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.aws_endpoint_url.is_none() {
+        eprintln!(
+            "reflector-local: AWS_ENDPOINT_URL is not set; start it with scripts/dev, which runs \
+             the local emulator, or point AWS_ENDPOINT_URL at one"
+        );
+        return ExitCode::from(2);
+    }
+    let aws = AwsClients::new(&load_sdk_config().await);
+    let running = match local::start(config, aws, local::Options::default()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("reflector-local: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("reflector-local on http://{}", running.addr);
+    shutdown_signal().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
