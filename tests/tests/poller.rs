@@ -16,7 +16,11 @@ fn failing_processor(seen: Arc<Mutex<Vec<Vec<String>>>>) -> ProcessorFn {
     Arc::new(move |event: SqsEvent| {
         let seen = seen.clone();
         Box::pin(async move {
-            let bodies: Vec<String> = event.records.iter().filter_map(|r| r.body.clone()).collect();
+            let bodies: Vec<String> = event
+                .records
+                .iter()
+                .filter_map(|r| r.body.clone())
+                .collect();
             seen.lock().unwrap().push(bodies);
             let mut response = SqsBatchResponse::default();
             for r in &event.records {
@@ -55,10 +59,22 @@ async fn partial_batch_failures_delete_only_successful_messages() {
         .await
         .unwrap();
     for i in 0..7 {
-        aws.sqs.send_message().queue_url(&queues.recordings).message_body(format!("ok-{i}")).send().await.unwrap();
+        aws.sqs
+            .send_message()
+            .queue_url(&queues.recordings)
+            .message_body(format!("ok-{i}"))
+            .send()
+            .await
+            .unwrap();
     }
     for i in 0..3 {
-        aws.sqs.send_message().queue_url(&queues.recordings).message_body(format!("fail-{i}")).send().await.unwrap();
+        aws.sqs
+            .send_message()
+            .queue_url(&queues.recordings)
+            .message_body(format!("fail-{i}"))
+            .send()
+            .await
+            .unwrap();
     }
     let batch = receive_all(&aws.sqs, &queues.recordings, 10).await;
     assert_eq!(batch.len(), 10);
@@ -73,7 +89,11 @@ async fn partial_batch_failures_delete_only_successful_messages() {
         retry_delay: Duration::ZERO,
     };
     poller.deliver(batch).await;
-    assert_eq!(seen.lock().unwrap()[0].len(), 10, "one batch of 10 handed over");
+    assert_eq!(
+        seen.lock().unwrap()[0].len(),
+        10,
+        "one batch of 10 handed over"
+    );
 
     let mut again: Vec<String> = receive_all(&aws.sqs, &queues.recordings, 3)
         .await
@@ -95,7 +115,11 @@ async fn partial_batch_failures_delete_only_successful_messages() {
         .unwrap()
         .messages
         .unwrap_or_default();
-    assert!(rest.iter().all(|m| m.body().unwrap_or("").starts_with("fail")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .all(|m| m.body().unwrap_or("").starts_with("fail")),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +128,13 @@ async fn a_message_that_keeps_failing_reaches_the_dead_letter_queue() {
     let queues = local::provision::ensure_queues(&aws.sqs, &unique_prefix("poison"))
         .await
         .unwrap();
-    aws.sqs.send_message().queue_url(&queues.recordings).message_body("fail-always").send().await.unwrap();
+    aws.sqs
+        .send_message()
+        .queue_url(&queues.recordings)
+        .message_body("fail-always")
+        .send()
+        .await
+        .unwrap();
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let poller = Poller {
