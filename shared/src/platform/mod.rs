@@ -1,0 +1,5 @@
+//! Video platform layer (DESIGN.md section 3).
+
+pub mod signature;
+
+pub use signature::SignatureError;
