@@ -4,5 +4,8 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod provision;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
