@@ -92,6 +92,8 @@ impl Running {
 pub enum StartError {
     #[error("provisioning the local AWS resources failed: {0}")]
     Provision(#[from] provision::ProvisionError),
+    #[error("creating the local tables failed: {0}")]
+    Tables(#[from] shared::provision::ProvisionError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
 }
@@ -103,6 +105,10 @@ pub async fn start(
     aws: AwsClients,
     options: Options,
 ) -> Result<Running, StartError> {
+    let created = shared::provision::ensure_tables(&aws.dynamodb, &config.tables).await?;
+    if !created.is_empty() {
+        info!(tables = ?created, "created tables");
+    }
     let queues = provision::ensure_queues(&aws.sqs, &options.resource_prefix).await?;
     if provision::ensure_bucket(&aws.s3, &config.recordings_bucket).await? {
         info!(bucket = %config.recordings_bucket, "created recordings bucket");

@@ -64,13 +64,20 @@ pub struct PrivateEmulator {
 }
 
 impl PrivateEmulator {
-    /// Starts `moto_server` from PATH (scripts/test puts the project's venv first).
+    /// Starts the project's pinned `moto_server` (`.venv`, installed by the scripts), or the
+    /// one on PATH when there is no venv.
     pub fn start() -> Self {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
+        let program = if std::path::Path::new(venv).exists() {
+            venv
+        } else {
+            "moto_server"
+        };
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("moto_server")
+        let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
