@@ -77,7 +77,7 @@ impl PrivateEmulator {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(program)
+        let mut child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -91,6 +91,8 @@ impl PrivateEmulator {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("moto_server did not start on port {port} within 30 s");
     }
 
