@@ -64,21 +64,21 @@ pub struct PrivateEmulator {
 }
 
 impl PrivateEmulator {
-    /// Starts the project's pinned `moto_server` (`.venv`, installed by the scripts), or the
-    /// one on PATH when there is no venv.
+    /// Starts the project's pinned moto (`.venv`, installed by the scripts) the way
+    /// scripts/emulator does, through scripts/moto_server.py.
     pub fn start() -> Self {
-        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server");
-        let program = if std::path::Path::new(venv).exists() {
-            venv
-        } else {
-            "moto_server"
-        };
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+        let wrapper = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto_server.py");
+        assert!(
+            std::path::Path::new(python).exists(),
+            "{python} is missing: run scripts/test, which installs the emulator"
+        );
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let mut child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(python)
+            .args([wrapper, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
