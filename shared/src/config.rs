@@ -197,8 +197,10 @@ impl Config {
         let tables = TableNames {
             rooms: env.string_or("ROOMS_TABLE", "reflector-rooms"),
             meetings: env.string_or("MEETINGS_TABLE", "reflector-meetings"),
-            participant_sessions: env
-                .string_or("PARTICIPANT_SESSIONS_TABLE", "reflector-participant-sessions"),
+            participant_sessions: env.string_or(
+                "PARTICIPANT_SESSIONS_TABLE",
+                "reflector-participant-sessions",
+            ),
             recordings: env.string_or("RECORDINGS_TABLE", "reflector-recordings"),
             transcripts: env.string_or("TRANSCRIPTS_TABLE", "reflector-transcripts"),
             meeting_consents: env.string_or("MEETING_CONSENTS_TABLE", "reflector-meeting-consents"),
@@ -240,10 +242,12 @@ impl Config {
         let auth = match env.string("AUTH_BACKEND").as_deref() {
             None | Some("none") => AuthConfig::None,
             Some("jwt") => {
-                let raw = env.string("AUTH_JWT_PUBLIC_KEY").ok_or(ConfigError::Missing {
-                    var: "AUTH_JWT_PUBLIC_KEY",
-                    why: "when AUTH_BACKEND=jwt (PEM text or a path to a PEM file)",
-                })?;
+                let raw = env
+                    .string("AUTH_JWT_PUBLIC_KEY")
+                    .ok_or(ConfigError::Missing {
+                        var: "AUTH_JWT_PUBLIC_KEY",
+                        why: "when AUTH_BACKEND=jwt (PEM text or a path to a PEM file)",
+                    })?;
                 AuthConfig::Jwt {
                     public_key_pem: read_pem("AUTH_JWT_PUBLIC_KEY", &raw)?,
                     audience: env.string("AUTH_JWT_AUDIENCE"),
@@ -344,7 +348,9 @@ pub fn parse_allowed_hosts(value: &str) -> Result<Vec<AllowedHost>, ConfigError>
             && h.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             })
     };
     let mut hosts = Vec::new();
@@ -560,7 +566,12 @@ mod tests {
 
     #[test]
     fn migration_flag_accepts_booleans_and_rejects_others_by_name() {
-        for (v, want) in [("true", true), ("1", true), ("FALSE", false), ("off", false)] {
+        for (v, want) in [
+            ("true", true),
+            ("1", true),
+            ("FALSE", false),
+            ("off", false),
+        ] {
             let c = parse(&[("DAILY_MIGRATION_ENABLED", v)]).unwrap();
             assert_eq!(c.flags.daily_migration_enabled, want, "{v}");
         }
@@ -657,10 +668,11 @@ mod tests {
             }
             AuthConfig::None => panic!("expected jwt"),
         }
-        let msg = parse(&[("AUTH_BACKEND", "oauth")])
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("AUTH_BACKEND") && msg.contains("none, jwt"), "{msg}");
+        let msg = parse(&[("AUTH_BACKEND", "oauth")]).unwrap_err().to_string();
+        assert!(
+            msg.contains("AUTH_BACKEND") && msg.contains("none, jwt"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -681,7 +693,13 @@ mod tests {
             ("AUTH_JWT_PUBLIC_KEY", "/nonexistent/key.pem"),
         ])
         .unwrap_err();
-        assert!(matches!(err, ConfigError::Unreadable { var: "AUTH_JWT_PUBLIC_KEY", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Unreadable {
+                var: "AUTH_JWT_PUBLIC_KEY",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -708,9 +726,19 @@ mod tests {
                 },
             ]
         );
-        for bad in ["exa mple.com", "*.", "ftp://x", "http://host/path", "*.*.com", "a..b"] {
+        for bad in [
+            "exa mple.com",
+            "*.",
+            "ftp://x",
+            "http://host/path",
+            "*.*.com",
+            "a..b",
+        ] {
             let err = parse_allowed_hosts(bad).unwrap_err();
-            assert!(err.to_string().contains("RECORDING_URL_ALLOWED_HOSTS"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("RECORDING_URL_ALLOWED_HOSTS"),
+                "{bad}: {err}"
+            );
         }
     }
 

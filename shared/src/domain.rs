@@ -150,9 +150,7 @@ impl RoomName {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err(
-                "room name may contain only lowercase letters, digits and hyphens".into(),
-            );
+            return Err("room name may contain only lowercase letters, digits and hyphens".into());
         }
         if s.starts_with('-') || s.ends_with('-') {
             return Err("room name must not start or end with a hyphen".into());
@@ -352,7 +350,10 @@ mod tests {
             );
         }
         let err = "zoom".parse::<Platform>().unwrap_err().to_string();
-        assert!(err.contains("zoom") && err.contains("whereby, daily, mock"), "{err}");
+        assert!(
+            err.contains("zoom") && err.contains("whereby, daily, mock"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -369,7 +370,10 @@ mod tests {
             "automatic-2nd-participant".parse::<RecordingTrigger>(),
             Ok(RecordingTrigger::Automatic2ndParticipant)
         );
-        assert_eq!(serde_json::to_string(&RoomMode::Group).unwrap(), "\"group\"");
+        assert_eq!(
+            serde_json::to_string(&RoomMode::Group).unwrap(),
+            "\"group\""
+        );
         assert_eq!(
             serde_json::to_string(&RecordingType::Cloud).unwrap(),
             "\"cloud\""

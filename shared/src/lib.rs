@@ -1,8 +1,10 @@
 //! Code shared by every Lambda function of the Reflector video-platform backend.
 
 pub mod aws;
+pub mod blob;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod media;
 pub mod store;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
-    Room, RoomMode, RecordingTrigger, RecordingType, S3Location, Transcript, TranscriptStatus,
+    RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript, TranscriptStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -158,8 +158,11 @@ pub trait RecordingStore: Send + Sync {
         error: Option<&str>,
     ) -> StoreResult<Recording>;
     /// Recordings in `status`, oldest first, at most `limit` (for the sweeper), without a scan.
-    async fn list_by_status(&self, status: RecordingStatus, limit: u32)
-        -> StoreResult<Vec<Recording>>;
+    async fn list_by_status(
+        &self,
+        status: RecordingStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Recording>>;
     /// Claims a requeue: true when the recording was not requeued within `cooldown` before
     /// `now` (a conditional write, so two sweepers never requeue it twice).
     async fn claim_requeue(
