@@ -4,6 +4,7 @@ pub mod aws;
 pub mod blob;
 pub mod config;
 pub mod domain;
+pub mod download;
 pub mod http;
 pub mod media;
 pub mod store;
