@@ -7,5 +7,7 @@ pub mod domain;
 pub mod download;
 pub mod http;
 pub mod media;
+pub mod messages;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
