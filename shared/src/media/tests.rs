@@ -246,3 +246,41 @@ fn detect_names_containers_from_their_first_bytes() {
     assert_eq!(detect(&mp3(false)[..4]), Some(Container::Mp3));
     assert_eq!(detect(b"<html><body>"), None);
 }
+
+/// Real files written by ffmpeg (see events/media/README.md).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../events/media/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn real_files_with_audio_are_accepted_with_their_codec() {
+    for (name, container, codec) in [
+        ("av-moov-last.mp4", Container::Mp4, Some("mp4a")),
+        ("audio-faststart.m4a", Container::Mp4, Some("mp4a")),
+        ("av.webm", Container::Webm, Some("A_OPUS")),
+        ("av-live.webm", Container::Webm, Some("A_OPUS")),
+        ("audio.mkv", Container::Matroska, Some("A_FLAC")),
+        ("audio.opus.ogg", Container::Ogg, Some("opus")),
+        ("audio.vorbis.ogg", Container::Ogg, Some("vorbis")),
+        ("audio.wav", Container::Wav, None),
+        ("audio.mp3", Container::Mp3, Some("mp3")),
+        ("audio-bare.mp3", Container::Mp3, Some("mp3")),
+    ] {
+        assert_eq!(sniff(&fixture(name)), info(container, codec), "{name}");
+    }
+}
+
+#[test]
+fn real_video_only_files_are_refused_as_without_audio() {
+    for (name, container) in [
+        ("video-only.mp4", Container::Mp4),
+        ("video-only.webm", Container::Webm),
+    ] {
+        assert_eq!(
+            sniff(&fixture(name)),
+            Err(MediaError::NoAudio { container }),
+            "{name}"
+        );
+    }
+}
