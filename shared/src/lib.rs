@@ -8,6 +8,9 @@ pub mod download;
 pub mod http;
 pub mod media;
 pub mod messages;
+pub mod provision;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
