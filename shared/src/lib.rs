@@ -8,6 +8,7 @@ pub mod download;
 pub mod http;
 pub mod media;
 pub mod messages;
+pub mod platform;
 pub mod provision;
 pub mod queue;
 pub mod store;
