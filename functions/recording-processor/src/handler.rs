@@ -248,6 +248,11 @@ async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure
 
 async fn process_object(deps: &Deps, object: &CreatedObject) -> Result<Outcome, Failure> {
     let loc = &object.location;
+    if loc.bucket == deps.bucket && loc.key.starts_with(AUDIO_KEY_ROOT) {
+        // Our own output, when the notification covers the whole recordings bucket.
+        info!(key = %loc.key, "notification for audio this function stored; ignored");
+        return Ok(Outcome::Ignored);
+    }
     let parsed = parse_whereby_key(&loc.key).map_err(|reason| {
         error!(bucket = %loc.bucket, key = %loc.key, %reason, "S3 object is not a Whereby recording; ignored");
         Failure::Permanent(reason)
@@ -427,9 +432,12 @@ async fn send_pipeline_once(
     Ok(())
 }
 
+/// Where this function stores audio in the recordings bucket.
+pub const AUDIO_KEY_ROOT: &str = "recordings/";
+
 /// The key prefix of a recording's audio in our bucket; the extension follows the container.
 pub fn audio_prefix(meeting_id: &str, recording_id: &str) -> String {
-    format!("recordings/{meeting_id}/{recording_id}.")
+    format!("{AUDIO_KEY_ROOT}{meeting_id}/{recording_id}.")
 }
 
 async fn obtain_audio(

@@ -459,3 +459,16 @@ async fn daily_recording_is_fetched_through_its_access_link() {
         TranscriptStatus::Error
     );
 }
+
+#[tokio::test]
+async fn notification_for_audio_this_function_stored_is_ignored() {
+    let h = Harness::new().await;
+    h.meeting("room", Platform::Whereby);
+    // Even a key that would parse as a Whereby recording: our own output is never reprocessed.
+    let key = "recordings/meeting-1/room-2026-01-15T10:30:00Z.mp4";
+    let body = s3_notification(&h.bucket, key, 10);
+    let response = handle(&h.deps, sqs_event(&[("n1", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert!(h.recordings.all().is_empty());
+    assert!(h.pipeline.0.lock().unwrap().is_empty());
+}
