@@ -31,6 +31,9 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::job::{parse_body, parse_whereby_key, CreatedObject, Work};
 use crate::links::RecordingLinks;
 
+/// Sends of one pipeline message before giving up (each already retried by the SDK).
+const PIPELINE_SEND_ATTEMPTS: u32 = 3;
+
 /// Records processed at once within a batch. Each upload holds up to 3 parts of 8 MiB, so 2 at
 /// once stays well inside the 128 MiB budget.
 pub const DEFAULT_CONCURRENCY: usize = 2;
@@ -423,11 +426,23 @@ async fn send_pipeline_once(
         room_id: transcript.room_id.clone(),
         audio: audio.clone(),
     };
-    deps.pipeline.send(&message).await.map_err(|e| {
-        error!(transcript_id = %transcript.id, error = %e,
-            "pipeline message claimed but not sent: requeue this transcript by hand");
-        Failure::Transient(e.to_string())
-    })?;
+    // The claim is taken, so a redelivery will not send: try harder here than the SDK does.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match deps.pipeline.send(&message).await {
+            Ok(()) => break,
+            Err(e) if attempt < PIPELINE_SEND_ATTEMPTS => {
+                warn!(transcript_id = %transcript.id, attempt, error = %e, "pipeline send failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+            Err(e) => {
+                error!(transcript_id = %transcript.id, error = %e,
+                    "pipeline message claimed but not sent: requeue this transcript by hand");
+                return Err(Failure::Transient(e.to_string()));
+            }
+        }
+    }
     info!(transcript_id = %transcript.id, bucket = %audio.bucket, key = %audio.key, "pipeline message sent");
     Ok(())
 }
