@@ -92,6 +92,8 @@ impl Running {
 pub enum StartError {
     #[error("provisioning the local AWS resources failed: {0}")]
     Provision(#[from] provision::ProvisionError),
+    #[error("recording processor: {0}")]
+    Processor(#[from] recording_processor::BuildError),
     #[error("creating the local tables failed: {0}")]
     Tables(#[from] shared::provision::ProvisionError),
     #[error("cannot listen on {addr}: {reason}")]
@@ -125,11 +127,15 @@ pub async fn start(
         rooms_api: Arc::new(|req| Box::pin(rooms_api::handler::handle(req))),
         daily_webhook: Arc::new(|req| Box::pin(daily_webhook::handler::handle(req))),
         whereby_webhook: Arc::new(|req| Box::pin(whereby_webhook::handler::handle(req))),
-        processor: Arc::new(|event| {
-            Box::pin(recording_processor::handler::handle(
-                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
-            ))
-        }),
+        processor: {
+            let deps = Arc::new(recording_processor::build(&config, &aws)?);
+            Arc::new(move |event| {
+                let deps = deps.clone();
+                Box::pin(
+                    async move { Ok(recording_processor::handler::handle(&deps, event).await) },
+                )
+            })
+        },
         sweeper: Arc::new(|| {
             Box::pin(meeting_sweeper::handler::handle(
                 lambda_runtime::LambdaEvent::new(

@@ -1,11 +1,16 @@
 //! Code shared by every Lambda function of the Reflector video-platform backend.
 
 pub mod aws;
+pub mod blob;
 pub mod config;
 pub mod domain;
+pub mod download;
 pub mod http;
+pub mod media;
+pub mod messages;
 pub mod platform;
 pub mod provision;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -1,0 +1,75 @@
+//! SQS producers behind narrow traits.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+
+use crate::messages::PipelineMessage;
+
+#[derive(Debug, thiserror::Error)]
+#[error("sending to {queue} failed: {message}")]
+pub struct QueueError {
+    pub queue: String,
+    pub message: String,
+}
+
+/// The transcription pipeline's queue.
+#[async_trait]
+pub trait PipelineQueue: Send + Sync {
+    async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError>;
+}
+
+/// A queue by URL. On a FIFO queue (`.fifo`) messages carry a deduplication id, so SQS itself
+/// drops a second copy sent within its 5-minute window.
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            sqs,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `body` as JSON; `dedup_id` and `group_id` are used on FIFO queues only.
+    pub async fn send_json<T: serde::Serialize + Sync>(
+        &self,
+        body: &T,
+        dedup_id: &str,
+        group_id: &str,
+    ) -> Result<(), QueueError> {
+        let text = serde_json::to_string(body).map_err(|e| QueueError {
+            queue: self.url.clone(),
+            message: format!("cannot serialize the message: {e}"),
+        })?;
+        let fifo = self.url.ends_with(".fifo");
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(text)
+            .set_message_deduplication_id(fifo.then(|| dedup_id.to_owned()))
+            .set_message_group_id(fifo.then(|| group_id.to_owned()))
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue: self.url.clone(),
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PipelineQueue for SqsQueue {
+    async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError> {
+        self.send_json(message, &message.transcript_id, &message.meeting_id)
+            .await
+    }
+}
