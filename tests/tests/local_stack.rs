@@ -35,13 +35,23 @@ async fn start_creates_every_resource_and_health_is_ok() {
         serde_json::json!({"status": "ok"})
     );
     // Tables, queues and the bucket exist under the stack's names.
-    let tables = aws.dynamodb.list_tables().send().await.unwrap();
-    let ours: Vec<_> = tables
-        .table_names()
-        .iter()
-        .filter(|t| t.starts_with(&prefix))
-        .collect();
-    assert_eq!(ours.len(), 7, "{ours:?}");
+    let names = shared::config::TableNames::with_prefix(&prefix);
+    for table in [
+        &names.rooms,
+        &names.meetings,
+        &names.participant_sessions,
+        &names.recordings,
+        &names.transcripts,
+        &names.meeting_consents,
+        &names.webhook_events,
+    ] {
+        aws.dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("table {table} missing: {e:?}"));
+    }
     for queue in ["recordings", "recordings-dlq", "pipeline"] {
         aws.sqs
             .get_queue_url()
