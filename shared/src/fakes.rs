@@ -14,13 +14,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
+    Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus, S3Location,
+    Transcript, TranscriptStatus,
 };
 use crate::messages::RecordingJob;
 use crate::queue::{QueueError, RecordingQueue};
 use crate::store::{
     Claim, MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, StoreResult,
-    WebhookEventStore,
+    TranscriptStore, WebhookEventStore,
 };
 
 /// Names of methods that should fail, shared by every fake.
@@ -207,6 +208,8 @@ impl ParticipantSessionStore for MemorySessions {
 #[derive(Debug, Default)]
 pub struct MemoryRecordings {
     recordings: Mutex<Vec<Recording>>,
+    /// `claim_requeue` times by recording id.
+    requeued_at: Mutex<HashMap<String, DateTime<Utc>>>,
     pub failures: Failures,
 }
 
@@ -291,12 +294,26 @@ impl RecordingStore for MemoryRecordings {
     }
     async fn claim_requeue(
         &self,
-        _id: &str,
-        _now: DateTime<Utc>,
-        _cooldown: Duration,
+        id: &str,
+        now: DateTime<Utc>,
+        cooldown: Duration,
     ) -> StoreResult<bool> {
         self.failures.check("claim_requeue")?;
-        Ok(true)
+        if !lock(&self.recordings).iter().any(|r| r.id == id) {
+            return Err(StoreError::NotFound {
+                entity: "recording",
+                id: id.to_owned(),
+            });
+        }
+        let cooldown = chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
+        let mut requeued = lock(&self.requeued_at);
+        match requeued.get(id) {
+            Some(last) if now.signed_duration_since(*last) < cooldown => Ok(false),
+            _ => {
+                requeued.insert(id.to_owned(), now);
+                Ok(true)
+            }
+        }
     }
 }
 
@@ -351,5 +368,85 @@ impl RecordingQueue for MemoryRecordingQueue {
         }
         lock(&self.sent).push(job.clone());
         Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryTranscripts {
+    transcripts: Mutex<Vec<Transcript>>,
+    pub failures: Failures,
+}
+
+impl MemoryTranscripts {
+    pub fn insert(&self, transcript: Transcript) {
+        lock(&self.transcripts).push(transcript);
+    }
+}
+
+#[async_trait]
+impl TranscriptStore for MemoryTranscripts {
+    async fn create_if_absent(&self, transcript: &Transcript) -> StoreResult<(Transcript, bool)> {
+        self.failures.check("create_if_absent")?;
+        let mut all = lock(&self.transcripts);
+        if let Some(existing) = all
+            .iter()
+            .find(|t| t.recording_id == transcript.recording_id)
+        {
+            return Ok((existing.clone(), false));
+        }
+        all.push(transcript.clone());
+        Ok((transcript.clone(), true))
+    }
+    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
+        self.failures.check("get")?;
+        Ok(lock(&self.transcripts).iter().find(|t| t.id == id).cloned())
+    }
+    async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
+        self.failures.check("get_by_recording")?;
+        Ok(lock(&self.transcripts)
+            .iter()
+            .find(|t| t.recording_id == recording_id)
+            .cloned())
+    }
+    async fn set_status(
+        &self,
+        id: &str,
+        status: TranscriptStatus,
+        error: Option<(&str, bool)>,
+        audio: Option<&S3Location>,
+    ) -> StoreResult<Transcript> {
+        self.failures.check("set_status")?;
+        let mut all = lock(&self.transcripts);
+        let t = all
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "transcript",
+                id: id.to_owned(),
+            })?;
+        t.status = status;
+        t.error = error.map(|(e, _)| e.to_owned());
+        t.error_permanent = error.is_some_and(|(_, p)| p);
+        if let Some(a) = audio {
+            t.audio = Some(a.clone());
+        }
+        t.updated_at = Utc::now();
+        Ok(t.clone())
+    }
+    async fn mark_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.failures.check("mark_pipeline_sent")?;
+        let mut all = lock(&self.transcripts);
+        let t = all
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "transcript",
+                id: id.to_owned(),
+            })?;
+        if t.pipeline_sent_at.is_some() {
+            return Ok(false);
+        }
+        t.pipeline_sent_at = Some(at);
+        Ok(true)
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub mod sessions;
+
 use crate::domain::{
     Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
     RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript, TranscriptStatus,
