@@ -26,14 +26,16 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{debug, error, info, instrument, warn};
 
-use shared::config::Config;
+use shared::aws::AwsClients;
+use shared::config::{Config, ConfigError};
 use shared::domain::{
     Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
     TranscriptStatus,
 };
 use shared::messages::{RecordingJob, RecordingJobSource};
 use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions, SessionData};
-use shared::queue::{QueueError, RecordingQueue};
+use shared::queue::{QueueError, RecordingQueue, SqsRecordingQueue};
+use shared::store::dynamo::DynamoStores;
 use shared::store::sessions::StoredRoomSessions;
 use shared::store::{
     MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, TranscriptStore,
@@ -106,10 +108,8 @@ impl Deps {
         queue: Arc<dyn RecordingQueue>,
         options: RegistryOptions,
     ) -> Self {
-        let session_source = StoredRoomSessions::new(
-            stores.meetings.clone(),
-            stores.participant_sessions.clone(),
-        );
+        let session_source =
+            StoredRoomSessions::new(stores.meetings.clone(), stores.participant_sessions.clone());
         let platforms = PlatformRegistry::from_config(
             &config,
             RegistryOptions {
@@ -126,6 +126,33 @@ impl Deps {
             platforms,
             queue,
         }
+    }
+}
+
+impl Deps {
+    /// The real adapters: DynamoDB stores over `clients.dynamodb` and the SQS recordings queue.
+    /// `RECORDINGS_QUEUE_URL` is required: without it nothing could be requeued.
+    pub fn from_aws(
+        config: Arc<Config>,
+        clients: &AwsClients,
+        options: RegistryOptions,
+    ) -> Result<Self, ConfigError> {
+        let queue_url = config
+            .recordings_queue_url
+            .clone()
+            .ok_or(ConfigError::Missing {
+                var: "RECORDINGS_QUEUE_URL",
+                why: "by the meeting sweeper to requeue recordings",
+            })?;
+        let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
+        let stores = Stores {
+            meetings: Arc::new(stores.meetings),
+            participant_sessions: Arc::new(stores.participant_sessions),
+            recordings: Arc::new(stores.recordings),
+            transcripts: Arc::new(stores.transcripts),
+        };
+        let queue = Arc::new(SqsRecordingQueue::new(clients.sqs.clone(), queue_url));
+        Ok(Self::new(config, stores, queue, options))
     }
 }
 
@@ -175,7 +202,9 @@ pub fn deadline_from_lambda(deadline_ms: u64, now_wall: SystemTime, now: Instant
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let left = Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0));
+    let left = Duration::from_millis(
+        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+    );
     now + left.saturating_sub(DEADLINE_MARGIN)
 }
 
@@ -281,7 +310,11 @@ async fn sweep_meetings(
 }
 
 /// Returns whether the meeting was deactivated.
-async fn sweep_meeting(deps: &Deps, meeting: &Meeting, now: DateTime<Utc>) -> Result<bool, SweepError> {
+async fn sweep_meeting(
+    deps: &Deps,
+    meeting: &Meeting,
+    now: DateTime<Utc>,
+) -> Result<bool, SweepError> {
     if meeting.end_date <= now {
         deps.meetings.deactivate(&meeting.id).await?;
         info!(meeting_id = %meeting.id, end_date = %meeting.end_date, "meeting deactivated: past its end date");
@@ -417,27 +450,31 @@ async fn requeue_one(
     recording: &Recording,
     now: DateTime<Utc>,
 ) -> Result<RequeueOutcome, SweepError> {
-    let grace = chrono::Duration::from_std(deps.settings.in_flight_grace)
-        .unwrap_or(chrono::Duration::MAX);
+    let grace =
+        chrono::Duration::from_std(deps.settings.in_flight_grace).unwrap_or(chrono::Duration::MAX);
     let recent = |at: DateTime<Utc>| now.signed_duration_since(at) < grace;
     if recent(recording.updated_at) {
-        return Ok(RequeueOutcome::NotNeeded("changed recently; may be in flight"));
+        return Ok(RequeueOutcome::NotNeeded(
+            "changed recently; may be in flight",
+        ));
     }
     let transcript = deps.transcripts.get_by_recording(&recording.id).await?;
     let reprocess = Reprocess::of(transcript.as_ref());
     match reprocess {
         Reprocess::Done => return Ok(RequeueOutcome::NotNeeded("transcript uploaded")),
-        Reprocess::PermanentError => {
-            return Ok(RequeueOutcome::NotNeeded("failed permanently"))
-        }
+        Reprocess::PermanentError => return Ok(RequeueOutcome::NotNeeded("failed permanently")),
         Reprocess::Unprocessed | Reprocess::TransientError => {}
     }
     if transcript.as_ref().is_some_and(|t| recent(t.updated_at)) {
-        return Ok(RequeueOutcome::NotNeeded("transcript changed recently; may be in flight"));
+        return Ok(RequeueOutcome::NotNeeded(
+            "transcript changed recently; may be in flight",
+        ));
     }
     let Some(source) = job_source(&recording.source) else {
         warn!(recording_id = %recording.id, source = %recording.source.source_key(), "recording source cannot be requeued");
-        return Ok(RequeueOutcome::NotNeeded("source cannot be fetched by the processor"));
+        return Ok(RequeueOutcome::NotNeeded(
+            "source cannot be fetched by the processor",
+        ));
     };
     // The claim comes before the send: of two concurrent runs only one wins it. If the send then
     // fails, the recording waits for the cooldown rather than risk being sent twice.
