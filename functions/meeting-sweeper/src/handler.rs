@@ -509,3 +509,250 @@ async fn requeue_one(
     );
     Ok(RequeueOutcome::Sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration as Span;
+    use shared::domain::{RecordingTrigger, RecordingType, RoomMode};
+    use shared::fakes::{
+        MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryTranscripts,
+    };
+
+    const SCHEDULE_EVENT: &str = include_str!("../../../events/schedule/sweep.json");
+
+    fn session(ended: bool) -> SessionData {
+        let t = Utc::now();
+        SessionData {
+            session_id: "s".into(),
+            started_at: t,
+            ended_at: ended.then_some(t),
+        }
+    }
+
+    #[test]
+    fn a_meeting_is_over_only_when_it_had_sessions_and_all_ended() {
+        assert!(still_in_use(&[]), "nobody joined yet");
+        assert!(still_in_use(&[session(true), session(false)]));
+        assert!(!still_in_use(&[session(true)]));
+        assert!(!still_in_use(&[session(true), session(true)]));
+    }
+
+    fn transcript(status: TranscriptStatus, permanent: bool) -> Transcript {
+        Transcript {
+            id: "t".into(),
+            recording_id: "r".into(),
+            meeting_id: "m".into(),
+            room_id: "room".into(),
+            status,
+            error: None,
+            error_permanent: permanent,
+            audio: None,
+            pipeline_sent_at: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_missing_unfinished_and_transiently_failed_transcripts_are_reprocessed() {
+        use TranscriptStatus::*;
+        let cases = [
+            (None, Reprocess::Unprocessed, true),
+            (Some(transcript(Idle, false)), Reprocess::Unprocessed, true),
+            (
+                Some(transcript(Error, false)),
+                Reprocess::TransientError,
+                true,
+            ),
+            (
+                Some(transcript(Error, true)),
+                Reprocess::PermanentError,
+                false,
+            ),
+            (Some(transcript(Uploaded, false)), Reprocess::Done, false),
+        ];
+        for (t, want, wanted) in cases {
+            let got = Reprocess::of(t.as_ref());
+            assert_eq!(got, want, "{t:?}");
+            assert_eq!(got.wanted(), wanted, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn job_sources_follow_the_recording_source() {
+        assert_eq!(
+            job_source(&RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into()
+            }),
+            Some(RecordingJobSource::S3(S3Location {
+                bucket: "b".into(),
+                key: "k.mp4".into()
+            }))
+        );
+        assert_eq!(
+            job_source(&RecordingSource::PlatformRecording {
+                platform: Platform::Daily,
+                recording_id: "d1".into()
+            }),
+            Some(RecordingJobSource::DailyRecording("d1".into()))
+        );
+        // Nothing could fetch a Whereby "platform recording": Whereby recordings arrive in S3.
+        assert_eq!(
+            job_source(&RecordingSource::PlatformRecording {
+                platform: Platform::Whereby,
+                recording_id: "w1".into()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin_before_the_lambda_deadline() {
+        let wall = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Instant::now();
+        let in_two_minutes = 1_000_000_000 + 120_000;
+        assert_eq!(
+            deadline_from_lambda(in_two_minutes, wall, now),
+            now + Duration::from_secs(120) - DEADLINE_MARGIN
+        );
+        // Less time left than the margin, or a deadline already past: no time at all.
+        assert_eq!(deadline_from_lambda(1_000_000_000 + 3_000, wall, now), now);
+        assert_eq!(deadline_from_lambda(5, wall, now), now);
+    }
+
+    struct Fakes {
+        meetings: Arc<MemoryMeetings>,
+        recordings: Arc<MemoryRecordings>,
+        queue: Arc<MemoryRecordingQueue>,
+        deps: Deps,
+    }
+
+    fn fakes() -> Fakes {
+        let meetings = Arc::new(MemoryMeetings::default());
+        let recordings = Arc::new(MemoryRecordings::default());
+        let queue = Arc::new(MemoryRecordingQueue::default());
+        let config = Arc::new(Config::from_vars(&Default::default()).unwrap());
+        let deps = Deps::new(
+            config,
+            Stores {
+                meetings: meetings.clone(),
+                participant_sessions: Arc::new(MemorySessions::default()),
+                recordings: recordings.clone(),
+                transcripts: Arc::new(MemoryTranscripts::default()),
+            },
+            queue.clone(),
+            RegistryOptions::default(),
+        );
+        Fakes {
+            meetings,
+            recordings,
+            queue,
+            deps,
+        }
+    }
+
+    fn meeting(id: &str, end_date: DateTime<Utc>) -> Meeting {
+        Meeting {
+            id: id.into(),
+            room_id: format!("room-{id}"),
+            room_name: format!("name-{id}"),
+            room_url: String::new(),
+            host_room_url: String::new(),
+            start_date: end_date - Span::hours(8),
+            end_date,
+            user_id: None,
+            is_locked: false,
+            room_mode: RoomMode::Normal,
+            recording_type: RecordingType::Cloud,
+            recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+            num_clients: 0,
+            is_active: true,
+            platform: Platform::Whereby,
+            extra_data: Value::Null,
+        }
+    }
+
+    fn invocation(seconds_left: u64) -> LambdaEvent<Value> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-1".into();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        context.deadline = now_ms + seconds_left * 1000;
+        LambdaEvent::new(serde_json::from_str(SCHEDULE_EVENT).unwrap(), context)
+    }
+
+    #[tokio::test]
+    async fn the_schedule_event_runs_a_sweep_and_returns_its_summary() {
+        let f = fakes();
+        f.meetings
+            .insert(meeting("old", Utc::now() - Span::minutes(1)));
+
+        let summary = handle(&f.deps, invocation(60)).await.unwrap();
+
+        assert_eq!((summary.checked, summary.deactivated), (1, 1));
+        assert!(!f.meetings.get("old").await.unwrap().unwrap().is_active);
+    }
+
+    #[tokio::test]
+    async fn a_failed_meeting_listing_fails_the_invocation_but_recordings_are_still_requeued() {
+        let f = fakes();
+        let m = meeting("m1", Utc::now() - Span::hours(3));
+        f.meetings.insert(m.clone());
+        f.meetings.failures.fail("list_active");
+        let old = Utc::now() - Span::hours(3);
+        f.recordings.insert(Recording {
+            id: "r1".into(),
+            meeting_id: m.id.clone(),
+            source: RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into(),
+            },
+            status: RecordingStatus::Failed,
+            error: Some("download timed out".into()),
+            created_at: old,
+            updated_at: old,
+        });
+
+        let err = handle(&f.deps, invocation(60)).await.unwrap_err();
+
+        assert!(err.to_string().contains("listing active meetings"), "{err}");
+        let sent = f.queue.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].recording_id, "r1");
+        assert_eq!(sent[0].room_name, "name-m1");
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_counted_and_the_claim_holds_until_the_cooldown() {
+        let f = fakes();
+        let m = meeting("m1", Utc::now() + Span::hours(3));
+        f.meetings.insert(m.clone());
+        let old = Utc::now() - Span::hours(3);
+        f.recordings.insert(Recording {
+            id: "r1".into(),
+            meeting_id: m.id.clone(),
+            source: RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into(),
+            },
+            status: RecordingStatus::Pending,
+            error: None,
+            created_at: old,
+            updated_at: old,
+        });
+        f.queue.set_failing(true);
+        let now = Utc::now();
+        let later = Instant::now() + Duration::from_secs(30);
+
+        let summary = run(&f.deps, now, later).await;
+        assert_eq!((summary.requeued, summary.requeue_failed), (0, 1));
+
+        f.queue.set_failing(false);
+        assert_eq!(run(&f.deps, now + Span::hours(1), later).await.requeued, 0);
+        assert_eq!(run(&f.deps, now + Span::hours(7), later).await.requeued, 1);
+    }
+}
