@@ -627,3 +627,49 @@ async fn a_claim_store_failure_is_503_and_changes_nothing() {
     assert_eq!(send(&w, Scheme::Daily, &body).await.0, 503);
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
 }
+
+#[tokio::test]
+async fn the_presigned_apigw_fixture_is_accepted_with_the_documented_dev_secret() {
+    let w = world_with(Some("bG9jYWwtZGV2LWRhaWx5LXNlY3JldA=="), None);
+    let event =
+        String::from_utf8(fixture("apigw/daily-webhook.seed.participant.joined.json")).unwrap();
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = handle(&w.deps, request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a sender signs, the answer is one of the documented statuses, never a 5xx.
+        #[test]
+        fn any_signed_body_gets_a_documented_status(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+            seed_scheme in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let w = world();
+            let scheme = if seed_scheme { Scheme::DailySeed } else { Scheme::Daily };
+            let (status, _) = runtime.block_on(send(&w, scheme, &body));
+            prop_assert!([200, 413, 422].contains(&status), "status {status}");
+        }
+
+        /// Unsigned bytes are rejected (or are the probe), never processed.
+        #[test]
+        fn any_unsigned_body_is_401_unless_it_is_the_probe(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let w = world();
+            let (status, _) = runtime.block_on(send_with(&w, vec![], &body));
+            let expected = if shared::webhook::daily::is_probe(&body) { 200 } else { 401 };
+            prop_assert_eq!(status, expected);
+            prop_assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+        }
+    }
+}
