@@ -8,7 +8,10 @@ pub mod fakes;
 pub mod http;
 pub mod messages;
 pub mod platform;
+pub mod provision;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod webhook;
