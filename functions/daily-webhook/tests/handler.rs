@@ -14,7 +14,7 @@ use shared::domain::{
 use shared::fakes::{
     MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryWebhookEvents,
 };
-use shared::messages::RecordingJobSource;
+use shared::messages::JobSource;
 use shared::platform::signature::header_map;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 
@@ -275,7 +275,7 @@ async fn seed_recording_ready_queues_one_job_with_the_download_url() {
     assert_eq!(jobs[0].room_name, ROOM);
     assert_eq!(
         jobs[0].source,
-        RecordingJobSource::Url("https://bucket.s3.amazonaws.com/recording.mp4".into())
+        JobSource::Url("https://bucket.s3.amazonaws.com/recording.mp4".into())
     );
 }
 
@@ -288,7 +288,7 @@ async fn real_recording_ready_queues_the_s3_object_in_the_daily_bucket() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         jobs[0].source,
-        RecordingJobSource::S3(S3Location {
+        JobSource::S3(S3Location {
             bucket: BUCKET.into(),
             key: "api-test-1j8fizhzd30c/fixture-room/1692124183028".into()
         })
@@ -325,7 +325,7 @@ async fn recording_ready_without_location_asks_daily_by_recording_id() {
     assert_eq!(send(&w, Scheme::Daily, body).await, ok());
     assert_eq!(
         w.queue.sent()[0].source,
-        RecordingJobSource::DailyRecording("rec-42".into())
+        JobSource::DailyRecording("rec-42".into())
     );
 }
 
@@ -336,7 +336,7 @@ async fn recording_ready_with_s3_key_but_no_bucket_configured_asks_daily() {
     assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
     assert_eq!(
         w.queue.sent()[0].source,
-        RecordingJobSource::DailyRecording("08fa0b24-9220-44c5-846c-3f116cf8e738".into())
+        JobSource::DailyRecording("08fa0b24-9220-44c5-846c-3f116cf8e738".into())
     );
 }
 
