@@ -361,9 +361,9 @@ impl MemoryRecordingQueue {
 impl RecordingQueue for MemoryRecordingQueue {
     async fn send(&self, job: &RecordingJob) -> Result<(), QueueError> {
         if *lock(&self.fail) {
-            return Err(QueueError::Send {
+            return Err(QueueError {
                 queue: "memory".into(),
-                reason: "injected failure".into(),
+                message: "injected failure".into(),
             });
         }
         lock(&self.sent).push(job.clone());

@@ -1,11 +1,14 @@
 //! Code shared by every Lambda function of the Reflector video-platform backend.
 
 pub mod aws;
+pub mod blob;
 pub mod config;
 pub mod domain;
+pub mod download;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod http;
+pub mod media;
 pub mod messages;
 pub mod platform;
 pub mod provision;

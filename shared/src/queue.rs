@@ -1,55 +1,91 @@
-//! Queue ports: what handlers send, without SQS types in their signatures.
+//! SQS producers behind narrow traits.
 
 use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
 
-use crate::messages::RecordingJob;
+use crate::messages::{PipelineMessage, RecordingJob};
 
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("cannot encode the message: {0}")]
-    Encode(String),
-    /// SQS refused or could not be reached after the SDK's own retries; worth retrying later.
-    #[error("sending to {queue} failed: {reason}")]
-    Send { queue: String, reason: String },
+#[error("sending to {queue} failed: {message}")]
+pub struct QueueError {
+    pub queue: String,
+    pub message: String,
 }
 
-/// The recordings queue (DESIGN.md section 7).
+/// The transcription pipeline's queue.
+#[async_trait]
+pub trait PipelineQueue: Send + Sync {
+    async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError>;
+}
+
+/// The recordings queue (DESIGN.md section 7), fed by the Daily webhook.
 #[async_trait]
 pub trait RecordingQueue: Send + Sync {
     /// Sends one job (one SQS request).
     async fn send(&self, job: &RecordingJob) -> Result<(), QueueError>;
 }
 
-/// [`RecordingQueue`] over SQS.
-#[derive(Debug, Clone)]
-pub struct SqsRecordingQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
+/// A queue by URL. On a FIFO queue (`.fifo`) messages carry a deduplication id, so SQS itself
+/// drops a second copy sent within its 5-minute window.
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
 }
 
-impl SqsRecordingQueue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+impl SqsQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self {
-            client,
-            queue_url: queue_url.into(),
+            sqs,
+            url: url.into(),
         }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `body` as JSON; `dedup_id` and `group_id` are used on FIFO queues only.
+    pub async fn send_json<T: serde::Serialize + Sync>(
+        &self,
+        body: &T,
+        dedup_id: &str,
+        group_id: &str,
+    ) -> Result<(), QueueError> {
+        let text = serde_json::to_string(body).map_err(|e| QueueError {
+            queue: self.url.clone(),
+            message: format!("cannot serialize the message: {e}"),
+        })?;
+        let fifo = self.url.ends_with(".fifo");
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(text)
+            .set_message_deduplication_id(fifo.then(|| dedup_id.to_owned()))
+            .set_message_group_id(fifo.then(|| group_id.to_owned()))
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue: self.url.clone(),
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
     }
 }
 
 #[async_trait]
-impl RecordingQueue for SqsRecordingQueue {
-    async fn send(&self, job: &RecordingJob) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError::Encode(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
+impl PipelineQueue for SqsQueue {
+    async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError> {
+        self.send_json(message, &message.transcript_id, &message.meeting_id)
             .await
-            .map_err(|e| QueueError::Send {
-                queue: self.queue_url.clone(),
-                reason: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
-            })?;
-        Ok(())
+    }
+}
+
+#[async_trait]
+impl RecordingQueue for SqsQueue {
+    async fn send(&self, job: &RecordingJob) -> Result<(), QueueError> {
+        // On a FIFO queue one job per recording within SQS's window; per meeting ordering.
+        self.send_json(job, &job.recording_id, &job.meeting_id)
+            .await
     }
 }

@@ -22,7 +22,7 @@ use tracing::{error, info, instrument, warn};
 use shared::domain::{
     Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus, S3Location,
 };
-use shared::messages::{RecordingJob, RecordingJobSource};
+use shared::messages::{JobSource, RecordingJob};
 use shared::platform::signature::verify_daily;
 use shared::platform::SignatureError;
 use shared::queue::{QueueError, RecordingQueue};
@@ -284,18 +284,16 @@ async fn recording_ready(
         return Ok(());
     }
     let source = match (&r.location, &deps.daily_bucket) {
-        (RecordingLocation::Url(url), _) => RecordingJobSource::Url(url.to_string()),
-        (RecordingLocation::S3Key(key), Some(bucket)) => RecordingJobSource::S3(S3Location {
+        (RecordingLocation::Url(url), _) => JobSource::Url(url.to_string()),
+        (RecordingLocation::S3Key(key), Some(bucket)) => JobSource::S3(S3Location {
             bucket: bucket.clone(),
             key: key.to_string(),
         }),
         (RecordingLocation::S3Key(_), None) => {
             warn!("recording has an s3_key but AWS_DAILY_S3_BUCKET is not set; the processor will ask Daily for a link");
-            RecordingJobSource::DailyRecording(r.recording_id.to_string())
+            JobSource::DailyRecording(r.recording_id.to_string())
         }
-        (RecordingLocation::Unknown, _) => {
-            RecordingJobSource::DailyRecording(r.recording_id.to_string())
-        }
+        (RecordingLocation::Unknown, _) => JobSource::DailyRecording(r.recording_id.to_string()),
     };
     let job = RecordingJob {
         meeting_id: meeting.id.clone(),

@@ -14,7 +14,7 @@ use shared::domain::{
 use shared::fakes::{
     MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryWebhookEvents,
 };
-use shared::messages::RecordingJobSource;
+use shared::messages::JobSource;
 use shared::platform::signature::header_map;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 
@@ -275,7 +275,7 @@ async fn seed_recording_ready_queues_one_job_with_the_download_url() {
     assert_eq!(jobs[0].room_name, ROOM);
     assert_eq!(
         jobs[0].source,
-        RecordingJobSource::Url("https://bucket.s3.amazonaws.com/recording.mp4".into())
+        JobSource::Url("https://bucket.s3.amazonaws.com/recording.mp4".into())
     );
 }
 
@@ -288,7 +288,7 @@ async fn real_recording_ready_queues_the_s3_object_in_the_daily_bucket() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         jobs[0].source,
-        RecordingJobSource::S3(S3Location {
+        JobSource::S3(S3Location {
             bucket: BUCKET.into(),
             key: "api-test-1j8fizhzd30c/fixture-room/1692124183028".into()
         })
@@ -325,7 +325,7 @@ async fn recording_ready_without_location_asks_daily_by_recording_id() {
     assert_eq!(send(&w, Scheme::Daily, body).await, ok());
     assert_eq!(
         w.queue.sent()[0].source,
-        RecordingJobSource::DailyRecording("rec-42".into())
+        JobSource::DailyRecording("rec-42".into())
     );
 }
 
@@ -336,7 +336,7 @@ async fn recording_ready_with_s3_key_but_no_bucket_configured_asks_daily() {
     assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
     assert_eq!(
         w.queue.sent()[0].source,
-        RecordingJobSource::DailyRecording("08fa0b24-9220-44c5-846c-3f116cf8e738".into())
+        JobSource::DailyRecording("08fa0b24-9220-44c5-846c-3f116cf8e738".into())
     );
 }
 
@@ -626,4 +626,50 @@ async fn a_claim_store_failure_is_503_and_changes_nothing() {
     let body = daily_fixture("real", "participant.joined", None);
     assert_eq!(send(&w, Scheme::Daily, &body).await.0, 503);
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+}
+
+#[tokio::test]
+async fn the_presigned_apigw_fixture_is_accepted_with_the_documented_dev_secret() {
+    let w = world_with(Some("bG9jYWwtZGV2LWRhaWx5LXNlY3JldA=="), None);
+    let event =
+        String::from_utf8(fixture("apigw/daily-webhook.seed.participant.joined.json")).unwrap();
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = handle(&w.deps, request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a sender signs, the answer is one of the documented statuses, never a 5xx.
+        #[test]
+        fn any_signed_body_gets_a_documented_status(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+            seed_scheme in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let w = world();
+            let scheme = if seed_scheme { Scheme::DailySeed } else { Scheme::Daily };
+            let (status, _) = runtime.block_on(send(&w, scheme, &body));
+            prop_assert!([200, 413, 422].contains(&status), "status {status}");
+        }
+
+        /// Unsigned bytes are rejected (or are the probe), never processed.
+        #[test]
+        fn any_unsigned_body_is_401_unless_it_is_the_probe(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let w = world();
+            let (status, _) = runtime.block_on(send_with(&w, vec![], &body));
+            let expected = if shared::webhook::daily::is_probe(&body) { 200 } else { 401 };
+            prop_assert_eq!(status, expected);
+            prop_assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+        }
+    }
 }

@@ -32,9 +32,9 @@ use shared::domain::{
     Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
     TranscriptStatus,
 };
-use shared::messages::{RecordingJob, RecordingJobSource};
+use shared::messages::{JobSource, RecordingJob};
 use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions, SessionData};
-use shared::queue::{QueueError, RecordingQueue, SqsRecordingQueue};
+use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
 use shared::store::sessions::StoredRoomSessions;
 use shared::store::{
@@ -151,7 +151,7 @@ impl Deps {
             recordings: Arc::new(stores.recordings),
             transcripts: Arc::new(stores.transcripts),
         };
-        let queue = Arc::new(SqsRecordingQueue::new(clients.sqs.clone(), queue_url));
+        let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url));
         Ok(Self::new(config, stores, queue, options))
     }
 }
@@ -369,16 +369,16 @@ impl Reprocess {
 }
 
 /// The processor's job source for a stored recording source (`None` when no job can fetch it).
-pub fn job_source(source: &RecordingSource) -> Option<RecordingJobSource> {
+pub fn job_source(source: &RecordingSource) -> Option<JobSource> {
     match source {
-        RecordingSource::S3 { bucket, key } => Some(RecordingJobSource::S3(S3Location {
+        RecordingSource::S3 { bucket, key } => Some(JobSource::S3(S3Location {
             bucket: bucket.clone(),
             key: key.clone(),
         })),
         RecordingSource::PlatformRecording {
             platform: Platform::Daily,
             recording_id,
-        } => Some(RecordingJobSource::DailyRecording(recording_id.clone())),
+        } => Some(JobSource::DailyRecording(recording_id.clone())),
         RecordingSource::PlatformRecording { .. } => None,
     }
 }
@@ -586,7 +586,7 @@ mod tests {
                 bucket: "b".into(),
                 key: "k.mp4".into()
             }),
-            Some(RecordingJobSource::S3(S3Location {
+            Some(JobSource::S3(S3Location {
                 bucket: "b".into(),
                 key: "k.mp4".into()
             }))
@@ -596,7 +596,7 @@ mod tests {
                 platform: Platform::Daily,
                 recording_id: "d1".into()
             }),
-            Some(RecordingJobSource::DailyRecording("d1".into()))
+            Some(JobSource::DailyRecording("d1".into()))
         );
         // Nothing could fetch a Whereby "platform recording": Whereby recordings arrive in S3.
         assert_eq!(

@@ -1,10 +1,604 @@
-//! SQS batch handler. Until this function's issue lands it fails every invocation, so the
-//! messages stay on the queue (and reach the DLQ after the redrive count) instead of being
-//! acknowledged unprocessed.
+//! The recording processor (DESIGN.md section 7): each SQS record becomes audio in the
+//! recordings bucket, a transcript record and one message on the pipeline queue.
+//!
+//! Error policy, in one place ([`Failure`]): transient failures (timeouts, 5xx, throttling, our
+//! own AWS calls) are reported as batch item failures, so SQS redelivers just those records;
+//! permanent ones (meeting unknown, disallowed host, no audio, 4xx from the source) are written
+//! to the recording and transcript and the record is acknowledged. A body that is not a known
+//! message is also reported, so that it reaches the DLQ after the redrive count instead of
+//! vanishing.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Error, LambdaEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-pub async fn handle(_event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Err("recording-processor: not implemented".into())
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::{stream, StreamExt};
+use shared::blob::{BlobSettings, Blobs, MediaCheck, S3Error, UploadError, UploadTarget};
+use shared::config::Config;
+use shared::domain::{
+    Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
+    TranscriptStatus,
+};
+use shared::download::{DownloadError, Downloader};
+use shared::media::{self, Sniffer};
+use shared::messages::{JobSource, PipelineMessage, RecordingJob};
+use shared::queue::PipelineQueue;
+use shared::store::{MeetingStore, RecordingStore, StoreError, TranscriptStore};
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::job::{parse_body, parse_whereby_key, CreatedObject, Work};
+use crate::links::RecordingLinks;
+
+/// Records processed at once within a batch. Each upload holds up to 3 parts of 8 MiB, so 2 at
+/// once stays well inside the 128 MiB budget.
+pub const DEFAULT_CONCURRENCY: usize = 2;
+
+/// Everything the handler uses, built once per process.
+pub struct Deps {
+    pub meetings: Arc<dyn MeetingStore>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub transcripts: Arc<dyn TranscriptStore>,
+    pub pipeline: Arc<dyn PipelineQueue>,
+    pub links: Arc<dyn RecordingLinks>,
+    pub blobs: Blobs,
+    pub downloader: Downloader,
+    /// Our recordings bucket (`RECORDINGS_BUCKET`).
+    pub bucket: String,
+    pub concurrency: usize,
+}
+
+/// The data stores the processor needs.
+pub struct Stores {
+    pub meetings: Arc<dyn MeetingStore>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub transcripts: Arc<dyn TranscriptStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("PIPELINE_QUEUE_URL is required by the recording processor")]
+    NoPipelineQueue,
+    #[error("cannot build the download client: {0}")]
+    Download(#[from] DownloadError),
+}
+
+impl Deps {
+    /// Wires the processor from configuration: S3 and SQS from `aws`, the pipeline queue from
+    /// `PIPELINE_QUEUE_URL`, the download allow-list from `RECORDING_URL_ALLOWED_HOSTS`.
+    pub fn new(
+        config: &Config,
+        aws: &shared::aws::AwsClients,
+        stores: Stores,
+        links: Arc<dyn RecordingLinks>,
+    ) -> Result<Self, BuildError> {
+        let pipeline_url = config
+            .pipeline_queue_url
+            .clone()
+            .ok_or(BuildError::NoPipelineQueue)?;
+        Ok(Self {
+            meetings: stores.meetings,
+            recordings: stores.recordings,
+            transcripts: stores.transcripts,
+            pipeline: Arc::new(shared::queue::SqsQueue::new(aws.sqs.clone(), pipeline_url)),
+            links,
+            blobs: Blobs::new(&aws.s3, BlobSettings::default()),
+            downloader: Downloader::new(config.recording_url_allowed_hosts.clone())?,
+            bucket: config.recordings_bucket.clone(),
+            concurrency: DEFAULT_CONCURRENCY,
+        })
+    }
+}
+
+/// Why a record was not processed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Retrying will not help: recorded, logged and acknowledged.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// Worth a redelivery.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Not a message we know: redelivered until it lands in the DLQ.
+    #[error("{0}")]
+    Unrecognised(String),
+}
+
+impl From<StoreError> for Failure {
+    // Any data-layer error is ours to fix or wait out, never the recording's fault.
+    fn from(e: StoreError) -> Self {
+        Failure::Transient(e.to_string())
+    }
+}
+
+/// What happened to a record that was acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Audio stored (or found stored) and the pipeline told.
+    Uploaded {
+        transcript_id: String,
+        audio: S3Location,
+    },
+    /// Recorded as failed (no audio, disallowed host ...).
+    Failed { reason: String },
+    /// Nothing to do (S3 test event, a notification with no created object).
+    Ignored,
+}
+
+/// Processes an SQS batch; the answer lists the records to redeliver.
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let results: Vec<(Option<String>, Result<Outcome, Failure>)> = stream::iter(event.records)
+        .map(|record| async move {
+            let id = record.message_id.clone();
+            let span = info_span!("record", message_id = id.as_deref().unwrap_or("-"));
+            let result = process_message(deps, &record).instrument(span).await;
+            (id, result)
+        })
+        .buffer_unordered(deps.concurrency.max(1))
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for (id, result) in results {
+        let failed = match &result {
+            Ok(outcome) => {
+                info!(
+                    message_id = id.as_deref().unwrap_or("-"),
+                    ?outcome,
+                    "record done"
+                );
+                false
+            }
+            Err(Failure::Permanent(reason)) => {
+                warn!(message_id = id.as_deref().unwrap_or("-"), %reason, "record failed permanently; not retried");
+                false
+            }
+            Err(f @ (Failure::Transient(_) | Failure::Unrecognised(_))) => {
+                error!(message_id = id.as_deref().unwrap_or("-"), failure = %f, "record will be redelivered");
+                true
+            }
+        };
+        if failed {
+            match id {
+                Some(id) => {
+                    let mut item = BatchItemFailure::default();
+                    item.item_identifier = id;
+                    response.batch_item_failures.push(item);
+                }
+                None => error!("a failed record has no message id; it cannot be redelivered alone"),
+            }
+        }
+    }
+    response
+}
+
+/// Processes one SQS message.
+pub async fn process_message(deps: &Deps, record: &SqsMessage) -> Result<Outcome, Failure> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let work = parse_body(body).map_err(|e| Failure::Unrecognised(e.to_string()))?;
+    match work {
+        Work::TestEvent => Ok(Outcome::Ignored),
+        Work::Job(job) => process_job(deps, &job).await,
+        Work::Objects(objects) => {
+            // One message may carry several objects: all are attempted; a transient failure of
+            // any redelivers the message (the others are then found done).
+            let mut last = Ok(Outcome::Ignored);
+            let mut transient = None;
+            for object in objects {
+                match process_object(deps, &object).await {
+                    Err(Failure::Transient(e)) => transient = Some(e),
+                    other => last = other,
+                }
+            }
+            match transient {
+                Some(e) => Err(Failure::Transient(e)),
+                None => last,
+            }
+        }
+    }
+}
+
+/// Where to get the bytes of one recording.
+#[derive(Debug, Clone)]
+enum Source {
+    Url(String),
+    S3 {
+        location: S3Location,
+        size: Option<u64>,
+    },
+    DailyRecording(String),
+}
+
+async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure> {
+    let Some(meeting) = deps.meetings.get(&job.meeting_id).await? else {
+        let reason = format!("meeting {} is unknown", job.meeting_id);
+        if deps.recordings.get(&job.recording_id).await?.is_some() {
+            fail_recording(deps, &job.recording_id, &reason).await;
+        }
+        return Err(Failure::Permanent(reason));
+    };
+    let source = match &job.source {
+        JobSource::Url(url) => Source::Url(url.clone()),
+        JobSource::S3(location) => Source::S3 {
+            location: location.clone(),
+            size: None,
+        },
+        JobSource::DailyRecording(id) => Source::DailyRecording(id.clone()),
+    };
+    let recording = match deps.recordings.get(&job.recording_id).await? {
+        Some(r) => r,
+        None => {
+            // The webhook normally stores the recording first; a job built by hand or by an
+            // older producer still works.
+            let identity = match &job.source {
+                JobSource::S3(loc) => RecordingSource::S3 {
+                    bucket: loc.bucket.clone(),
+                    key: loc.key.clone(),
+                },
+                _ => RecordingSource::PlatformRecording {
+                    platform: meeting.platform,
+                    recording_id: job.recording_id.clone(),
+                },
+            };
+            create_recording(deps, job.recording_id.clone(), &meeting, identity).await?
+        }
+    };
+    process_recording(deps, &meeting, &recording, &source).await
+}
+
+async fn process_object(deps: &Deps, object: &CreatedObject) -> Result<Outcome, Failure> {
+    let loc = &object.location;
+    let parsed = parse_whereby_key(&loc.key).map_err(|reason| {
+        error!(bucket = %loc.bucket, key = %loc.key, %reason, "S3 object is not a Whereby recording; ignored");
+        Failure::Permanent(reason)
+    })?;
+    let Some(meeting) = deps.meetings.get_by_room_name(&parsed.room_name).await? else {
+        let reason = format!(
+            "no meeting for room {} (object s3://{}/{})",
+            parsed.room_name, loc.bucket, loc.key
+        );
+        error!(bucket = %loc.bucket, key = %loc.key, room_name = %parsed.room_name, "{reason}");
+        return Err(Failure::Permanent(reason));
+    };
+    let identity = RecordingSource::S3 {
+        bucket: loc.bucket.clone(),
+        key: loc.key.clone(),
+    };
+    let recording =
+        create_recording(deps, uuid::Uuid::new_v4().to_string(), &meeting, identity).await?;
+    let source = Source::S3 {
+        location: loc.clone(),
+        size: object.size,
+    };
+    process_recording(deps, &meeting, &recording, &source).await
+}
+
+/// Creates the recording unless one with the same source exists (a redelivered notification
+/// reuses it).
+async fn create_recording(
+    deps: &Deps,
+    id: String,
+    meeting: &Meeting,
+    source: RecordingSource,
+) -> Result<Recording, Failure> {
+    let now = Utc::now();
+    let (recording, created) = deps
+        .recordings
+        .create_if_absent(&Recording {
+            id,
+            meeting_id: meeting.id.clone(),
+            source,
+            status: RecordingStatus::Pending,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    info!(recording_id = %recording.id, meeting_id = %meeting.id, created, "recording");
+    Ok(recording)
+}
+
+async fn process_recording(
+    deps: &Deps,
+    meeting: &Meeting,
+    recording: &Recording,
+    source: &Source,
+) -> Result<Outcome, Failure> {
+    let now = Utc::now();
+    let (transcript, created) = deps
+        .transcripts
+        .create_if_absent(&Transcript {
+            id: uuid::Uuid::new_v4().to_string(),
+            recording_id: recording.id.clone(),
+            meeting_id: meeting.id.clone(),
+            room_id: meeting.room_id.clone(),
+            status: TranscriptStatus::Idle,
+            error: None,
+            error_permanent: false,
+            audio: None,
+            pipeline_sent_at: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    info!(transcript_id = %transcript.id, recording_id = %recording.id, created, status = ?transcript.status, "transcript");
+
+    if let (TranscriptStatus::Uploaded, Some(audio)) = (transcript.status, &transcript.audio) {
+        // A redelivery after the upload: only the hand-off may be missing.
+        complete_recording(deps, &recording.id).await;
+        send_pipeline_once(deps, &transcript, audio).await?;
+        return Ok(Outcome::Uploaded {
+            transcript_id: transcript.id.clone(),
+            audio: audio.clone(),
+        });
+    }
+
+    move_recording(deps, &recording.id, RecordingStatus::Processing, None).await;
+    match obtain_audio(deps, meeting, recording, source).await {
+        Ok(audio) => {
+            let transcript = deps
+                .transcripts
+                .set_status(
+                    &transcript.id,
+                    TranscriptStatus::Uploaded,
+                    None,
+                    Some(&audio),
+                )
+                .await?;
+            complete_recording(deps, &recording.id).await;
+            send_pipeline_once(deps, &transcript, &audio).await?;
+            Ok(Outcome::Uploaded {
+                transcript_id: transcript.id,
+                audio,
+            })
+        }
+        Err(Failure::Permanent(reason)) => {
+            warn!(recording_id = %recording.id, transcript_id = %transcript.id, %reason, "recording unusable");
+            deps.transcripts
+                .set_status(
+                    &transcript.id,
+                    TranscriptStatus::Error,
+                    Some((&reason, true)),
+                    None,
+                )
+                .await?;
+            fail_recording(deps, &recording.id, &reason).await;
+            Ok(Outcome::Failed { reason })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Best-effort status move: an illegal transition (already there, or further) is not an error
+/// for a redelivered record.
+async fn move_recording(deps: &Deps, id: &str, status: RecordingStatus, error: Option<&str>) {
+    if let Err(e) = deps.recordings.set_status(id, status, error).await {
+        match e {
+            StoreError::Conflict { .. } => {
+                info!(recording_id = %id, ?status, reason = %e, "recording status unchanged")
+            }
+            e => {
+                warn!(recording_id = %id, ?status, error = %e, "could not update the recording status")
+            }
+        }
+    }
+}
+
+async fn complete_recording(deps: &Deps, id: &str) {
+    move_recording(deps, id, RecordingStatus::Completed, None).await;
+}
+
+async fn fail_recording(deps: &Deps, id: &str, reason: &str) {
+    move_recording(deps, id, RecordingStatus::Failed, Some(reason)).await;
+}
+
+/// Sends the pipeline message unless it was sent for this transcript. The claim comes first, so
+/// two workers racing on a redelivered message never both send.
+async fn send_pipeline_once(
+    deps: &Deps,
+    transcript: &Transcript,
+    audio: &S3Location,
+) -> Result<(), Failure> {
+    if transcript.pipeline_sent_at.is_some() {
+        info!(transcript_id = %transcript.id, "pipeline message already sent");
+        return Ok(());
+    }
+    if !deps
+        .transcripts
+        .mark_pipeline_sent(&transcript.id, Utc::now())
+        .await?
+    {
+        info!(transcript_id = %transcript.id, "pipeline message already sent");
+        return Ok(());
+    }
+    let message = PipelineMessage {
+        transcript_id: transcript.id.clone(),
+        recording_id: transcript.recording_id.clone(),
+        meeting_id: transcript.meeting_id.clone(),
+        room_id: transcript.room_id.clone(),
+        audio: audio.clone(),
+    };
+    deps.pipeline.send(&message).await.map_err(|e| {
+        error!(transcript_id = %transcript.id, error = %e,
+            "pipeline message claimed but not sent: requeue this transcript by hand");
+        Failure::Transient(e.to_string())
+    })?;
+    info!(transcript_id = %transcript.id, bucket = %audio.bucket, key = %audio.key, "pipeline message sent");
+    Ok(())
+}
+
+/// The key prefix of a recording's audio in our bucket; the extension follows the container.
+pub fn audio_prefix(meeting_id: &str, recording_id: &str) -> String {
+    format!("recordings/{meeting_id}/{recording_id}.")
+}
+
+async fn obtain_audio(
+    deps: &Deps,
+    meeting: &Meeting,
+    recording: &Recording,
+    source: &Source,
+) -> Result<S3Location, Failure> {
+    let prefix = audio_prefix(&meeting.id, &recording.id);
+    if let Some(existing) = deps
+        .blobs
+        .find_by_prefix(&deps.bucket, &prefix)
+        .await
+        .map_err(own_s3)?
+    {
+        // Objects appear only once complete and checked: a redelivery does not upload twice.
+        info!(key = %existing.location.key, size = existing.size, "audio already stored");
+        return Ok(existing.location);
+    }
+    let metadata = HashMap::from([
+        ("recording-id".to_owned(), recording.id.clone()),
+        ("meeting-id".to_owned(), meeting.id.clone()),
+    ]);
+    match source {
+        Source::Url(url) => stream_url(deps, url, &prefix, metadata).await,
+        Source::DailyRecording(id) => {
+            if meeting.platform != Platform::Daily {
+                warn!(platform = %meeting.platform, "daily_recording source on a non-Daily meeting");
+            }
+            let link = deps.links.access_link(id).await.map_err(|e| {
+                if e.transient {
+                    Failure::Transient(e.message)
+                } else {
+                    Failure::Permanent(e.message)
+                }
+            })?;
+            stream_url(deps, &link, &prefix, metadata).await
+        }
+        Source::S3 { location, size } => copy_s3(deps, location, *size, &prefix, metadata).await,
+    }
+}
+
+/// S3 errors on our own bucket are never the recording's fault (permissions, throttling, an
+/// outage): always worth a redelivery, and the DLQ if they persist.
+fn own_s3(e: S3Error) -> Failure {
+    Failure::Transient(e.to_string())
+}
+
+/// S3 errors reading a source object: a missing object or a refused read is permanent.
+fn source_s3(e: S3Error) -> Failure {
+    if e.retryable {
+        Failure::Transient(e.to_string())
+    } else {
+        Failure::Permanent(e.to_string())
+    }
+}
+
+fn download_failure(e: DownloadError) -> Failure {
+    if e.is_transient() {
+        Failure::Transient(e.to_string())
+    } else {
+        Failure::Permanent(e.to_string())
+    }
+}
+
+/// Bytes needed to name the container before the upload starts.
+const DETECT_BYTES: usize = 12;
+
+async fn stream_url(
+    deps: &Deps,
+    url: &str,
+    prefix: &str,
+    metadata: HashMap<String, String>,
+) -> Result<S3Location, Failure> {
+    let download = deps.downloader.open(url).await.map_err(download_failure)?;
+    info!(url = %shared::download::redact(&download.url), length = ?download.content_length,
+        content_type = ?download.content_type, "download started");
+    let mut body = download.body;
+    // Read just enough to name the object after its container.
+    let mut head = BytesMut::new();
+    let mut first: Vec<Bytes> = Vec::new();
+    while head.len() < DETECT_BYTES {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                head.extend_from_slice(&chunk[..chunk.len().min(DETECT_BYTES - head.len())]);
+                first.push(chunk);
+            }
+            Some(Err(e)) => return Err(download_failure(e)),
+            None => break,
+        }
+    }
+    let Some(container) = media::detect(&head) else {
+        let mut sniffer = Sniffer::new();
+        sniffer.feed(&head);
+        let reason = match sniffer.finish() {
+            Err(e) => e.to_string(),
+            Ok(_) => "not a media container".to_owned(),
+        };
+        return Err(Failure::Permanent(reason));
+    };
+    let target = UploadTarget {
+        bucket: deps.bucket.clone(),
+        key: format!("{prefix}{}", container.extension()),
+        content_type: Some(container.content_type().to_owned()),
+        metadata,
+    };
+    let stream = stream::iter(first.into_iter().map(Ok)).chain(body);
+    let mut check = MediaCheck::new();
+    let uploaded = deps
+        .blobs
+        .upload_stream(&target, stream, download.content_length, &mut check)
+        .await
+        .map_err(|e| match e {
+            UploadError::Source { error, .. } => download_failure(error),
+            UploadError::Rejected(media) => Failure::Permanent(media.to_string()),
+            e @ UploadError::Incomplete { .. } => Failure::Transient(e.to_string()),
+            UploadError::S3(e) => own_s3(e),
+        })?;
+    info!(key = %uploaded.location.key, bytes = uploaded.bytes, parts = uploaded.parts,
+        codec = ?check.info().and_then(|i| i.audio_codec.as_deref()), "audio stored");
+    Ok(uploaded.location)
+}
+
+async fn copy_s3(
+    deps: &Deps,
+    from: &S3Location,
+    size: Option<u64>,
+    prefix: &str,
+    metadata: HashMap<String, String>,
+) -> Result<S3Location, Failure> {
+    let size = match size {
+        Some(s) => s,
+        None => match deps.blobs.head(from).await.map_err(source_s3)? {
+            Some(info) => info.size,
+            None => {
+                return Err(Failure::Permanent(format!(
+                    "source object s3://{}/{} does not exist",
+                    from.bucket, from.key
+                )))
+            }
+        },
+    };
+    // Range reads: only the container's structure is read, never the whole object.
+    let info = deps
+        .blobs
+        .check_media(from, size)
+        .await
+        .map_err(source_s3)?
+        .map_err(|e| Failure::Permanent(e.to_string()))?;
+    if from.bucket == deps.bucket {
+        info!(key = %from.key, size, "audio already in our bucket; referenced in place");
+        return Ok(from.clone());
+    }
+    let target = UploadTarget {
+        bucket: deps.bucket.clone(),
+        key: format!("{prefix}{}", info.container.extension()),
+        content_type: Some(info.container.content_type().to_owned()),
+        metadata,
+    };
+    let copied = deps.blobs.copy(from, size, &target).await.map_err(|e| {
+        // The copy reads the source: a refused read of it is permanent, ours is not.
+        if e.retryable {
+            Failure::Transient(e.to_string())
+        } else if e.status == Some(404) || e.status == Some(403) {
+            Failure::Permanent(e.to_string())
+        } else {
+            Failure::Transient(e.to_string())
+        }
+    })?;
+    info!(from = %format!("s3://{}/{}", from.bucket, from.key), key = %copied.location.key, size, "audio copied");
+    Ok(copied.location)
 }

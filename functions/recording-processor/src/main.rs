@@ -1,8 +1,17 @@
-use lambda_runtime::{run, service_fn, Error};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let _config = shared::config::Config::from_env()?;
-    run(service_fn(recording_processor::handler::handle)).await
+    let config = shared::config::Config::from_env()?;
+    let sdk = shared::aws::load_sdk_config().await;
+    let aws = shared::aws::AwsClients::new(&sdk);
+    let deps = recording_processor::build(&config, &aws)?;
+    let deps = &deps;
+    run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            Ok::<_, Error>(recording_processor::handler::handle(deps, event.payload).await)
+        },
+    ))
+    .await
 }

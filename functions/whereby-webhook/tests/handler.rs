@@ -241,3 +241,23 @@ async fn a_failure_after_the_claim_releases_it_so_the_retry_applies() {
     assert_eq!(send(&w, &body).await, ok());
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a sender signs, the answer is one of the documented statuses, never a 5xx.
+        #[test]
+        fn any_signed_body_gets_a_documented_status(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let w = world();
+            let (status, _) = runtime.block_on(send(&w, &body));
+            prop_assert!([200, 413, 422].contains(&status), "status {status}");
+        }
+    }
+}

@@ -311,7 +311,7 @@ fn build_kind<'a>(
                 // time even when the event itself is delivered late.
                 let left_at = match (joined_at, inner.duration) {
                     (Some(j), Some(d)) if d.is_finite() && (0.0..1e9).contains(&d) => {
-                        Some(j + chrono::Duration::milliseconds((d * 1000.0) as i64))
+                        j.checked_add_signed(chrono::Duration::milliseconds((d * 1000.0) as i64))
                     }
                     _ => sent_at,
                 };

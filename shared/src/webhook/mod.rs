@@ -11,6 +11,8 @@
 
 pub mod daily;
 pub mod fixtures;
+#[cfg(test)]
+mod props;
 pub mod responses;
 pub mod whereby;
 

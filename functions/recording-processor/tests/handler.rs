@@ -1,0 +1,461 @@
+//! The handler end to end over in-memory stores, a real emulator bucket and a local file server.
+
+mod support;
+
+use recording_processor::handler::{audio_prefix, handle};
+use recording_processor::links::LinkError;
+use serde_json::json;
+use shared::domain::{Platform, RecordingStatus, S3Location, TranscriptStatus};
+use shared::media::samples;
+use support::*;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+async fn serve(h: &Harness, at: &str, status: u16, body: Vec<u8>) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(status).set_body_bytes(body))
+        .mount(&h.server)
+        .await;
+}
+
+fn failures(r: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn url_job_ends_with_audio_stored_transcript_uploaded_and_one_pipeline_message() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let file = samples::mp4_audio(6 * 1024 * 1024);
+    serve(&h, "/rec.mp4", 200, file.clone()).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/rec.mp4", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-1"));
+    assert!(h.object(&key).await.unwrap() == file);
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(transcript.status, TranscriptStatus::Uploaded);
+    let audio = S3Location {
+        bucket: h.bucket.clone(),
+        key,
+    };
+    assert_eq!(transcript.audio.as_ref(), Some(&audio));
+    assert_eq!(
+        h.recordings.0.lock().unwrap()["rec-1"].status,
+        RecordingStatus::Completed
+    );
+    let sent = h.pipeline.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].transcript_id, transcript.id);
+    assert_eq!(
+        (sent[0].meeting_id.as_str(), sent[0].room_id.as_str()),
+        (meeting.id.as_str(), meeting.room_id.as_str())
+    );
+    assert_eq!(sent[0].audio, audio);
+}
+
+#[tokio::test]
+async fn redelivered_job_downloads_nothing_again_and_sends_no_second_message() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/rec.webm", 200, samples::webm(&[1, 2], b"webm")).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/rec.webm", h.server.uri())}),
+    );
+
+    handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+    let again = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&again).is_empty());
+    assert_eq!(h.server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(h.transcripts.all().len(), 1);
+    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+    assert_eq!(
+        h.keys().await,
+        vec![format!("{}webm", audio_prefix(&meeting.id, "rec-1"))]
+    );
+}
+
+#[tokio::test]
+async fn redelivery_after_a_crash_between_upload_and_transcript_reuses_the_stored_object() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    // The object was completed by an earlier attempt that died before updating the transcript.
+    let key = format!("{}wav", audio_prefix(&meeting.id, "rec-1"));
+    h.s3.put_object()
+        .bucket(&h.bucket)
+        .key(&key)
+        .body(samples::wav().into())
+        .send()
+        .await
+        .unwrap();
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/never.wav", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert!(h.server.received_requests().await.unwrap().is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(transcript.status, TranscriptStatus::Uploaded);
+    assert_eq!(transcript.audio.map(|a| a.key), Some(key));
+    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn text_file_served_as_a_recording_ends_as_error_without_redelivery() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(
+        &h,
+        "/notes.txt",
+        200,
+        b"Meeting notes: nothing recorded.\n".repeat(1000),
+    )
+    .await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/notes.txt", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(transcript.status, TranscriptStatus::Error);
+    assert!(transcript.error_permanent);
+    let reason = transcript.error.unwrap();
+    assert!(
+        reason.contains("not a media container (starts with text \"Meeting note"),
+        "{reason}"
+    );
+    let recording = h.recordings.0.lock().unwrap()["rec-1"].clone();
+    assert_eq!(recording.status, RecordingStatus::Failed);
+    assert_eq!(recording.error.as_deref(), Some(reason.as_str()));
+    assert!(h.keys().await.is_empty());
+    assert!(h.pipeline.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn video_without_audio_ends_as_error_and_leaves_no_object() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let file = samples::cat(&[
+        samples::ftyp(),
+        samples::mdat(6 * 1024 * 1024),
+        samples::moov(&[samples::trak(b"vide", b"avc1")]),
+    ]);
+    serve(&h, "/video.mp4", 200, file).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/video.mp4", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(
+        transcript.error.as_deref(),
+        Some("mp4 without an audio track")
+    );
+    assert!(h.keys().await.is_empty());
+    let pending =
+        h.s3.list_multipart_uploads()
+            .bucket(&h.bucket)
+            .send()
+            .await
+            .unwrap();
+    assert!(pending.uploads().is_empty());
+}
+
+#[tokio::test]
+async fn url_on_a_host_not_allowed_is_never_requested_and_recorded_as_failed() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let other = wiremock::MockServer::start().await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/rec.mp4", other.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert!(other.received_requests().await.unwrap().is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(transcript.status, TranscriptStatus::Error);
+    assert!(transcript
+        .error
+        .unwrap()
+        .contains("RECORDING_URL_ALLOWED_HOSTS"));
+}
+
+#[tokio::test]
+async fn source_answering_404_is_permanent() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/gone.mp4", 404, Vec::new()).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/gone.mp4", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert!(transcript.error.unwrap().contains("HTTP 404"));
+}
+
+#[tokio::test]
+async fn unknown_meeting_is_acknowledged() {
+    let h = Harness::new().await;
+    let ghost = h.meeting("ghost", Platform::Daily);
+    h.meetings.0.lock().unwrap().clear();
+    let body = job(
+        &ghost,
+        "rec-1",
+        json!({"url": format!("{}/rec.mp4", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert!(h.server.received_requests().await.unwrap().is_empty());
+    assert!(h.transcripts.all().is_empty());
+}
+
+#[tokio::test]
+async fn batch_of_ten_with_three_transient_failures_reports_exactly_those_three() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/ok.ogg", 200, samples::ogg(&[b"OpusHead\x01\x02"])).await;
+    serve(&h, "/busy.ogg", 503, Vec::new()).await;
+    let bodies: Vec<(String, String)> = (0..10)
+        .map(|i| {
+            let file = if [2, 5, 9].contains(&i) { "busy" } else { "ok" };
+            let url = format!("{}/{file}.ogg", h.server.uri());
+            (
+                format!("m{i}"),
+                job(&meeting, &format!("rec-{i}"), json!({"url": url})),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(id, b)| (id.as_str(), b.clone()))
+        .collect();
+
+    let response = handle(&h.deps, sqs_event(&refs)).await;
+
+    assert_eq!(failures(&response), vec!["m2", "m5", "m9"]);
+    assert_eq!(h.pipeline.0.lock().unwrap().len(), 7);
+    // Transient failures leave the transcript to the redelivery, not in error.
+    let busy = h.transcripts.for_recording("rec-5").unwrap();
+    assert_eq!(busy.status, TranscriptStatus::Idle);
+}
+
+#[tokio::test]
+async fn transient_failure_then_success_on_redelivery() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    Mock::given(path("/flaky.mp3"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&h.server)
+        .await;
+    serve(&h, "/flaky.mp3", 200, samples::mp3(true)).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/flaky.mp3", h.server.uri())}),
+    );
+
+    let first = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+    let second = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert_eq!(failures(&first), vec!["m1"]);
+    assert!(failures(&second).is_empty());
+    assert_eq!(
+        h.transcripts.for_recording("rec-1").unwrap().status,
+        TranscriptStatus::Uploaded
+    );
+    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unrecognised_message_is_reported_so_that_it_reaches_the_dlq() {
+    let h = Harness::new().await;
+    let response = handle(
+        &h.deps,
+        sqs_event(&[
+            ("bad", "{\"hello\": 1}".into()),
+            ("worse", "not json".into()),
+        ]),
+    )
+    .await;
+    assert_eq!(failures(&response), vec!["bad", "worse"]);
+}
+
+#[tokio::test]
+async fn s3_test_event_is_acknowledged_and_does_nothing() {
+    let h = Harness::new().await;
+    let body =
+        json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-15T10:00:00.000Z",
+        "Bucket": "wb", "RequestId": "r", "HostId": "h"})
+        .to_string();
+    let response = handle(&h.deps, sqs_event(&[("t", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert!(h.recordings.all().is_empty());
+}
+
+#[tokio::test]
+async fn whereby_upload_in_another_bucket_is_copied_and_a_redelivery_changes_nothing() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("a1b2-c3d4", Platform::Whereby);
+    let whereby = bucket(&h.s3, "whereby").await;
+    let key = "recordings/a1b2-c3d4-2026-01-15T10:30:00Z.mp4";
+    let file = samples::mp4_audio(200_000);
+    h.s3.put_object()
+        .bucket(&whereby)
+        .key(key)
+        .body(file.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let body = s3_notification(&whereby, key, file.len() as u64);
+
+    let first = handle(&h.deps, sqs_event(&[("n1", body.clone())])).await;
+    let second = handle(&h.deps, sqs_event(&[("n1", body)])).await;
+
+    assert!(failures(&first).is_empty() && failures(&second).is_empty());
+    let recordings = h.recordings.all();
+    assert_eq!(recordings.len(), 1);
+    assert_eq!(recordings[0].meeting_id, meeting.id);
+    let stored = format!("{}mp4", audio_prefix(&meeting.id, &recordings[0].id));
+    assert!(h.object(&stored).await.unwrap() == file);
+    let sent = h.pipeline.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].audio.key, stored);
+}
+
+#[tokio::test]
+async fn whereby_key_that_does_not_match_is_acknowledged_not_retried() {
+    let h = Harness::new().await;
+    h.meeting("a1b2-c3d4", Platform::Whereby);
+    let body = s3_notification("whereby", "uploads/holiday photo.jpg", 10);
+    let response = handle(&h.deps, sqs_event(&[("n1", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert!(h.recordings.all().is_empty());
+}
+
+#[tokio::test]
+async fn daily_s3_key_in_our_bucket_is_referenced_in_place() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let key = "reflector/daily-room/1692124183028";
+    h.s3.put_object()
+        .bucket(&h.bucket)
+        .key(key)
+        .body(samples::webm(&[2], b"webm").into())
+        .send()
+        .await
+        .unwrap();
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"s3": {"bucket": h.bucket, "key": key}}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(h.keys().await, vec![key.to_owned()]);
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert_eq!(
+        transcript.audio,
+        Some(S3Location {
+            bucket: h.bucket.clone(),
+            key: key.into()
+        })
+    );
+    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn missing_source_object_is_permanent() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"s3": {"bucket": h.bucket, "key": "nope"}}),
+    );
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+    assert!(failures(&response).is_empty());
+    let transcript = h.transcripts.for_recording("rec-1").unwrap();
+    assert!(transcript.error.unwrap().contains("does not exist"));
+}
+
+#[tokio::test]
+async fn daily_recording_is_fetched_through_its_access_link() {
+    let h = Harness::new().await;
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/signed/rec.mp4", 200, samples::mp4_audio(1000)).await;
+    h.links.0.lock().unwrap().insert(
+        "daily-rec".into(),
+        Ok(format!(
+            "{}/signed/rec.mp4?X-Amz-Signature=s",
+            h.server.uri()
+        )),
+    );
+    h.links.0.lock().unwrap().insert(
+        "throttled".into(),
+        Err(LinkError {
+            message: "429".into(),
+            transient: true,
+        }),
+    );
+    let ok = job(&meeting, "rec-1", json!({"daily_recording": "daily-rec"}));
+    let busy = job(&meeting, "rec-2", json!({"daily_recording": "throttled"}));
+    let unknown = job(&meeting, "rec-3", json!({"daily_recording": "unknown"}));
+
+    let response = handle(
+        &h.deps,
+        sqs_event(&[("a", ok), ("b", busy), ("c", unknown)]),
+    )
+    .await;
+
+    assert_eq!(failures(&response), vec!["b"]);
+    assert_eq!(
+        h.transcripts.for_recording("rec-1").unwrap().status,
+        TranscriptStatus::Uploaded
+    );
+    assert_eq!(
+        h.transcripts.for_recording("rec-3").unwrap().status,
+        TranscriptStatus::Error
+    );
+}
