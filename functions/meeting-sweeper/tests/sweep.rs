@@ -439,15 +439,21 @@ async fn a_platform_call_running_into_the_deadline_is_cut_off_and_left_for_the_n
     e.whereby_sessions(
         "wb-slow",
         sessions_page(&[("s1", Some("2026-01-02T03:30:00.000Z"))])
-            .set_delay(Duration::from_millis(400)),
+            .set_delay(Duration::from_millis(1500)),
     )
     .await;
-    let deps = e.deps();
+    // The production HTTP timeout (10 s), so only the deadline can cut the call short.
+    let deps = Deps::from_aws(
+        Arc::new(e.config.clone()),
+        &e.clients,
+        RegistryOptions::default(),
+    )
+    .unwrap();
 
     let started = Instant::now();
-    let summary = run(&deps, e.now, Instant::now() + Duration::from_millis(150)).await;
+    let summary = run(&deps, e.now, Instant::now() + Duration::from_millis(200)).await;
     assert!(
-        started.elapsed() < Duration::from_millis(390),
+        started.elapsed() < Duration::from_millis(1200),
         "the run waited for the slow call: {:?}",
         started.elapsed()
     );
