@@ -5,6 +5,8 @@ pub mod blob;
 pub mod config;
 pub mod domain;
 pub mod download;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod http;
 pub mod media;
 pub mod messages;
@@ -15,3 +17,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod webhook;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
-use crate::messages::PipelineMessage;
+use crate::messages::{PipelineMessage, RecordingJob};
 
 #[derive(Debug, thiserror::Error)]
 #[error("sending to {queue} failed: {message}")]
@@ -16,6 +16,13 @@ pub struct QueueError {
 #[async_trait]
 pub trait PipelineQueue: Send + Sync {
     async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError>;
+}
+
+/// The recordings queue (DESIGN.md section 7), fed by the Daily webhook.
+#[async_trait]
+pub trait RecordingQueue: Send + Sync {
+    /// Sends one job (one SQS request).
+    async fn send(&self, job: &RecordingJob) -> Result<(), QueueError>;
 }
 
 /// A queue by URL. On a FIFO queue (`.fifo`) messages carry a deduplication id, so SQS itself
@@ -70,6 +77,15 @@ impl SqsQueue {
 impl PipelineQueue for SqsQueue {
     async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError> {
         self.send_json(message, &message.transcript_id, &message.meeting_id)
+            .await
+    }
+}
+
+#[async_trait]
+impl RecordingQueue for SqsQueue {
+    async fn send(&self, job: &RecordingJob) -> Result<(), QueueError> {
+        // On a FIFO queue one job per recording within SQS's window; per meeting ordering.
+        self.send_json(job, &job.recording_id, &job.meeting_id)
             .await
     }
 }

@@ -1,9 +1,758 @@
-//! Scheduled handler. Until this function's issue lands it fails every invocation, so the
-//! schedule's failures show in the function's error metric.
+//! The meeting sweeper (DESIGN.md section 8), run on a schedule.
+//!
+//! One run, in this order:
+//! 1. Active meetings past their end date are deactivated. These need no platform call, so they
+//!    go first and are never starved by slow platforms.
+//! 2. Recordings that were never turned into a transcript, or whose transcript failed for a
+//!    transient reason, are requeued on the recordings queue: at most
+//!    [`Settings::requeue_limit`] per run, each at most once per [`Settings::requeue_cooldown`]
+//!    (a conditional write, [`RecordingStore::claim_requeue`], so concurrent runs never requeue
+//!    one twice). This step is bounded, so it goes before the unbounded one.
+//! 3. Every other active meeting asks its platform for the room's sessions: none yet, or one
+//!    still open -> stays active; all ended -> deactivated. A platform or store error for one
+//!    meeting is logged and that meeting skipped.
+//!
+//! The run stops starting work at the deadline (the Lambda timeout minus a margin) and reports
+//! `stopped_early`; whatever it did not reach is still there for the next run (meetings stay
+//! active, recordings stay unclaimed).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
+use serde::Serialize;
 use serde_json::Value;
+use tracing::{debug, error, info, instrument, warn};
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<(), Error> {
-    Err("meeting-sweeper: not implemented".into())
+use shared::aws::AwsClients;
+use shared::config::{Config, ConfigError};
+use shared::domain::{
+    Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
+    TranscriptStatus,
+};
+use shared::messages::{JobSource, RecordingJob};
+use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions, SessionData};
+use shared::queue::{QueueError, RecordingQueue, SqsQueue};
+use shared::store::dynamo::DynamoStores;
+use shared::store::sessions::StoredRoomSessions;
+use shared::store::{
+    MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, TranscriptStore,
+};
+
+/// Time kept free before the Lambda deadline: the longest single AWS call
+/// ([`shared::aws::OPERATION_TIMEOUT`], 8 s) plus the summary log, so a call started just before
+/// the deadline still ends inside the invocation.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// A recording changed this recently may still be in the processor's hands (the recordings
+/// queue's visibility timeout is 90 minutes, so a failed attempt is redelivered by SQS itself
+/// within that time): requeuing it would only duplicate work.
+pub const DEFAULT_IN_FLIGHT_GRACE: Duration = Duration::from_secs(2 * 3600);
+
+/// Platform calls made at once. Small: it keeps the run well under the platforms' rate limits
+/// while still checking hundreds of meetings within one invocation.
+pub const DEFAULT_PLATFORM_CONCURRENCY: usize = 4;
+
+/// How many recordings of one status are looked at per requeued recording allowed: recordings
+/// that need nothing (permanent failures, cooling down) are skipped, so more are read than sent.
+pub const CANDIDATES_PER_REQUEUE: u32 = 4;
+
+/// Tunables of one run, from [`Config`] plus the constants above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub requeue_limit: u32,
+    pub requeue_cooldown: Duration,
+    pub in_flight_grace: Duration,
+    pub platform_concurrency: usize,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            requeue_limit: config.sweeper_requeue_limit,
+            requeue_cooldown: config.sweeper_requeue_cooldown,
+            in_flight_grace: DEFAULT_IN_FLIGHT_GRACE,
+            platform_concurrency: DEFAULT_PLATFORM_CONCURRENCY,
+        }
+    }
+}
+
+/// The stores the sweeper reads and writes.
+#[derive(Clone)]
+pub struct Stores {
+    pub meetings: Arc<dyn MeetingStore>,
+    pub participant_sessions: Arc<dyn ParticipantSessionStore>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub transcripts: Arc<dyn TranscriptStore>,
+}
+
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub settings: Settings,
+    pub meetings: Arc<dyn MeetingStore>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub transcripts: Arc<dyn TranscriptStore>,
+    pub platforms: PlatformRegistry,
+    pub queue: Arc<dyn RecordingQueue>,
+}
+
+impl Deps {
+    /// Builds the platform registry from `config` and `options` (the Lambda passes the default
+    /// options; the local stack allows the mock), with Daily sessions read from the stored
+    /// participant sessions.
+    pub fn new(
+        config: Arc<Config>,
+        stores: Stores,
+        queue: Arc<dyn RecordingQueue>,
+        options: RegistryOptions,
+    ) -> Self {
+        let session_source =
+            StoredRoomSessions::new(stores.meetings.clone(), stores.participant_sessions.clone());
+        let platforms = PlatformRegistry::from_config(
+            &config,
+            RegistryOptions {
+                session_source: Some(Arc::new(session_source)),
+                ..options
+            },
+        );
+        Self {
+            settings: Settings::from_config(&config),
+            config,
+            meetings: stores.meetings,
+            recordings: stores.recordings,
+            transcripts: stores.transcripts,
+            platforms,
+            queue,
+        }
+    }
+}
+
+impl Deps {
+    /// The real adapters: DynamoDB stores over `clients.dynamodb` and the SQS recordings queue.
+    /// `RECORDINGS_QUEUE_URL` is required: without it nothing could be requeued.
+    pub fn from_aws(
+        config: Arc<Config>,
+        clients: &AwsClients,
+        options: RegistryOptions,
+    ) -> Result<Self, ConfigError> {
+        let queue_url = config
+            .recordings_queue_url
+            .clone()
+            .ok_or(ConfigError::Missing {
+                var: "RECORDINGS_QUEUE_URL",
+                why: "by the meeting sweeper to requeue recordings",
+            })?;
+        let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
+        let stores = Stores {
+            meetings: Arc::new(stores.meetings),
+            participant_sessions: Arc::new(stores.participant_sessions),
+            recordings: Arc::new(stores.recordings),
+            transcripts: Arc::new(stores.transcripts),
+        };
+        let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url));
+        Ok(Self::new(config, stores, queue, options))
+    }
+}
+
+/// What one run did; also logged as one line and returned as the invocation's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Active meetings looked at (past their end date, or asked their platform).
+    pub checked: u32,
+    pub deactivated: u32,
+    /// Meetings left as they were because their platform or the store failed.
+    pub skipped_on_error: u32,
+    pub requeued: u32,
+    /// Recordings that needed a requeue but the store or the queue failed.
+    pub requeue_failed: u32,
+    /// The deadline came before the run finished; the next run picks up the rest.
+    pub stopped_early: bool,
+    /// Steps that failed as a whole (a listing), so the run could not do them at all.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SweepError {
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Lambda entry point: runs until [`DEADLINE_MARGIN`] before the invocation's deadline. Fails
+/// the invocation (so the function's error metric shows it) only when a whole step failed.
+#[instrument(skip_all, fields(request_id = %event.context.request_id))]
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+    let deadline = deadline_from_lambda(event.context.deadline, SystemTime::now(), Instant::now());
+    let summary = run(deps, Utc::now(), deadline).await;
+    if summary.errors.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!("meeting sweep incomplete: {}", summary.errors.join("; ")).into())
+    }
+}
+
+/// The instant [`DEADLINE_MARGIN`] before a Lambda deadline given in epoch milliseconds.
+pub fn deadline_from_lambda(deadline_ms: u64, now_wall: SystemTime, now: Instant) -> Instant {
+    let now_ms = now_wall
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let left = Duration::from_millis(
+        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+    );
+    now + left.saturating_sub(DEADLINE_MARGIN)
+}
+
+/// One sweep as of `now`, starting no work at or after `deadline`.
+#[instrument(skip(deps, deadline))]
+pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary {
+    let mut summary = Summary::default();
+    let active = match deps.meetings.list_active().await {
+        Ok(active) => active,
+        Err(e) => {
+            error!(error = %e, "listing active meetings failed");
+            summary.errors.push(format!("listing active meetings: {e}"));
+            Vec::new()
+        }
+    };
+    let (ended, mut open): (Vec<Meeting>, Vec<Meeting>) =
+        active.into_iter().partition(|m| m.end_date <= now);
+
+    sweep_meetings(deps, ended, now, deadline, &mut summary).await;
+    if !summary.stopped_early {
+        requeue_recordings(deps, now, deadline, &mut summary).await;
+    }
+    if !summary.stopped_early {
+        // The listing comes back in the same order every run; when runs keep hitting the
+        // deadline, starting at a different place each time lets every meeting get its turn.
+        if !open.is_empty() {
+            let start = usize::try_from(now.timestamp().unsigned_abs()).unwrap_or(0) % open.len();
+            open.rotate_left(start);
+        }
+        sweep_meetings(deps, open, now, deadline, &mut summary).await;
+    }
+
+    info!(
+        checked = summary.checked,
+        deactivated = summary.deactivated,
+        skipped_on_error = summary.skipped_on_error,
+        requeued = summary.requeued,
+        requeue_failed = summary.requeue_failed,
+        stopped_early = summary.stopped_early,
+        errors = summary.errors.len(),
+        "meeting sweep finished"
+    );
+    summary
+}
+
+#[derive(Debug)]
+enum MeetingOutcome {
+    StaysActive,
+    Deactivated,
+    Failed(SweepError),
+    /// Not started, or cut off, because the deadline came.
+    NotReached,
+}
+
+async fn sweep_meetings(
+    deps: &Deps,
+    meetings: Vec<Meeting>,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    summary: &mut Summary,
+) {
+    let tokio_deadline = tokio::time::Instant::from_std(deadline);
+    let mut outcomes = stream::iter(meetings)
+        .map(|meeting| async move {
+            if Instant::now() >= deadline {
+                return (meeting, MeetingOutcome::NotReached);
+            }
+            // A platform call may retry for tens of seconds; it must not outlive the run.
+            let outcome =
+                match tokio::time::timeout_at(tokio_deadline, sweep_meeting(deps, &meeting, now))
+                    .await
+                {
+                    Ok(Ok(true)) => MeetingOutcome::Deactivated,
+                    Ok(Ok(false)) => MeetingOutcome::StaysActive,
+                    Ok(Err(e)) => MeetingOutcome::Failed(e),
+                    Err(_) => MeetingOutcome::NotReached,
+                };
+            (meeting, outcome)
+        })
+        .buffer_unordered(deps.settings.platform_concurrency.max(1));
+
+    while let Some((meeting, outcome)) = outcomes.next().await {
+        match outcome {
+            MeetingOutcome::NotReached => summary.stopped_early = true,
+            MeetingOutcome::StaysActive => summary.checked += 1,
+            MeetingOutcome::Deactivated => {
+                summary.checked += 1;
+                summary.deactivated += 1;
+            }
+            MeetingOutcome::Failed(e) => {
+                summary.checked += 1;
+                summary.skipped_on_error += 1;
+                warn!(
+                    meeting_id = %meeting.id,
+                    room_name = %meeting.room_name,
+                    platform = %meeting.platform,
+                    error = %e,
+                    "meeting skipped: checking it failed"
+                );
+            }
+        }
+    }
+}
+
+/// Returns whether the meeting was deactivated.
+async fn sweep_meeting(
+    deps: &Deps,
+    meeting: &Meeting,
+    now: DateTime<Utc>,
+) -> Result<bool, SweepError> {
+    if meeting.end_date <= now {
+        deps.meetings.deactivate(&meeting.id).await?;
+        info!(meeting_id = %meeting.id, end_date = %meeting.end_date, "meeting deactivated: past its end date");
+        return Ok(true);
+    }
+    let platform = deps.platforms.get(meeting.platform)?;
+    let sessions = platform.get_room_sessions(&meeting.room_name).await?;
+    if still_in_use(&sessions) {
+        debug!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting stays active");
+        return Ok(false);
+    }
+    deps.meetings.deactivate(&meeting.id).await?;
+    info!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting deactivated: all sessions ended");
+    Ok(true)
+}
+
+/// A meeting nobody has joined yet is waiting for its participants; one with an open session is
+/// in use. Only a meeting whose every session has ended is over.
+pub fn still_in_use(sessions: &[SessionData]) -> bool {
+    sessions.is_empty() || sessions.iter().any(|s| s.ended_at.is_none())
+}
+
+/// Why a recording needs (or does not need) to go through the processor again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reprocess {
+    /// Never got a transcript, or its transcript was never uploaded: the processing was lost.
+    Unprocessed,
+    /// Its transcript is `error` for a reason worth another try.
+    TransientError,
+    /// Its transcript is `error` for good (no audio, disallowed host): another try fails again.
+    PermanentError,
+    /// Its transcript was uploaded; nothing to do.
+    Done,
+}
+
+impl Reprocess {
+    pub fn of(transcript: Option<&Transcript>) -> Self {
+        match transcript {
+            None => Reprocess::Unprocessed,
+            Some(t) => match t.status {
+                TranscriptStatus::Idle => Reprocess::Unprocessed,
+                TranscriptStatus::Uploaded => Reprocess::Done,
+                TranscriptStatus::Error if t.error_permanent => Reprocess::PermanentError,
+                TranscriptStatus::Error => Reprocess::TransientError,
+            },
+        }
+    }
+
+    pub fn wanted(self) -> bool {
+        matches!(self, Reprocess::Unprocessed | Reprocess::TransientError)
+    }
+}
+
+/// The processor's job source for a stored recording source (`None` when no job can fetch it).
+pub fn job_source(source: &RecordingSource) -> Option<JobSource> {
+    match source {
+        RecordingSource::S3 { bucket, key } => Some(JobSource::S3(S3Location {
+            bucket: bucket.clone(),
+            key: key.clone(),
+        })),
+        RecordingSource::PlatformRecording {
+            platform: Platform::Daily,
+            recording_id,
+        } => Some(JobSource::DailyRecording(recording_id.clone())),
+        RecordingSource::PlatformRecording { .. } => None,
+    }
+}
+
+#[derive(Debug)]
+enum RequeueOutcome {
+    Sent,
+    NotNeeded(&'static str),
+}
+
+async fn requeue_recordings(
+    deps: &Deps,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    summary: &mut Summary,
+) {
+    let limit = deps.settings.requeue_limit;
+    if limit == 0 {
+        return;
+    }
+    let window = limit.saturating_mul(CANDIDATES_PER_REQUEUE);
+    // Failed first: those are known to need it; pending and processing ones are only suspects.
+    for status in [
+        RecordingStatus::Failed,
+        RecordingStatus::Pending,
+        RecordingStatus::Processing,
+    ] {
+        if summary.requeued >= limit {
+            return;
+        }
+        if Instant::now() >= deadline {
+            summary.stopped_early = true;
+            return;
+        }
+        let candidates = match deps.recordings.list_by_status(status, window).await {
+            Ok(c) => c,
+            Err(e) => {
+                error!(status = ?status, error = %e, "listing recordings failed");
+                summary
+                    .errors
+                    .push(format!("listing {status:?} recordings: {e}"));
+                continue;
+            }
+        };
+        for recording in candidates {
+            if summary.requeued >= limit {
+                return;
+            }
+            if Instant::now() >= deadline {
+                summary.stopped_early = true;
+                return;
+            }
+            match requeue_one(deps, &recording, now).await {
+                Ok(RequeueOutcome::Sent) => summary.requeued += 1,
+                Ok(RequeueOutcome::NotNeeded(why)) => {
+                    debug!(recording_id = %recording.id, why, "recording not requeued");
+                }
+                Err(e) => {
+                    summary.requeue_failed += 1;
+                    warn!(recording_id = %recording.id, error = %e, "requeuing recording failed");
+                }
+            }
+        }
+    }
+}
+
+async fn requeue_one(
+    deps: &Deps,
+    recording: &Recording,
+    now: DateTime<Utc>,
+) -> Result<RequeueOutcome, SweepError> {
+    let grace =
+        chrono::Duration::from_std(deps.settings.in_flight_grace).unwrap_or(chrono::Duration::MAX);
+    let recent = |at: DateTime<Utc>| now.signed_duration_since(at) < grace;
+    if recent(recording.updated_at) {
+        return Ok(RequeueOutcome::NotNeeded(
+            "changed recently; may be in flight",
+        ));
+    }
+    let transcript = deps.transcripts.get_by_recording(&recording.id).await?;
+    let reprocess = Reprocess::of(transcript.as_ref());
+    match reprocess {
+        Reprocess::Done => return Ok(RequeueOutcome::NotNeeded("transcript uploaded")),
+        Reprocess::PermanentError => return Ok(RequeueOutcome::NotNeeded("failed permanently")),
+        Reprocess::Unprocessed | Reprocess::TransientError => {}
+    }
+    if transcript.as_ref().is_some_and(|t| recent(t.updated_at)) {
+        return Ok(RequeueOutcome::NotNeeded(
+            "transcript changed recently; may be in flight",
+        ));
+    }
+    let Some(source) = job_source(&recording.source) else {
+        warn!(recording_id = %recording.id, source = %recording.source.source_key(), "recording source cannot be requeued");
+        return Ok(RequeueOutcome::NotNeeded(
+            "source cannot be fetched by the processor",
+        ));
+    };
+    // The claim comes before the send: of two concurrent runs only one wins it. If the send then
+    // fails, the recording waits for the cooldown rather than risk being sent twice.
+    if !deps
+        .recordings
+        .claim_requeue(&recording.id, now, deps.settings.requeue_cooldown)
+        .await?
+    {
+        return Ok(RequeueOutcome::NotNeeded("requeued within the cooldown"));
+    }
+    let meeting = deps
+        .meetings
+        .get(&recording.meeting_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            entity: "meeting",
+            id: recording.meeting_id.clone(),
+        })?;
+    let job = RecordingJob {
+        meeting_id: meeting.id,
+        recording_id: recording.id.clone(),
+        room_name: meeting.room_name,
+        source,
+    };
+    deps.queue.send(&job).await?;
+    info!(
+        recording_id = %recording.id,
+        meeting_id = %job.meeting_id,
+        status = ?recording.status,
+        reason = ?reprocess,
+        "recording requeued"
+    );
+    Ok(RequeueOutcome::Sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration as Span;
+    use shared::domain::{RecordingTrigger, RecordingType, RoomMode};
+    use shared::fakes::{
+        MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryTranscripts,
+    };
+
+    const SCHEDULE_EVENT: &str = include_str!("../../../events/schedule/sweep.json");
+
+    fn session(ended: bool) -> SessionData {
+        let t = Utc::now();
+        SessionData {
+            session_id: "s".into(),
+            started_at: t,
+            ended_at: ended.then_some(t),
+        }
+    }
+
+    #[test]
+    fn a_meeting_is_over_only_when_it_had_sessions_and_all_ended() {
+        assert!(still_in_use(&[]), "nobody joined yet");
+        assert!(still_in_use(&[session(true), session(false)]));
+        assert!(!still_in_use(&[session(true)]));
+        assert!(!still_in_use(&[session(true), session(true)]));
+    }
+
+    fn transcript(status: TranscriptStatus, permanent: bool) -> Transcript {
+        Transcript {
+            id: "t".into(),
+            recording_id: "r".into(),
+            meeting_id: "m".into(),
+            room_id: "room".into(),
+            status,
+            error: None,
+            error_permanent: permanent,
+            audio: None,
+            pipeline_sent_at: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_missing_unfinished_and_transiently_failed_transcripts_are_reprocessed() {
+        use TranscriptStatus::*;
+        let cases = [
+            (None, Reprocess::Unprocessed, true),
+            (Some(transcript(Idle, false)), Reprocess::Unprocessed, true),
+            (
+                Some(transcript(Error, false)),
+                Reprocess::TransientError,
+                true,
+            ),
+            (
+                Some(transcript(Error, true)),
+                Reprocess::PermanentError,
+                false,
+            ),
+            (Some(transcript(Uploaded, false)), Reprocess::Done, false),
+        ];
+        for (t, want, wanted) in cases {
+            let got = Reprocess::of(t.as_ref());
+            assert_eq!(got, want, "{t:?}");
+            assert_eq!(got.wanted(), wanted, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn job_sources_follow_the_recording_source() {
+        assert_eq!(
+            job_source(&RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into()
+            }),
+            Some(JobSource::S3(S3Location {
+                bucket: "b".into(),
+                key: "k.mp4".into()
+            }))
+        );
+        assert_eq!(
+            job_source(&RecordingSource::PlatformRecording {
+                platform: Platform::Daily,
+                recording_id: "d1".into()
+            }),
+            Some(JobSource::DailyRecording("d1".into()))
+        );
+        // Nothing could fetch a Whereby "platform recording": Whereby recordings arrive in S3.
+        assert_eq!(
+            job_source(&RecordingSource::PlatformRecording {
+                platform: Platform::Whereby,
+                recording_id: "w1".into()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin_before_the_lambda_deadline() {
+        let wall = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Instant::now();
+        let in_two_minutes = 1_000_000_000 + 120_000;
+        assert_eq!(
+            deadline_from_lambda(in_two_minutes, wall, now),
+            now + Duration::from_secs(120) - DEADLINE_MARGIN
+        );
+        // Less time left than the margin, or a deadline already past: no time at all.
+        assert_eq!(deadline_from_lambda(1_000_000_000 + 3_000, wall, now), now);
+        assert_eq!(deadline_from_lambda(5, wall, now), now);
+    }
+
+    struct Fakes {
+        meetings: Arc<MemoryMeetings>,
+        recordings: Arc<MemoryRecordings>,
+        queue: Arc<MemoryRecordingQueue>,
+        deps: Deps,
+    }
+
+    fn fakes() -> Fakes {
+        let meetings = Arc::new(MemoryMeetings::default());
+        let recordings = Arc::new(MemoryRecordings::default());
+        let queue = Arc::new(MemoryRecordingQueue::default());
+        let config = Arc::new(Config::from_vars(&Default::default()).unwrap());
+        let deps = Deps::new(
+            config,
+            Stores {
+                meetings: meetings.clone(),
+                participant_sessions: Arc::new(MemorySessions::default()),
+                recordings: recordings.clone(),
+                transcripts: Arc::new(MemoryTranscripts::default()),
+            },
+            queue.clone(),
+            RegistryOptions::default(),
+        );
+        Fakes {
+            meetings,
+            recordings,
+            queue,
+            deps,
+        }
+    }
+
+    fn meeting(id: &str, end_date: DateTime<Utc>) -> Meeting {
+        Meeting {
+            id: id.into(),
+            room_id: format!("room-{id}"),
+            room_name: format!("name-{id}"),
+            room_url: String::new(),
+            host_room_url: String::new(),
+            start_date: end_date - Span::hours(8),
+            end_date,
+            user_id: None,
+            is_locked: false,
+            room_mode: RoomMode::Normal,
+            recording_type: RecordingType::Cloud,
+            recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+            num_clients: 0,
+            is_active: true,
+            platform: Platform::Whereby,
+            extra_data: Value::Null,
+        }
+    }
+
+    fn invocation(seconds_left: u64) -> LambdaEvent<Value> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-1".into();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        context.deadline = now_ms + seconds_left * 1000;
+        LambdaEvent::new(serde_json::from_str(SCHEDULE_EVENT).unwrap(), context)
+    }
+
+    #[tokio::test]
+    async fn the_schedule_event_runs_a_sweep_and_returns_its_summary() {
+        let f = fakes();
+        f.meetings
+            .insert(meeting("old", Utc::now() - Span::minutes(1)));
+
+        let summary = handle(&f.deps, invocation(60)).await.unwrap();
+
+        assert_eq!((summary.checked, summary.deactivated), (1, 1));
+        assert!(!f.meetings.get("old").await.unwrap().unwrap().is_active);
+    }
+
+    #[tokio::test]
+    async fn a_failed_meeting_listing_fails_the_invocation_but_recordings_are_still_requeued() {
+        let f = fakes();
+        let m = meeting("m1", Utc::now() - Span::hours(3));
+        f.meetings.insert(m.clone());
+        f.meetings.failures.fail("list_active");
+        let old = Utc::now() - Span::hours(3);
+        f.recordings.insert(Recording {
+            id: "r1".into(),
+            meeting_id: m.id.clone(),
+            source: RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into(),
+            },
+            status: RecordingStatus::Failed,
+            error: Some("download timed out".into()),
+            created_at: old,
+            updated_at: old,
+        });
+
+        let err = handle(&f.deps, invocation(60)).await.unwrap_err();
+
+        assert!(err.to_string().contains("listing active meetings"), "{err}");
+        let sent = f.queue.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].recording_id, "r1");
+        assert_eq!(sent[0].room_name, "name-m1");
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_counted_and_the_claim_holds_until_the_cooldown() {
+        let f = fakes();
+        let m = meeting("m1", Utc::now() + Span::hours(3));
+        f.meetings.insert(m.clone());
+        let old = Utc::now() - Span::hours(3);
+        f.recordings.insert(Recording {
+            id: "r1".into(),
+            meeting_id: m.id.clone(),
+            source: RecordingSource::S3 {
+                bucket: "b".into(),
+                key: "k.mp4".into(),
+            },
+            status: RecordingStatus::Pending,
+            error: None,
+            created_at: old,
+            updated_at: old,
+        });
+        f.queue.set_failing(true);
+        let now = Utc::now();
+        let later = Instant::now() + Duration::from_secs(30);
+
+        let summary = run(&f.deps, now, later).await;
+        assert_eq!((summary.requeued, summary.requeue_failed), (0, 1));
+
+        f.queue.set_failing(false);
+        assert_eq!(run(&f.deps, now + Span::hours(1), later).await.requeued, 0);
+        assert_eq!(run(&f.deps, now + Span::hours(7), later).await.requeued, 1);
+    }
 }

@@ -1,8 +1,22 @@
-use lambda_runtime::{run, service_fn, Error};
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+use meeting_sweeper::handler::{handle, Deps};
+use shared::aws::{load_sdk_config, AwsClients};
+use shared::config::Config;
+use shared::platform::RegistryOptions;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let _config = shared::config::Config::from_env()?;
-    run(service_fn(meeting_sweeper::handler::handle)).await
+    let config = Arc::new(Config::from_env()?);
+    let clients = AwsClients::new(&load_sdk_config().await);
+    let deps = Deps::from_aws(config, &clients, RegistryOptions::default())?;
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(deps, event)
+    }))
+    .await
 }

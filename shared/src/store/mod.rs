@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub mod dynamo;
+pub mod sessions;
 
 use crate::domain::{
     Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
