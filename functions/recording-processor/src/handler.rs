@@ -31,6 +31,9 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::job::{parse_body, parse_whereby_key, CreatedObject, Work};
 use crate::links::RecordingLinks;
 
+/// Sends of one pipeline message before giving up (each already retried by the SDK).
+const PIPELINE_SEND_ATTEMPTS: u32 = 3;
+
 /// Records processed at once within a batch. Each upload holds up to 3 parts of 8 MiB, so 2 at
 /// once stays well inside the 128 MiB budget.
 pub const DEFAULT_CONCURRENCY: usize = 2;
@@ -248,6 +251,11 @@ async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure
 
 async fn process_object(deps: &Deps, object: &CreatedObject) -> Result<Outcome, Failure> {
     let loc = &object.location;
+    if loc.bucket == deps.bucket && loc.key.starts_with(AUDIO_KEY_ROOT) {
+        // Our own output, when the notification covers the whole recordings bucket.
+        info!(key = %loc.key, "notification for audio this function stored; ignored");
+        return Ok(Outcome::Ignored);
+    }
     let parsed = parse_whereby_key(&loc.key).map_err(|reason| {
         error!(bucket = %loc.bucket, key = %loc.key, %reason, "S3 object is not a Whereby recording; ignored");
         Failure::Permanent(reason)
@@ -418,18 +426,33 @@ async fn send_pipeline_once(
         room_id: transcript.room_id.clone(),
         audio: audio.clone(),
     };
-    deps.pipeline.send(&message).await.map_err(|e| {
-        error!(transcript_id = %transcript.id, error = %e,
-            "pipeline message claimed but not sent: requeue this transcript by hand");
-        Failure::Transient(e.to_string())
-    })?;
+    // The claim is taken, so a redelivery will not send: try harder here than the SDK does.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match deps.pipeline.send(&message).await {
+            Ok(()) => break,
+            Err(e) if attempt < PIPELINE_SEND_ATTEMPTS => {
+                warn!(transcript_id = %transcript.id, attempt, error = %e, "pipeline send failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+            Err(e) => {
+                error!(transcript_id = %transcript.id, error = %e,
+                    "pipeline message claimed but not sent: requeue this transcript by hand");
+                return Err(Failure::Transient(e.to_string()));
+            }
+        }
+    }
     info!(transcript_id = %transcript.id, bucket = %audio.bucket, key = %audio.key, "pipeline message sent");
     Ok(())
 }
 
+/// Where this function stores audio in the recordings bucket.
+pub const AUDIO_KEY_ROOT: &str = "recordings/";
+
 /// The key prefix of a recording's audio in our bucket; the extension follows the container.
 pub fn audio_prefix(meeting_id: &str, recording_id: &str) -> String {
-    format!("recordings/{meeting_id}/{recording_id}.")
+    format!("{AUDIO_KEY_ROOT}{meeting_id}/{recording_id}.")
 }
 
 async fn obtain_audio(

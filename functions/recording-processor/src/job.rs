@@ -224,3 +224,55 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use shared::messages::JobSource;
+
+    fn event(name: &str) -> SqsEvent {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn works(name: &str) -> Vec<Work> {
+        event(name)
+            .records
+            .iter()
+            .map(|r| parse_body(r.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sample_recording_jobs_cover_the_three_sources() {
+        let sources: Vec<JobSource> = works("sqs-recording-jobs.json")
+            .into_iter()
+            .map(|w| match w {
+                Work::Job(j) => j.source,
+                other => panic!("not a job: {other:?}"),
+            })
+            .collect();
+        assert!(matches!(
+            sources[..],
+            [
+                JobSource::Url(_),
+                JobSource::S3(_),
+                JobSource::DailyRecording(_)
+            ]
+        ));
+    }
+
+    #[test]
+    fn sample_s3_notifications_parse_to_a_whereby_object_and_a_test_event() {
+        let w = works("sqs-s3-notifications.json");
+        let Work::Objects(objects) = &w[0] else {
+            panic!("{:?}", w[0])
+        };
+        let key = parse_whereby_key(&objects[0].location.key).unwrap();
+        assert_eq!(key.room_name, "a1b2c3d4-e5f6");
+        assert_eq!(objects[0].size, Some(104_857_600));
+        assert_eq!(w[1], Work::TestEvent);
+    }
+}

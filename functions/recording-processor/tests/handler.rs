@@ -459,3 +459,62 @@ async fn daily_recording_is_fetched_through_its_access_link() {
         TranscriptStatus::Error
     );
 }
+
+#[tokio::test]
+async fn notification_for_audio_this_function_stored_is_ignored() {
+    let h = Harness::new().await;
+    h.meeting("room", Platform::Whereby);
+    // Even a key that would parse as a Whereby recording: our own output is never reprocessed.
+    let key = "recordings/meeting-1/room-2026-01-15T10:30:00Z.mp4";
+    let body = s3_notification(&h.bucket, key, 10);
+    let response = handle(&h.deps, sqs_event(&[("n1", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert!(h.recordings.all().is_empty());
+    assert!(h.pipeline.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pipeline_send_is_retried_before_giving_up() {
+    let mut h = Harness::new().await;
+    let flaky = std::sync::Arc::new(FlakyPipeline {
+        failures_left: std::sync::Mutex::new(2),
+        sent: Default::default(),
+    });
+    h.deps.pipeline = flaky.clone();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/a.wav", 200, samples::wav()).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/a.wav", h.server.uri())}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(flaky.sent.lock().unwrap().len(), 1);
+}
+
+struct FlakyPipeline {
+    failures_left: std::sync::Mutex<u32>,
+    sent: std::sync::Mutex<Vec<shared::messages::PipelineMessage>>,
+}
+
+#[async_trait::async_trait]
+impl shared::queue::PipelineQueue for FlakyPipeline {
+    async fn send(
+        &self,
+        m: &shared::messages::PipelineMessage,
+    ) -> Result<(), shared::queue::QueueError> {
+        let mut left = self.failures_left.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return Err(shared::queue::QueueError {
+                queue: "pipeline".into(),
+                message: "throttled".into(),
+            });
+        }
+        self.sent.lock().unwrap().push(m.clone());
+        Ok(())
+    }
+}

@@ -309,25 +309,7 @@ impl Harness {
     }
 
     pub fn meeting(&self, room_name: &str, platform: Platform) -> Meeting {
-        let now = Utc::now();
-        let m = Meeting {
-            id: unique("meeting"),
-            room_id: unique("room"),
-            room_name: room_name.into(),
-            room_url: format!("https://example.test/{room_name}"),
-            host_room_url: String::new(),
-            start_date: now,
-            end_date: now + ChronoDuration::hours(8),
-            user_id: None,
-            is_locked: false,
-            room_mode: RoomMode::Normal,
-            recording_type: RecordingType::Cloud,
-            recording_trigger: RecordingTrigger::Automatic2ndParticipant,
-            num_clients: 0,
-            is_active: true,
-            platform,
-            extra_data: serde_json::Value::Null,
-        };
+        let m = meeting_for_bench(room_name, platform);
         self.meetings.0.lock().unwrap().push(m.clone());
         m
     }
@@ -404,4 +386,27 @@ pub fn s3_notification(bucket: &str, key: &str, size: u64) -> String {
           "object": {"key": encoded, "size": size, "eTag": "x", "sequencer": "1"}}
     }]})
     .to_string()
+}
+
+/// A meeting that is not stored anywhere yet.
+pub fn meeting_for_bench(room_name: &str, platform: Platform) -> Meeting {
+    let now = Utc::now();
+    Meeting {
+        id: unique("meeting"),
+        room_id: unique("room"),
+        room_name: room_name.into(),
+        room_url: format!("https://example.test/{room_name}"),
+        host_room_url: String::new(),
+        start_date: now,
+        end_date: now + ChronoDuration::hours(8),
+        user_id: None,
+        is_locked: false,
+        room_mode: RoomMode::Normal,
+        recording_type: RecordingType::Cloud,
+        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+        num_clients: 0,
+        is_active: true,
+        platform,
+        extra_data: serde_json::Value::Null,
+    }
 }
