@@ -19,13 +19,16 @@ use lambda_http::{Body, Error, Request, Response};
 use secrecy::SecretString;
 use tracing::{error, info, instrument, warn};
 
+use shared::aws::AwsClients;
+use shared::config::{Config, ConfigError};
 use shared::domain::{
     Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus, S3Location,
 };
 use shared::messages::{JobSource, RecordingJob};
 use shared::platform::signature::verify_daily;
 use shared::platform::SignatureError;
-use shared::queue::{QueueError, RecordingQueue};
+use shared::queue::{QueueError, RecordingQueue, SqsQueue};
+use shared::store::dynamo::DynamoStores;
 use shared::store::{
     MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, WebhookEventStore,
 };
@@ -48,6 +51,32 @@ pub struct Deps {
     pub secret: Option<SecretString>,
     /// `AWS_DAILY_S3_BUCKET`: where Daily's `s3_key` objects live.
     pub daily_bucket: Option<String>,
+}
+
+impl Deps {
+    /// The production wiring: DynamoDB stores, the SQS recordings queue and the Daily settings
+    /// from `config`. Fails, naming the variable, when `RECORDINGS_QUEUE_URL` is unset. An unset
+    /// `DAILY_WEBHOOK_SECRET` is not a start-up error: every request is then rejected (401) and
+    /// the first rejection logs the configuration error.
+    pub fn from_config(config: &Config, clients: &AwsClients) -> Result<Self, ConfigError> {
+        let queue_url = config
+            .recordings_queue_url
+            .clone()
+            .ok_or(ConfigError::Missing {
+                var: "RECORDINGS_QUEUE_URL",
+                why: "for the Daily webhook to queue recordings for processing",
+            })?;
+        let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
+        Ok(Self {
+            meetings: Arc::new(stores.meetings),
+            sessions: Arc::new(stores.participant_sessions),
+            recordings: Arc::new(stores.recordings),
+            events: Arc::new(stores.webhook_events),
+            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
+            secret: config.daily.webhook_secret.clone(),
+            daily_bucket: config.daily.s3_bucket.clone(),
+        })
+    }
 }
 
 /// Failures of our own dependencies while handling a claimed event.

@@ -18,9 +18,12 @@ use lambda_http::{Body, Error, Request, Response};
 use secrecy::SecretString;
 use tracing::{error, info, instrument, warn};
 
+use shared::aws::AwsClients;
+use shared::config::Config;
 use shared::domain::Platform;
 use shared::platform::signature::verify_whereby;
 use shared::platform::SignatureError;
+use shared::store::dynamo::DynamoStores;
 use shared::store::{MeetingStore, StoreError, WebhookEventStore};
 use shared::webhook::whereby::{self, ClientChange, EventKind};
 use shared::webhook::{responses, MAX_BODY_BYTES};
@@ -36,6 +39,20 @@ pub struct Deps {
     pub events: Arc<dyn WebhookEventStore>,
     /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
     pub secret: Option<SecretString>,
+}
+
+impl Deps {
+    /// The production wiring: DynamoDB stores and `WHEREBY_WEBHOOK_SECRET` from `config`. An
+    /// unset secret is not a start-up error: every request is then rejected (401) and the first
+    /// rejection logs the configuration error.
+    pub fn from_config(config: &Config, clients: &AwsClients) -> Self {
+        let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
+        Self {
+            meetings: Arc::new(stores.meetings),
+            events: Arc::new(stores.webhook_events),
+            secret: config.whereby.webhook_secret.clone(),
+        }
+    }
 }
 
 /// The Lambda entry point: reads the raw body (lambda_http has decoded base64 already).

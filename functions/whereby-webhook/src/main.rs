@@ -1,13 +1,13 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{run, service_fn, Error};
+use shared::aws::{load_sdk_config, AwsClients};
+use whereby_webhook::handler::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Parsed once: a bad value stops the cold start with a message naming the variable.
-    let _config = shared::config::Config::from_env()?;
-    // Wired to `handler::handle` once the DynamoDB stores exist (Deps::from_config).
-    run(service_fn(|_request: Request| async {
-        Ok::<_, Error>(shared::http::not_implemented())
-    }))
-    .await
+    let config = shared::config::Config::from_env()?;
+    let clients = AwsClients::new(&load_sdk_config().await);
+    let deps = Deps::from_config(&config, &clients);
+    run(service_fn(|request| handle(&deps, request))).await
 }
