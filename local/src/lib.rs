@@ -92,6 +92,8 @@ impl Running {
 pub enum StartError {
     #[error("provisioning the local AWS resources failed: {0}")]
     Provision(#[from] provision::ProvisionError),
+    #[error("configuration: {0}")]
+    Config(#[from] shared::config::ConfigError),
     #[error("recording processor: {0}")]
     Processor(#[from] recording_processor::BuildError),
     #[error("creating the local tables failed: {0}")]
@@ -125,8 +127,20 @@ pub async fn start(
 
     let stack = Arc::new(Stack {
         rooms_api: Arc::new(|req| Box::pin(rooms_api::handler::handle(req))),
-        daily_webhook: Arc::new(|req| Box::pin(daily_webhook::handler::handle(req))),
-        whereby_webhook: Arc::new(|req| Box::pin(whereby_webhook::handler::handle(req))),
+        daily_webhook: {
+            let deps = Arc::new(daily_webhook::handler::Deps::from_config(&config, &aws)?);
+            Arc::new(move |req| {
+                let deps = deps.clone();
+                Box::pin(async move { daily_webhook::handler::handle(&deps, req).await })
+            })
+        },
+        whereby_webhook: {
+            let deps = Arc::new(whereby_webhook::handler::Deps::from_config(&config, &aws));
+            Arc::new(move |req| {
+                let deps = deps.clone();
+                Box::pin(async move { whereby_webhook::handler::handle(&deps, req).await })
+            })
+        },
         processor: {
             let deps = Arc::new(recording_processor::build(&config, &aws)?);
             Arc::new(move |event| {
@@ -136,14 +150,28 @@ pub async fn start(
                 )
             })
         },
-        sweeper: Arc::new(|| {
-            Box::pin(meeting_sweeper::handler::handle(
-                lambda_runtime::LambdaEvent::new(
-                    serde_json::json!({"source": "local.timer"}),
-                    lambda_runtime::Context::default(),
-                ),
-            ))
-        }),
+        sweeper: {
+            let deps = Arc::new(meeting_sweeper::handler::Deps::from_aws(
+                config.clone(),
+                &aws,
+                registry_options(),
+            )?);
+            let every = config.local.sweep_interval;
+            Arc::new(move || {
+                let deps = deps.clone();
+                Box::pin(async move {
+                    // Like the Lambda, a run stops before the next one is due.
+                    let deadline = std::time::Instant::now() + every;
+                    let summary =
+                        meeting_sweeper::handler::run(&deps, chrono::Utc::now(), deadline).await;
+                    if summary.errors.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(summary.errors.join("; ").into())
+                    }
+                })
+            })
+        },
         routes: routes::routes(),
         config: config.clone(),
         aws: aws.clone(),
@@ -204,6 +232,16 @@ pub async fn start(
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// Platforms without credentials resolve to the mock platform locally, so a new user can create
+/// rooms and meetings at once; platforms with credentials use their real APIs.
+pub fn registry_options() -> shared::platform::RegistryOptions {
+    shared::platform::RegistryOptions {
+        allow_mock: true,
+        mock_fallback: true,
+        ..Default::default()
+    }
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
