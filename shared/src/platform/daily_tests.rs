@@ -838,3 +838,37 @@ fn from_config_requires_the_api_key_and_complete_bucket_settings() {
         "eu-west-1"
     );
 }
+
+#[tokio::test]
+async fn a_very_long_retry_after_is_capped() {
+    let s = server().await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v1/rooms/{ROOM_NAME}")))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "3600")
+                .set_body_json(json!({"error": "rate-limit-error", "info": "slow down"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v1/rooms/{ROOM_NAME}")))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"deleted": true, "name": ROOM_NAME})),
+        )
+        .expect(1)
+        .mount(&s)
+        .await;
+    let started = Instant::now();
+    assert_eq!(client(&s).delete_room(ROOM_NAME, None).await, Ok(()));
+    // The test policy caps Retry-After at 1.5 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
