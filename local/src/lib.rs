@@ -116,7 +116,7 @@ pub async fn start(
     let config = Arc::new(config);
 
     let stack = Arc::new(Stack {
-        rooms_api: Arc::new(|req| Box::pin(rooms_api::handler::handle(req))),
+        rooms_api: Arc::new(|_req| Box::pin(async { Ok(shared::http::not_implemented()) })),
         daily_webhook: Arc::new(|req| Box::pin(daily_webhook::handler::handle(req))),
         whereby_webhook: Arc::new(|req| Box::pin(whereby_webhook::handler::handle(req))),
         processor: Arc::new(|event| {
