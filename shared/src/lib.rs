@@ -5,5 +5,8 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod platform;
+pub mod provision;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
