@@ -92,6 +92,10 @@ impl Running {
 pub enum StartError {
     #[error("provisioning the local AWS resources failed: {0}")]
     Provision(#[from] provision::ProvisionError),
+    #[error("creating the local DynamoDB tables failed: {0}")]
+    Tables(#[from] shared::provision::ProvisionError),
+    #[error("the rooms API cannot start: {0}")]
+    RoomsApi(#[from] rooms_api::handler::DepsError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
 }
@@ -104,6 +108,10 @@ pub async fn start(
     options: Options,
 ) -> Result<Running, StartError> {
     let queues = provision::ensure_queues(&aws.sqs, &options.resource_prefix).await?;
+    let tables = shared::provision::ensure_tables(&aws.dynamodb, &config.tables).await?;
+    if !tables.is_empty() {
+        info!(?tables, "created tables");
+    }
     if provision::ensure_bucket(&aws.s3, &config.recordings_bucket).await? {
         info!(bucket = %config.recordings_bucket, "created recordings bucket");
     }
@@ -115,8 +123,27 @@ pub async fn start(
         .get_or_insert_with(|| queues.pipeline.clone());
     let config = Arc::new(config);
 
+    // With no platform credentials (and no explicit platform choice) the mock stands in, so a
+    // new user can create a room and a meeting at once.
+    let platforms = shared::platform::PlatformRegistry::from_config(
+        &config,
+        shared::platform::RegistryOptions {
+            allow_mock: true,
+            mock_fallback: !config.has_platform_credentials() && !config.default_platform_explicit,
+            ..Default::default()
+        },
+    );
+    let rooms_deps = Arc::new(rooms_api::handler::Deps::from_config(
+        config.clone(),
+        &aws,
+        platforms,
+    )?);
+
     let stack = Arc::new(Stack {
-        rooms_api: Arc::new(|_req| Box::pin(async { Ok(shared::http::not_implemented()) })),
+        rooms_api: Arc::new(move |req| {
+            let deps = rooms_deps.clone();
+            Box::pin(async move { rooms_api::handler::handle(&deps, req).await })
+        }),
         daily_webhook: Arc::new(|req| Box::pin(daily_webhook::handler::handle(req))),
         whereby_webhook: Arc::new(|req| Box::pin(whereby_webhook::handler::handle(req))),
         processor: Arc::new(|event| {

@@ -38,7 +38,7 @@ fn name_taken(name: &str) -> StoreError {
     StoreError::Conflict {
         entity: "room",
         id: name.to_owned(),
-        condition: "room name is taken".into(),
+        condition: shared::store::conflict::ROOM_NAME_TAKEN.into(),
     }
 }
 

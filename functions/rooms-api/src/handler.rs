@@ -14,13 +14,17 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, info, instrument, warn};
 
+use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{
     Consent, Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
 use shared::http::{detail, json_response};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
-use shared::store::{Claim, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError};
+use shared::store::dynamo::DynamoStores;
+use shared::store::{
+    conflict, Claim, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError,
+};
 
 use crate::auth::{AuthError, Authenticator, UserId};
 use crate::validate::{self, Fields, Invalid};
@@ -70,6 +74,22 @@ impl Deps {
             platforms,
             clock: Utc::now,
         })
+    }
+
+    /// Deps over the DynamoDB tables named in `config`; used by `main` and the local stack.
+    pub fn from_config(
+        config: Arc<Config>,
+        aws: &AwsClients,
+        platforms: PlatformRegistry,
+    ) -> Result<Self, DepsError> {
+        let stores = DynamoStores::new(aws.dynamodb.clone(), &config.tables);
+        Self::new(
+            config,
+            Arc::new(stores.rooms),
+            Arc::new(stores.meetings),
+            Arc::new(stores.consents),
+            Arc::new(platforms),
+        )
     }
 }
 
@@ -386,18 +406,18 @@ fn room_fields(
     Ok(fields)
 }
 
-/// A conflict on a room write: the name is taken, unless the store says the item changed
-/// under a read-modify-write.
+/// A failed room write in the API's terms.
 fn room_conflict(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict { ref condition, .. } if condition.contains("concurrently") => {
-            ApiError::Concurrent
-        }
-        StoreError::Conflict { .. } => ApiError::NameTaken,
+        e if e.is_conflict(conflict::ROOM_NAME_TAKEN) => ApiError::NameTaken,
+        e if e.is_conflict(conflict::CHANGED_CONCURRENTLY) => ApiError::Concurrent,
         StoreError::NotFound { .. } => ApiError::RoomNotFound,
         other => ApiError::Store(other),
     }
 }
+
+/// A read-modify-write that lost to a concurrent write is retried this many times in all.
+const UPDATE_ATTEMPTS: u32 = 3;
 
 #[instrument(skip_all)]
 async fn create_room(
@@ -458,11 +478,17 @@ async fn update_room(
         recording_trigger: f.recording_trigger,
         is_shared: f.is_shared,
     };
-    let room = deps
-        .rooms
-        .update(room_id, user.as_deref(), &patch)
-        .await
-        .map_err(room_conflict)?;
+    let mut attempt = 1;
+    let room = loop {
+        match deps.rooms.update(room_id, user.as_deref(), &patch).await {
+            Err(e)
+                if e.is_conflict(conflict::CHANGED_CONCURRENTLY) && attempt < UPDATE_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            other => break other.map_err(room_conflict)?,
+        }
+    };
     Ok(json_response(200, &RoomView::from(&room)))
 }
 
