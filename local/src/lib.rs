@@ -98,6 +98,8 @@ pub enum StartError {
     Processor(#[from] recording_processor::BuildError),
     #[error("creating the local tables failed: {0}")]
     Tables(#[from] shared::provision::ProvisionError),
+    #[error("the rooms API cannot start: {0}")]
+    RoomsApi(#[from] rooms_api::handler::DepsError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
 }
@@ -125,8 +127,19 @@ pub async fn start(
         .get_or_insert_with(|| queues.pipeline.clone());
     let config = Arc::new(config);
 
+    let platforms =
+        shared::platform::PlatformRegistry::from_config(&config, registry_options(&config));
+    let rooms_deps = Arc::new(rooms_api::handler::Deps::from_config(
+        config.clone(),
+        &aws,
+        platforms,
+    )?);
+
     let stack = Arc::new(Stack {
-        rooms_api: Arc::new(|req| Box::pin(rooms_api::handler::handle(req))),
+        rooms_api: Arc::new(move |req| {
+            let deps = rooms_deps.clone();
+            Box::pin(async move { rooms_api::handler::handle(&deps, req).await })
+        }),
         daily_webhook: {
             let deps = Arc::new(daily_webhook::handler::Deps::from_config(&config, &aws)?);
             Arc::new(move |req| {
@@ -154,7 +167,7 @@ pub async fn start(
             let deps = Arc::new(meeting_sweeper::handler::Deps::from_aws(
                 config.clone(),
                 &aws,
-                registry_options(),
+                registry_options(&config),
             )?);
             let every = config.local.sweep_interval;
             Arc::new(move || {
@@ -234,12 +247,13 @@ pub async fn start(
     })
 }
 
-/// Platforms without credentials resolve to the mock platform locally, so a new user can create
-/// rooms and meetings at once; platforms with credentials use their real APIs.
-pub fn registry_options() -> shared::platform::RegistryOptions {
+/// The mock platform may be selected locally (`DEFAULT_VIDEO_PLATFORM=mock`), and with no
+/// platform credentials and no explicit platform choice it stands in for every platform, so a
+/// new user can create a room and a meeting at once.
+pub fn registry_options(config: &Config) -> shared::platform::RegistryOptions {
     shared::platform::RegistryOptions {
         allow_mock: true,
-        mock_fallback: true,
+        mock_fallback: !config.has_platform_credentials() && !config.default_platform_explicit,
         ..Default::default()
     }
 }

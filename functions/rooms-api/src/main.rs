@@ -1,9 +1,18 @@
+use std::sync::Arc;
+
 use lambda_http::{run, service_fn, Error};
+use shared::platform::{PlatformRegistry, RegistryOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Parsed once: a bad value stops the cold start with a message naming the variable.
-    let _config = shared::config::Config::from_env()?;
-    run(service_fn(rooms_api::handler::handle)).await
+    let config = Arc::new(shared::config::Config::from_env()?);
+    let aws = shared::aws::AwsClients::new(&shared::aws::load_sdk_config().await);
+    let platforms = PlatformRegistry::from_config(&config, RegistryOptions::default());
+    let deps = rooms_api::handler::Deps::from_config(config, &aws, platforms)?;
+    run(service_fn(|request| {
+        rooms_api::handler::handle(&deps, request)
+    }))
+    .await
 }

@@ -1,0 +1,740 @@
+//! Handler tests over in-memory stores and the mock platform, driven by the `events/` fixtures.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lambda_http::Request;
+use serde_json::{json, Value};
+
+use shared::config::{AuthConfig, Config};
+use shared::domain::{
+    Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
+};
+use shared::platform::{MockCall, MockClient, PlatformError, PlatformRegistry, VideoPlatform};
+use shared::store::{Claim, MeetingStore, StoreResult};
+
+use crate::auth::test_keys;
+use crate::fakes::{MemConsents, MemMeetings, MemRooms};
+use crate::handler::{handle, Deps};
+
+const FIXTURE_ROOM_ID: &str = "0b9e6a9c-3f4e-4d7a-9c1e-6f1f0f8a2b11";
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../../events/rooms-api/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn with_body(mut event: Value, body: &str) -> Value {
+    event["body"] = json!(body);
+    event
+}
+
+fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = json!(value);
+    event
+}
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let vars: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_vars(&vars).unwrap()
+}
+
+struct World {
+    deps: Deps,
+    rooms: Arc<MemRooms>,
+    meetings: Arc<MemMeetings>,
+    consents: Arc<MemConsents>,
+    mock: Arc<MockClient>,
+}
+
+fn world_with(config: Config, meetings: Option<Arc<dyn MeetingStore>>) -> World {
+    let rooms = Arc::new(MemRooms::default());
+    let mem_meetings = Arc::new(MemMeetings::default());
+    let consents = Arc::new(MemConsents::default());
+    let mock = Arc::new(MockClient::new(None));
+    let registry = PlatformRegistry::empty()
+        .with(Platform::Whereby, mock.clone() as Arc<dyn VideoPlatform>)
+        .with(Platform::Daily, mock.clone() as Arc<dyn VideoPlatform>);
+    let deps = Deps::new(
+        Arc::new(config),
+        rooms.clone(),
+        meetings.unwrap_or_else(|| mem_meetings.clone()),
+        consents.clone(),
+        Arc::new(registry),
+    )
+    .unwrap();
+    World {
+        deps,
+        rooms,
+        meetings: mem_meetings,
+        consents,
+        mock,
+    }
+}
+
+fn world() -> World {
+    world_with(config(&[]), None)
+}
+
+fn jwt_world() -> World {
+    let mut c = config(&[]);
+    c.auth = AuthConfig::Jwt {
+        public_key_pem: test_keys::PUBLIC.into(),
+        audience: None,
+    };
+    world_with(c, None)
+}
+
+fn as_user(event: Value, sub: &str) -> Value {
+    let t = test_keys::token(test_keys::PRIVATE, sub, 300, None);
+    with_header(event, "authorization", &format!("Bearer {t}"))
+}
+
+async fn call(w: &World, event: &Value) -> (u16, Value) {
+    let response = handle(&w.deps, request(event)).await.unwrap();
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn room(id: &str, name: &str, owner: Option<&str>, shared: bool, created: i64) -> Room {
+    Room {
+        id: id.into(),
+        name: RoomName::parse(name).unwrap(),
+        user_id: owner.map(str::to_owned),
+        created_at: DateTime::from_timestamp(created, 0).unwrap(),
+        zulip_auto_post: false,
+        zulip_stream: String::new(),
+        zulip_topic: String::new(),
+        is_locked: false,
+        room_mode: RoomMode::Normal,
+        recording_type: RecordingType::Cloud,
+        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+        is_shared: shared,
+        platform: Platform::Whereby,
+    }
+}
+
+fn created_rooms(mock: &MockClient) -> Vec<String> {
+    mock.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            MockCall::CreateMeeting { room_name, .. } => Some(room_name),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deleted_rooms(mock: &MockClient) -> Vec<String> {
+    mock.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            MockCall::DeleteRoom { room_name, .. } => Some(room_name),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn create_room_fixture_returns_the_room_with_the_flagged_platform() {
+    let w = world();
+    let (status, body) = call(&w, &fixture("create-room.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "team-standup");
+    assert_eq!(body["is_shared"], true);
+    assert_eq!(body["platform"], "whereby");
+    assert_eq!(body["user_id"], Value::Null);
+    let stored = w.rooms.rooms.lock().unwrap().clone();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, body["id"]);
+}
+
+#[tokio::test]
+async fn missing_optional_fields_take_the_original_defaults() {
+    let w = world();
+    let e = with_body(fixture("create-room.json"), r#"{"name":"defaults"}"#);
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 200, "{body}");
+    for (field, want) in [
+        ("zulip_auto_post", json!(false)),
+        ("zulip_stream", json!("")),
+        ("zulip_topic", json!("")),
+        ("is_locked", json!(false)),
+        ("room_mode", json!("normal")),
+        ("recording_type", json!("cloud")),
+        ("recording_trigger", json!("automatic-2nd-participant")),
+        ("is_shared", json!(false)),
+    ] {
+        assert_eq!(body[field], want, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn migration_flags_choose_the_platform_of_a_new_room() {
+    let w = world_with(
+        config(&[
+            ("DAILY_MIGRATION_ENABLED", "true"),
+            ("DEFAULT_VIDEO_PLATFORM", "daily"),
+        ]),
+        None,
+    );
+    let (_, body) = call(&w, &fixture("create-room.json")).await;
+    assert_eq!(body["platform"], "daily");
+}
+
+#[tokio::test]
+async fn duplicate_room_name_is_refused_with_the_original_message() {
+    let w = world();
+    assert_eq!(call(&w, &fixture("create-room.json")).await.0, 200);
+    let (status, body) = call(&w, &fixture("create-room.json")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body, json!({"detail": "Room name is not unique"}));
+}
+
+#[tokio::test]
+async fn invalid_create_fixture_names_every_bad_field() {
+    let w = world();
+    let (status, body) = call(&w, &fixture("create-room-invalid.json")).await;
+    assert_eq!(status, 422);
+    let locs: Vec<Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["loc"].clone())
+        .collect();
+    assert_eq!(
+        locs,
+        vec![
+            json!(["body", "name"]),
+            json!(["body", "is_locked"]),
+            json!(["body", "room_mode"])
+        ]
+    );
+    assert!(w.rooms.rooms.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_name_is_reported_like_fastapi() {
+    let w = world();
+    let (status, body) = call(&w, &with_body(fixture("create-room.json"), "{}")).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "name"]));
+    assert_eq!(body["detail"][0]["msg"], "Field required");
+    assert_eq!(body["detail"][0]["type"], "missing");
+}
+
+#[tokio::test]
+async fn listing_anonymously_needs_public_mode() {
+    let w = world();
+    let (status, body) = call(&w, &fixture("list-rooms.json")).await;
+    assert_eq!(
+        (status, body),
+        (401, json!({"detail": "Not authenticated"}))
+    );
+}
+
+#[tokio::test]
+async fn public_listing_pages_shared_rooms_newest_first() {
+    let w = world_with(config(&[("PUBLIC_MODE", "true")]), None);
+    {
+        let mut rooms = w.rooms.rooms.lock().unwrap();
+        for i in 0..5 {
+            rooms.push(room(
+                &format!("id-{i}"),
+                &format!("room-{i}"),
+                None,
+                true,
+                1000 + i,
+            ));
+        }
+        rooms.push(room("private", "private", Some("bob"), false, 2000));
+    }
+    let mut e = fixture("list-rooms.json");
+    e["queryStringParameters"] = json!({"page": "2", "size": "2"});
+    e["rawQueryString"] = json!("page=2&size=2");
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 5);
+    assert_eq!(body["page"], 2);
+    assert_eq!(body["size"], 2);
+    assert_eq!(body["pages"], 3);
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["room-2", "room-1"]);
+}
+
+#[tokio::test]
+async fn page_size_over_100_is_422_naming_the_parameter() {
+    let w = world_with(config(&[("PUBLIC_MODE", "true")]), None);
+    let mut e = fixture("list-rooms.json");
+    e["queryStringParameters"] = json!({"size": "101"});
+    e["rawQueryString"] = json!("size=101");
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "size"]));
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_401_not_anonymous() {
+    let w = jwt_world();
+    let expired = test_keys::token(test_keys::PRIVATE, "alice", -3600, None);
+    let e = with_header(
+        fixture("create-room.json"),
+        "authorization",
+        &format!("Bearer {expired}"),
+    );
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(
+        (status, body),
+        (401, json!({"detail": "Invalid authentication"}))
+    );
+    assert!(w.rooms.rooms.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_in_user_lists_own_and_shared_rooms() {
+    let w = jwt_world();
+    {
+        let mut rooms = w.rooms.rooms.lock().unwrap();
+        rooms.push(room("a", "alices", Some("alice"), false, 1));
+        rooms.push(room("b", "bobs", Some("bob"), false, 2));
+        rooms.push(room("s", "shared", Some("bob"), true, 3));
+    }
+    let (status, body) = call(&w, &as_user(fixture("list-rooms.json"), "alice")).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shared", "alices"]);
+}
+
+#[tokio::test]
+async fn update_fixture_changes_only_the_given_fields() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room(FIXTURE_ROOM_ID, "team", None, true, 1));
+    let (status, body) = call(&w, &fixture("update-room.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_locked"], true);
+    assert_eq!(body["recording_type"], "local");
+    assert_eq!(body["is_shared"], true);
+    assert_eq!(body["name"], "team");
+}
+
+#[tokio::test]
+async fn another_users_update_and_delete_are_404_and_change_nothing() {
+    let w = jwt_world();
+    let before = room(FIXTURE_ROOM_ID, "team", Some("alice"), false, 1);
+    w.rooms.rooms.lock().unwrap().push(before.clone());
+    let (status, body) = call(&w, &as_user(fixture("update-room.json"), "mallory")).await;
+    assert_eq!((status, body), (404, json!({"detail": "Room not found"})));
+    let (status, _) = call(&w, &as_user(fixture("delete-room.json"), "mallory")).await;
+    assert_eq!(status, 404);
+    assert_eq!(w.rooms.rooms.lock().unwrap().clone(), vec![before]);
+    let (status, body) = call(&w, &as_user(fixture("delete-room.json"), "alice")).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert!(w.rooms.rooms.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn update_validates_before_looking_up_the_room() {
+    let w = world();
+    let e = with_body(
+        fixture("update-room.json"),
+        r#"{"recording_trigger":"sometimes"}"#,
+    );
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "recording_trigger"])
+    );
+    assert_eq!(body["detail"][0]["type"], "enum");
+}
+
+#[tokio::test]
+async fn renaming_onto_a_taken_name_is_400() {
+    let w = world();
+    {
+        let mut rooms = w.rooms.rooms.lock().unwrap();
+        rooms.push(room(FIXTURE_ROOM_ID, "team", None, false, 1));
+        rooms.push(room("other", "taken", None, false, 2));
+    }
+    let e = with_body(fixture("update-room.json"), r#"{"name":"taken"}"#);
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"detail": "Room name is not unique"}))
+    );
+}
+
+#[tokio::test]
+async fn room_meeting_fixture_creates_once_then_reuses() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let (status, first) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["platform"], "mock");
+    assert_eq!(first["recording_type"], "cloud");
+    assert_eq!(first["is_active"], true);
+    assert_eq!(first["num_clients"], 0);
+    // Anonymous caller, anonymous room: the caller owns it, as in the original.
+    assert_ne!(first["host_room_url"], "");
+    let (_, second) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(created_rooms(&w.mock).len(), 1);
+    let start = DateTime::parse_from_rfc3339(first["start_date"].as_str().unwrap()).unwrap();
+    let end = DateTime::parse_from_rfc3339(first["end_date"].as_str().unwrap()).unwrap();
+    assert_eq!(end - start, chrono::Duration::hours(8));
+}
+
+#[tokio::test]
+async fn meeting_duration_is_configurable() {
+    let w = world_with(config(&[("MEETING_DURATION_HOURS", "2")]), None);
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let (_, m) = call(&w, &fixture("room-meeting.json")).await;
+    let start = DateTime::parse_from_rfc3339(m["start_date"].as_str().unwrap()).unwrap();
+    let end = DateTime::parse_from_rfc3339(m["end_date"].as_str().unwrap()).unwrap();
+    assert_eq!(end - start, chrono::Duration::hours(2));
+}
+
+#[tokio::test]
+async fn host_url_is_hidden_from_everyone_but_the_owner() {
+    let w = jwt_world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", Some("alice"), false, 1));
+    let (_, guest) = call(&w, &as_user(fixture("room-meeting.json"), "bob")).await;
+    assert_eq!(guest["host_room_url"], "");
+    let (_, anonymous) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(anonymous["host_room_url"], "");
+    let (_, owner) = call(&w, &as_user(fixture("room-meeting.json"), "alice")).await;
+    assert!(owner["host_room_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://mock.video/"));
+    assert_eq!(owner["id"], guest["id"]);
+}
+
+#[tokio::test]
+async fn unknown_room_meeting_is_404() {
+    let w = world();
+    let (status, body) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!((status, body), (404, json!({"detail": "Room not found"})));
+    let mut e = fixture("room-meeting.json");
+    e["pathParameters"]["room_name"] = json!("NOT A NAME");
+    assert_eq!(call(&w, &e).await.0, 404);
+    assert!(w.mock.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_platform_failure_is_502_naming_the_platform_and_stores_nothing() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    w.mock.fail_next(PlatformError::Api {
+        platform: Platform::Daily,
+        status: 500,
+        error: "server-error".into(),
+        info: Some("try later".into()),
+    });
+    let (status, body) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 502);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("mock") && detail.contains("server-error"),
+        "{detail}"
+    );
+    assert!(w.meetings.meetings.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unconfigured_platform_is_502_naming_its_variable() {
+    let rooms = Arc::new(MemRooms::default());
+    rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let deps = Deps::new(
+        Arc::new(config(&[])),
+        rooms,
+        Arc::new(MemMeetings::default()),
+        Arc::new(MemConsents::default()),
+        Arc::new(PlatformRegistry::empty()),
+    )
+    .unwrap();
+    let response = handle(&deps, request(&fixture("room-meeting.json")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("whereby") && detail.contains("WHEREBY_API_KEY"),
+        "{detail}"
+    );
+}
+
+/// A store in which another request always claims the room first.
+struct AlwaysLoses(Meeting);
+
+#[async_trait]
+impl MeetingStore for AlwaysLoses {
+    async fn claim_active(&self, _m: &Meeting, _now: DateTime<Utc>) -> StoreResult<Claim> {
+        Ok(Claim::Lost(self.0.clone()))
+    }
+    async fn get(&self, _id: &str) -> StoreResult<Option<Meeting>> {
+        Ok(None)
+    }
+    async fn get_by_room_name(&self, _n: &str) -> StoreResult<Option<Meeting>> {
+        Ok(None)
+    }
+    async fn get_active_for_room(
+        &self,
+        _r: &str,
+        _n: DateTime<Utc>,
+    ) -> StoreResult<Option<Meeting>> {
+        Ok(None)
+    }
+    async fn list_active(&self) -> StoreResult<Vec<Meeting>> {
+        Ok(vec![])
+    }
+    async fn add_clients(&self, _id: &str, _d: i64) -> StoreResult<i64> {
+        Ok(0)
+    }
+    async fn set_clients_if_newer(
+        &self,
+        _i: &str,
+        _c: i64,
+        _o: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(false)
+    }
+    async fn deactivate(&self, _id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_losing_request_deletes_its_platform_room_and_returns_the_winner() {
+    let w = world_with(config(&[]), Some(Arc::new(AlwaysLoses(sample_meeting()))));
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let (status, body) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], "winner");
+    assert_eq!(body["num_clients"], 3);
+    assert_eq!(created_rooms(&w.mock), deleted_rooms(&w.mock));
+    assert_eq!(created_rooms(&w.mock).len(), 1);
+}
+
+fn sample_meeting() -> Meeting {
+    let now = Utc::now();
+    Meeting {
+        id: "winner".into(),
+        room_id: "r1".into(),
+        room_name: "team-standup-winner".into(),
+        room_url: "https://mock.video/team-standup-winner".into(),
+        host_room_url: "https://mock.video/team-standup-winner?host=1".into(),
+        start_date: now,
+        end_date: now + chrono::Duration::hours(8),
+        user_id: None,
+        is_locked: false,
+        room_mode: RoomMode::Normal,
+        recording_type: RecordingType::Cloud,
+        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+        num_clients: 3,
+        is_active: true,
+        platform: Platform::Mock,
+        extra_data: Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn racing_callers_get_distinct_platform_room_names() {
+    // Daily names rooms by prefix and second and deletes by name: two racers must not share a
+    // name, or a loser would delete the winner's room. Every call here finds no active meeting.
+    let w = world_with(config(&[]), Some(Arc::new(AlwaysLoses(sample_meeting()))));
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    for _ in 0..5 {
+        assert_eq!(call(&w, &fixture("room-meeting.json")).await.0, 200);
+    }
+    let mut names = created_rooms(&w.mock);
+    assert_eq!(names.len(), 5);
+    assert!(names.iter().all(|n| n.starts_with("team-standup-")));
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "{names:?}");
+}
+
+#[tokio::test]
+async fn consent_for_an_unknown_meeting_is_404() {
+    let w = world();
+    let (status, body) = call(&w, &fixture("meeting-consent.json")).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Meeting not found"}))
+    );
+}
+
+#[tokio::test]
+async fn consent_is_stored_and_upserted_per_user() {
+    let w = jwt_world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let (_, m) = call(&w, &fixture("room-meeting.json")).await;
+    let mut e = fixture("meeting-consent.json");
+    e["pathParameters"]["meeting_id"] = m["id"].clone();
+    let (status, first) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "success");
+    let e2 = with_body(e, r#"{"consent_given": false}"#);
+    let (_, second) = call(&w, &as_user(e2, "alice")).await;
+    assert_eq!(second["consent_id"], first["consent_id"]);
+    let consents = w.consents.consents.lock().unwrap().clone();
+    assert_eq!(consents.len(), 1);
+    assert!(!consents[0].consent_given);
+}
+
+#[tokio::test]
+async fn consent_needs_a_boolean() {
+    let w = world();
+    let e = with_body(
+        fixture("meeting-consent.json"),
+        r#"{"consent_given": "maybe"}"#,
+    );
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "consent_given"]));
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let w = world();
+    let big = format!(
+        r#"{{"name":"x","zulip_topic":"{}"}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let (status, _) = call(&w, &with_body(fixture("create-room.json"), &big)).await;
+    assert_eq!(status, 413);
+}
+
+#[tokio::test]
+async fn no_malformed_request_gets_a_5xx() {
+    let w = world_with(config(&[("PUBLIC_MODE", "true")]), None);
+    let bodies = [
+        "",
+        "{",
+        "}",
+        "null",
+        "[]",
+        "\"name\"",
+        "42",
+        "{\"name\": null}",
+        "{\"name\": [1]}",
+        "{\"name\": {\"a\": 1}}",
+        "{\"name\": \"ok\", \"is_locked\": {}}",
+        "{\"name\": \"ok\", \"room_mode\": 3}",
+        "\u{0}\u{1}\u{2}",
+        "{\"name\": \"\u{1F600}\"}",
+        "{\"consent_given\": null}",
+    ];
+    let fixtures = [
+        "create-room.json",
+        "update-room.json",
+        "meeting-consent.json",
+        "room-meeting.json",
+        "delete-room.json",
+        "list-rooms.json",
+    ];
+    for f in fixtures {
+        for b in bodies {
+            for ct in [
+                "application/json",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+            ] {
+                let e = with_header(with_body(fixture(f), b), "content-type", ct);
+                let (status, body) = call(&w, &e).await;
+                assert!(status < 500, "{f} {ct} {b:?} -> {status} {body}");
+            }
+        }
+        // Random bytes, as API Gateway delivers a binary body.
+        let mut e = fixture(f);
+        e["body"] = json!("3q2+7wABAgP/");
+        e["isBase64Encoded"] = json!(true);
+        let (status, body) = call(&w, &e).await;
+        assert!(status < 500, "{f} binary -> {status} {body}");
+        // Absurd ids in the path.
+        let mut e = fixture(f);
+        for p in ["room_id", "room_name", "meeting_id"] {
+            if e["pathParameters"].get(p).is_some() {
+                e["pathParameters"][p] = json!("x".repeat(5000));
+            }
+        }
+        let (status, body) = call(&w, &e).await;
+        assert!(status < 500, "{f} long id -> {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_not_500() {
+    let w = world_with(config(&[("PUBLIC_MODE", "true")]), None);
+    *w.rooms.down.lock().unwrap() = true;
+    let (status, body) = call(&w, &fixture("list-rooms.json")).await;
+    assert_eq!(status, 503, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_methods_on_known_paths_are_404() {
+    let w = world();
+    let mut e = fixture("room-meeting.json");
+    e["requestContext"]["http"]["method"] = json!("GET");
+    assert_eq!(call(&w, &e).await.0, 404);
+}

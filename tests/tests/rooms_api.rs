@@ -1,0 +1,792 @@
+//! Black-box tests of the rooms API through `reflector-local`: HTTP on loopback, the emulator
+//! behind it, and fake Daily and Whereby APIs (wiremock) that check each request.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
+use shared::store::MeetingStore;
+
+const DAILY_KEY: &str = "daily-test-key";
+const WHEREBY_KEY: &str = "whereby-test-key";
+const TEST_PUBLIC_KEY: &str = include_str!("../keys/test-public.pem");
+const TEST_PRIVATE_KEY: &str = include_str!("../keys/test-private.pem");
+
+/// Fake Daily: `POST /rooms` echoes the requested name; `DELETE /rooms/:name` deletes it.
+struct DailyCreate;
+
+impl Respond for DailyCreate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let Some(name) = body["name"].as_str() else {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "invalid-request-error", "info": "name missing"}));
+        };
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "name": name,
+            "api_created": true,
+            "privacy": body["privacy"],
+            "url": format!("https://fake.daily.co/{name}"),
+            "created_at": "2024-03-12T10:15:42.000Z",
+            "config": body["properties"],
+        }))
+    }
+}
+
+/// Fake Whereby: `POST /meetings` answers 201 with a fresh meeting.
+struct WherebyCreate(AtomicUsize);
+
+impl Respond for WherebyCreate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let prefix = body["roomNamePrefix"].as_str().unwrap_or("");
+        let name = format!("/{prefix}{n:08}");
+        ResponseTemplate::new(201).set_body_json(json!({
+            "meetingId": format!("{}", 1000 + n),
+            "roomName": name,
+            "roomUrl": format!("https://fake.whereby.com{name}"),
+            "hostRoomUrl": format!("https://fake.whereby.com{name}?roomKey=host"),
+            "startDate": "2024-03-12T10:15:42.000Z",
+            "endDate": body["endDate"],
+        }))
+    }
+}
+
+struct Fakes {
+    daily: MockServer,
+    whereby: MockServer,
+}
+
+impl Fakes {
+    async fn start() -> Self {
+        let daily = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/rooms"))
+            .and(header(
+                "authorization",
+                format!("Bearer {DAILY_KEY}").as_str(),
+            ))
+            .respond_with(DailyCreate)
+            .mount(&daily)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path_regex(r"^/v1/rooms/[A-Za-z0-9_-]+$"))
+            .and(header(
+                "authorization",
+                format!("Bearer {DAILY_KEY}").as_str(),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
+            .mount(&daily)
+            .await;
+        let whereby = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/meetings"))
+            .and(header(
+                "authorization",
+                format!("Bearer {WHEREBY_KEY}").as_str(),
+            ))
+            .respond_with(WherebyCreate(AtomicUsize::new(0)))
+            .mount(&whereby)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path_regex(r"^/v1/meetings/[0-9]+$"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&whereby)
+            .await;
+        Self { daily, whereby }
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("DAILY_API_URL".into(), format!("{}/v1", self.daily.uri())),
+            ("DAILY_API_KEY".into(), DAILY_KEY.into()),
+            (
+                "WHEREBY_API_URL".into(),
+                format!("{}/v1", self.whereby.uri()),
+            ),
+            ("WHEREBY_API_KEY".into(), WHEREBY_KEY.into()),
+        ]
+    }
+
+    /// Daily rooms created and not deleted, by name.
+    async fn live_daily_rooms(&self) -> BTreeSet<String> {
+        let mut live = BTreeSet::new();
+        let mut deleted = Vec::new();
+        for r in self.daily.received_requests().await.unwrap_or_default() {
+            let p = r.url.path().to_owned();
+            if r.method.as_str() == "POST" && p == "/v1/rooms" {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                live.insert(body["name"].as_str().unwrap().to_owned());
+            } else if r.method.as_str() == "DELETE" {
+                deleted.push(p.trim_start_matches("/v1/rooms/").to_owned());
+            }
+        }
+        for d in deleted {
+            assert!(
+                live.remove(&d),
+                "deleted a room that was never created: {d}"
+            );
+        }
+        live
+    }
+
+    async fn count(&self, server: &MockServer, verb: &str) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == verb)
+            .count()
+    }
+}
+
+struct Api {
+    running: local::Running,
+    http: reqwest::Client,
+    base: String,
+    prefix: String,
+}
+
+impl Api {
+    async fn start(prefix: &str, vars: &[(String, String)]) -> Self {
+        let endpoint = emulator_endpoint();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let config = config_with(prefix, &endpoint, &pairs);
+        let aws = clients_for(&endpoint).await;
+        let running = local::start(
+            config,
+            aws,
+            local::Options {
+                background: false,
+                resource_prefix: prefix.to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("local stack starts");
+        let base = format!("http://{}", running.addr);
+        Self {
+            running,
+            http: reqwest::Client::new(),
+            base,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    async fn send(
+        &self,
+        verb: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(verb, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn create_room(&self, name: &str, token: Option<&str>) -> Value {
+        let (s, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/rooms",
+                Some(json!({ "name": name })),
+                token,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn meeting(&self, name: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/v1/rooms/{name}/meeting"),
+            None,
+            token,
+        )
+        .await
+    }
+
+    async fn meetings_store(&self) -> shared::store::dynamo::DynamoMeetingStore {
+        let aws = clients_for(&emulator_endpoint()).await;
+        shared::store::dynamo::DynamoMeetingStore::new(
+            aws.dynamodb,
+            shared::config::TableNames::with_prefix(&self.prefix).meetings,
+        )
+    }
+}
+
+fn vars(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v = fakes.vars();
+    v.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    v
+}
+
+fn token(sub: &str, exp_in: i64) -> String {
+    let claims = json!({
+        "sub": sub,
+        "email": format!("{sub}@example.com"),
+        "exp": chrono::Utc::now().timestamp() + exp_in,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(TEST_PRIVATE_KEY.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn jwt_vars(fakes: &Fakes) -> Vec<(String, String)> {
+    vars(
+        fakes,
+        &[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", TEST_PUBLIC_KEY),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn rooms_can_be_created_listed_updated_and_deleted() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(
+        &unique_prefix("rooms_crud"),
+        &vars(&fakes, &[("PUBLIC_MODE", "true")]),
+    )
+    .await;
+    use reqwest::Method as M;
+
+    let room = api.create_room("weekly-sync", None).await;
+    assert_eq!(room["platform"], "whereby");
+    assert_eq!(room["recording_trigger"], "automatic-2nd-participant");
+    let id = room["id"].as_str().unwrap().to_owned();
+
+    let (s, dup) = api
+        .send(
+            M::POST,
+            "/v1/rooms",
+            Some(json!({"name": "weekly-sync"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, dup),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"detail": "Room name is not unique"})
+        )
+    );
+
+    let (s, patched) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/rooms/{id}"),
+            Some(json!({"is_shared": true, "room_mode": "group"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{patched}");
+    assert_eq!(patched["room_mode"], "group");
+    assert_eq!(patched["name"], "weekly-sync");
+
+    let (s, list) = api
+        .send(M::GET, "/v1/rooms?page=1&size=10", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["pages"], 1);
+    assert_eq!(list["items"][0]["id"], id.as_str());
+
+    let (s, bad) = api.send(M::GET, "/v1/rooms?size=500", None, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["detail"][0]["loc"], json!(["query", "size"]));
+
+    let (s, del) = api
+        .send(M::DELETE, &format!("/v1/rooms/{id}"), None, None)
+        .await;
+    assert_eq!((s, del), (StatusCode::OK, json!({"status": "ok"})));
+    let (s, gone) = api
+        .send(M::DELETE, &format!("/v1/rooms/{id}"), None, None)
+        .await;
+    assert_eq!(
+        (s, gone),
+        (StatusCode::NOT_FOUND, json!({"detail": "Room not found"}))
+    );
+    let (s, _) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/rooms/{id}"),
+            Some(json!({"is_locked": true})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The name is free again.
+    api.create_room("weekly-sync", None).await;
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_room_fields_are_422_naming_the_field() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("rooms_422"), &vars(&fakes, &[])).await;
+    for (body, field, kind) in [
+        (json!({}), "name", "missing"),
+        (json!({"name": ""}), "name", "string_too_short"),
+        (json!({"name": "x".repeat(101)}), "name", "string_too_long"),
+        (json!({"name": "Not Usable"}), "name", "value_error"),
+        (
+            json!({"name": "ok", "recording_type": "tape"}),
+            "recording_type",
+            "enum",
+        ),
+        (
+            json!({"name": "ok", "room_mode": "huge"}),
+            "room_mode",
+            "enum",
+        ),
+        (
+            json!({"name": "ok", "recording_trigger": "later"}),
+            "recording_trigger",
+            "enum",
+        ),
+        (
+            json!({"name": "ok", "is_locked": "perhaps"}),
+            "is_locked",
+            "bool_parsing",
+        ),
+        (
+            json!({"name": "ok", "zulip_stream": 5}),
+            "zulip_stream",
+            "string_type",
+        ),
+    ] {
+        let (s, err) = api
+            .send(reqwest::Method::POST, "/v1/rooms", Some(body.clone()), None)
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            err["detail"][0]["loc"],
+            json!(["body", field]),
+            "{body}: {err}"
+        );
+        assert_eq!(err["detail"][0]["type"], kind, "{body}: {err}");
+    }
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn thirty_concurrent_meeting_calls_share_one_meeting_and_leave_one_platform_room() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(
+        &unique_prefix("meeting_race"),
+        &vars(
+            &fakes,
+            &[
+                ("DAILY_MIGRATION_ENABLED", "true"),
+                ("DEFAULT_VIDEO_PLATFORM", "daily"),
+            ],
+        ),
+    )
+    .await;
+    api.create_room("race-room", None).await;
+    let api = Arc::new(api);
+    let calls = (0..30).map(|_| {
+        let api = api.clone();
+        tokio::spawn(async move { api.meeting("race-room", None).await })
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut ids = BTreeSet::new();
+    let mut room_names = BTreeSet::new();
+    for r in results {
+        let (s, m) = r.unwrap();
+        assert_eq!(s, StatusCode::OK, "{m}");
+        assert_eq!(m["platform"], "daily");
+        ids.insert(m["id"].as_str().unwrap().to_owned());
+        room_names.insert(m["room_name"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let live = fakes.live_daily_rooms().await;
+    assert_eq!(
+        live, room_names,
+        "creates minus deletes must be the one meeting's room"
+    );
+    let creates = fakes.count(&fakes.daily, "POST").await;
+    let deletes = fakes.count(&fakes.daily, "DELETE").await;
+    assert_eq!(creates - deletes, 1, "creates {creates}, deletes {deletes}");
+    let api = Arc::try_unwrap(api).ok().expect("no other holder");
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn flags_choose_whereby_daily_or_the_default() {
+    let fakes = Fakes::start().await;
+    let prefix = unique_prefix("meeting_flags");
+    // Migration off: Whereby, even for a listed room.
+    let api = Api::start(
+        &prefix,
+        &vars(&fakes, &[("DEFAULT_VIDEO_PLATFORM", "daily")]),
+    )
+    .await;
+    let listed = api.create_room("listed", None).await;
+    api.create_room("unlisted", None).await;
+    let listed_id = listed["id"].as_str().unwrap().to_owned();
+    api.running.stop().await;
+    let api = Api::start(
+        &prefix,
+        &vars(
+            &fakes,
+            &[
+                ("DAILY_MIGRATION_ROOM_IDS", &listed_id),
+                ("DEFAULT_VIDEO_PLATFORM", "daily"),
+            ],
+        ),
+    )
+    .await;
+    let (_, m) = api.meeting("listed", None).await;
+    assert_eq!(m["platform"], "whereby", "{m}");
+    assert!(m["room_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://fake.whereby.com/"));
+    api.running.stop().await;
+
+    // Migration on: a listed room gets Daily, another the default (Whereby here).
+    let prefix = unique_prefix("meeting_flags_on");
+    let api = Api::start(&prefix, &vars(&fakes, &[])).await;
+    let listed = api.create_room("listed", None).await;
+    api.create_room("unlisted", None).await;
+    let listed_id = listed["id"].as_str().unwrap().to_owned();
+    api.running.stop().await;
+    let api = Api::start(
+        &prefix,
+        &vars(
+            &fakes,
+            &[
+                ("DAILY_MIGRATION_ENABLED", "true"),
+                ("DAILY_MIGRATION_ROOM_IDS", &listed_id),
+                ("DEFAULT_VIDEO_PLATFORM", "whereby"),
+            ],
+        ),
+    )
+    .await;
+    let (_, daily) = api.meeting("listed", None).await;
+    assert_eq!(daily["platform"], "daily", "{daily}");
+    assert!(daily["room_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://fake.daily.co/"));
+    let (_, default) = api.meeting("unlisted", None).await;
+    assert_eq!(default["platform"], "whereby", "{default}");
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn turning_the_flag_off_keeps_the_active_daily_meeting_and_moves_the_next_to_whereby() {
+    let fakes = Fakes::start().await;
+    let prefix = unique_prefix("meeting_rollback");
+    let on = vars(
+        &fakes,
+        &[
+            ("DAILY_MIGRATION_ENABLED", "true"),
+            ("DEFAULT_VIDEO_PLATFORM", "daily"),
+        ],
+    );
+    let api = Api::start(&prefix, &on).await;
+    let room = api.create_room("migrating", None).await;
+    assert_eq!(room["platform"], "daily");
+    let (_, daily) = api.meeting("migrating", None).await;
+    assert_eq!(daily["platform"], "daily");
+    api.running.stop().await;
+
+    let api = Api::start(
+        &prefix,
+        &vars(&fakes, &[("DAILY_MIGRATION_ENABLED", "false")]),
+    )
+    .await;
+    let (s, still) = api.meeting("migrating", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(still["id"], daily["id"]);
+    assert_eq!(still["platform"], "daily");
+    let (s, consent) = api
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/meetings/{}/consent", daily["id"].as_str().unwrap()),
+            Some(json!({"consent_given": true})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{consent}");
+    assert_eq!(consent["status"], "success");
+
+    // The Daily meeting ends; the next one follows the flag.
+    api.meetings_store()
+        .await
+        .deactivate(daily["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (_, next) = api.meeting("migrating", None).await;
+    assert_eq!(next["platform"], "whereby", "{next}");
+    assert_ne!(next["id"], daily["id"]);
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_platform_failure_is_502_naming_it_and_stores_nothing() {
+    let daily = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/rooms"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid-request-error", "info": "exp must be in the future"}),
+        ))
+        .mount(&daily)
+        .await;
+    let fakes = Fakes::start().await;
+    let mut v = vars(
+        &fakes,
+        &[
+            ("DAILY_MIGRATION_ENABLED", "true"),
+            ("DEFAULT_VIDEO_PLATFORM", "daily"),
+        ],
+    );
+    v[0].1 = format!("{}/v1", daily.uri());
+    let api = Api::start(&unique_prefix("meeting_502"), &v).await;
+    let room = api.create_room("broken", None).await;
+    let (s, err) = api.meeting("broken", None).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY);
+    let detail = err["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("daily") && detail.contains("exp must be in the future"),
+        "{detail}"
+    );
+    let active = api
+        .meetings_store()
+        .await
+        .get_active_for_room(room["id"].as_str().unwrap(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(active, None);
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_room_and_meeting_are_404() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("rooms_404"), &vars(&fakes, &[])).await;
+    let (s, b) = api.meeting("nobody-here", None).await;
+    assert_eq!(
+        (s, b),
+        (StatusCode::NOT_FOUND, json!({"detail": "Room not found"}))
+    );
+    let (s, b) = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/meetings/no-such-meeting/consent",
+            Some(json!({"consent_given": true})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"detail": "Meeting not found"})
+        )
+    );
+    assert_eq!(
+        fakes.count(&fakes.daily, "POST").await + fakes.count(&fakes.whereby, "POST").await,
+        0
+    );
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_owner_may_update_or_delete_a_room_and_sees_the_host_url() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("rooms_owner"), &jwt_vars(&fakes)).await;
+    let alice = token("alice", 600);
+    let mallory = token("mallory", 600);
+    let room = api.create_room("alices-room", Some(&alice)).await;
+    assert_eq!(room["user_id"], "alice");
+    let id = room["id"].as_str().unwrap();
+    use reqwest::Method as M;
+
+    let (s, b) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/rooms/{id}"),
+            Some(json!({"name": "stolen"})),
+            Some(&mallory),
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (StatusCode::NOT_FOUND, json!({"detail": "Room not found"}))
+    );
+    let (s, _) = api
+        .send(M::DELETE, &format!("/v1/rooms/{id}"), None, Some(&mallory))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .send(M::DELETE, &format!("/v1/rooms/{id}"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, list) = api.send(M::GET, "/v1/rooms", None, Some(&alice)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["items"], json!([room]), "the room is unchanged");
+    let (s, list) = api.send(M::GET, "/v1/rooms", None, Some(&mallory)).await;
+    assert_eq!((s, list["total"].clone()), (StatusCode::OK, json!(0)));
+
+    let (_, guest) = api.meeting("alices-room", Some(&mallory)).await;
+    assert_eq!(guest["host_room_url"], "");
+    let (_, owner) = api.meeting("alices-room", Some(&alice)).await;
+    assert_eq!(owner["id"], guest["id"]);
+    assert!(owner["host_room_url"]
+        .as_str()
+        .unwrap()
+        .contains("roomKey=host"));
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_and_anonymous_listing_needs_public_mode() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("rooms_401"), &jwt_vars(&fakes)).await;
+    use reqwest::Method as M;
+    let (s, b) = api.send(M::GET, "/v1/rooms", None, None).await;
+    assert_eq!(
+        (s, b),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"detail": "Not authenticated"})
+        )
+    );
+    for bad in [token("alice", -3600), "garbage".to_owned()] {
+        let (s, b) = api
+            .send(
+                M::POST,
+                "/v1/rooms",
+                Some(json!({"name": "never"})),
+                Some(&bad),
+            )
+            .await;
+        assert_eq!(
+            (s, b),
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Invalid authentication"})
+            )
+        );
+    }
+    // Anonymous callers may still create rooms and join meetings, as in the original.
+    api.create_room("anon-room", None).await;
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn no_input_makes_the_api_answer_500() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(
+        &unique_prefix("rooms_fuzz"),
+        &vars(&fakes, &[("PUBLIC_MODE", "true")]),
+    )
+    .await;
+    let room = api.create_room("fuzz-room", None).await;
+    let (_, meeting) = api.meeting("fuzz-room", None).await;
+    let paths = [
+        ("POST", "/v1/rooms".to_owned()),
+        (
+            "PATCH",
+            format!("/v1/rooms/{}", room["id"].as_str().unwrap()),
+        ),
+        (
+            "POST",
+            format!("/v1/meetings/{}/consent", meeting["id"].as_str().unwrap()),
+        ),
+        ("POST", "/v1/rooms/fuzz-room/meeting".to_owned()),
+        ("GET", "/v1/rooms?page=-1&size=abc".to_owned()),
+        ("PATCH", format!("/v1/rooms/{}", "x".repeat(3000))),
+        (
+            "POST",
+            format!("/v1/meetings/{}/consent", "%00".repeat(100)),
+        ),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed & 0xff) as u8
+            })
+            .collect()
+    };
+    let bodies: Vec<Vec<u8>> = vec![
+        random(64),
+        random(4096),
+        b"{\"name\": 1, \"is_locked\": [], \"room_mode\": {}}".to_vec(),
+        b"{\"consent_given\": \"perhaps\"}".to_vec(),
+        b"[1,2,3]".to_vec(),
+        b"{\"name\": \"a\"".to_vec(),
+        vec![b'{'; 10_000],
+        format!("{{\"name\":\"{}\"}}", "n".repeat(200_000)).into_bytes(),
+        vec![b' '; 10 * 1024 * 1024 + 1],
+    ];
+    for (verb, p) in &paths {
+        for body in &bodies {
+            for ct in [
+                "application/json",
+                "text/plain",
+                "application/octet-stream",
+                "multipart/form-data; boundary=x",
+            ] {
+                let resp = api
+                    .http
+                    .request(verb.parse().unwrap(), format!("{}{p}", api.base))
+                    .header("content-type", ct)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                assert!(
+                    status.as_u16() < 500,
+                    "{verb} {p} {ct} ({} bytes) -> {status} {text}",
+                    body.len()
+                );
+                if body.len() > 64 * 1024 && *verb != "GET" {
+                    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{verb} {p}");
+                }
+            }
+        }
+    }
+    api.running.stop().await;
+}
