@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::SecretString;
-use tracing::{error, info, instrument, warn};
+use tracing::field::Empty;
+use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
@@ -94,7 +95,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
-#[instrument(skip_all, fields(bytes = body.len()))]
+#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty, format = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
     headers: &HeaderMap,
@@ -120,8 +121,12 @@ pub async fn handle_raw(
             return responses::unprocessable(&e);
         }
     };
-    let span = tracing::info_span!("daily_event", event_id = %event.id, event_type = %event.event_type, format = ?event.format);
-    let _guard = span.enter();
+    // Recorded on the handler's span (not a guard held across awaits) so every log line of
+    // this event carries them.
+    let span = Span::current();
+    span.record("event_id", event.id.as_ref());
+    span.record("event_type", event.event_type.as_ref());
+    span.record("format", tracing::field::debug(event.format));
 
     match &event.kind {
         EventKind::Unknown => {

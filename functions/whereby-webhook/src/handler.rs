@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::SecretString;
-use tracing::{error, info, instrument, warn};
+use tracing::field::Empty;
+use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::Config;
@@ -61,7 +62,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
-#[instrument(skip_all, fields(bytes = body.len()))]
+#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
     headers: &HeaderMap,
@@ -83,9 +84,11 @@ pub async fn handle_raw(
             return responses::unprocessable(&e);
         }
     };
-    let span =
-        tracing::info_span!("whereby_event", event_id = %event.id, event_type = %event.event_type);
-    let _guard = span.enter();
+    // Recorded on the handler's span (not a guard held across awaits) so every log line of
+    // this event carries them.
+    let span = Span::current();
+    span.record("event_id", event.id.as_ref());
+    span.record("event_type", event.event_type.as_ref());
 
     let change = match &event.kind {
         EventKind::ClientJoined(c) | EventKind::ClientLeft(c) => c,
