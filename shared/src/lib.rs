@@ -4,5 +4,6 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod platform;
 pub mod store;
 pub mod telemetry;

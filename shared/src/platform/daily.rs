@@ -1,0 +1,555 @@
+//! Daily.co REST client (video-platform-apis.md part A).
+//!
+//! - Rooms are named `<prefix>-<YYYYMMDDHHMMSS>` (UTC), made valid for Daily's name rules
+//!   (`[A-Za-z0-9_-]`, at most 128 characters). The name is deterministic for one call, which
+//!   is what makes creation safe to retry: when an attempt timed out or got a 5xx and the retry
+//!   answers 400 "already exists", the earlier attempt did create the room and we fetch it with
+//!   `GET /rooms/:name` instead of failing or creating a second one. A 400 "already exists" on
+//!   the first attempt is a real conflict and is returned as an error.
+//! - Room sessions come from our stored participant sessions ([`RoomSessionSource`]), not from
+//!   Daily's coarse meeting history.
+//! - Webhooks have no dashboard at Daily, so this client also creates, lists, deletes and
+//!   re-activates them (`POST /webhooks/:uuid` re-arms a FAILED circuit-breaker webhook).
+//! - `upload_logo` succeeds without doing anything: Daily has no per-room logo.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
+use super::{
+    signature, MeetingData, PlatformError, RoomSessionSource, SessionData, SignatureError,
+    VideoPlatform,
+};
+use crate::config::DailyConfig;
+use crate::domain::{Platform, RecordingType, Room};
+
+const PLATFORM: Platform = Platform::Daily;
+/// Daily's limit on room names.
+pub const MAX_ROOM_NAME_LEN: usize = 128;
+const TIMESTAMP_LEN: usize = "-YYYYMMDDHHMMSS".len();
+
+/// Daily writes cloud recordings into our bucket by assuming this role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyRecordingsBucket {
+    pub bucket_name: String,
+    pub bucket_region: String,
+    pub assume_role_arn: String,
+}
+
+/// Daily's room object (`POST /rooms`, `GET /rooms/:name`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DailyRoom {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub privacy: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// `GET /rooms/:name/presence`. Note Daily's camelCase keys inside `data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RoomPresence {
+    pub total_count: u64,
+    #[serde(default)]
+    pub data: Vec<PresenceParticipant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceParticipant {
+    #[serde(default)]
+    pub room: Option<String>,
+    pub id: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// ISO 8601, as Daily sends it.
+    #[serde(default)]
+    pub join_time: Option<String>,
+    /// Seconds in the room so far.
+    #[serde(default)]
+    pub duration: Option<u64>,
+}
+
+/// `GET /recordings/:id/access-link`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RecordingAccessLink {
+    pub download_link: String,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WebhookState {
+    Active,
+    Failed,
+    Inactive,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Daily's webhook object.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub uuid: String,
+    pub url: String,
+    /// The base64 HMAC secret: set it as `DAILY_WEBHOOK_SECRET`.
+    #[serde(default)]
+    pub hmac: Option<String>,
+    #[serde(default)]
+    pub basic_auth: Option<String>,
+    #[serde(default)]
+    pub retry_type: Option<String>,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    pub state: WebhookState,
+    #[serde(default)]
+    pub failed_count: u64,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("uuid", &self.uuid)
+            .field("url", &self.url)
+            .field("hmac", &self.hmac.as_ref().map(|_| "[redacted]"))
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|_| "[redacted]"),
+            )
+            .field("retry_type", &self.retry_type)
+            .field("event_types", &self.event_types)
+            .field("state", &self.state)
+            .field("failed_count", &self.failed_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `POST /webhooks` (camelCase on the wire).
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewWebhook {
+    pub url: String,
+    pub event_types: Vec<String>,
+    /// Our own base64 secret; Daily generates one when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<String>,
+    /// `circuit-breaker` (Daily's default) or `exponential`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_type: Option<String>,
+}
+
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("retry_type", &self.retry_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /webhooks` is documented as a bare array; reflector also accepts `{data: [...]}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WebhookList {
+    Bare(Vec<Webhook>),
+    Wrapped { data: Vec<Webhook> },
+}
+
+pub struct DailyClient {
+    api: ApiCaller,
+    webhook_secret: Option<SecretString>,
+    recordings_bucket: Option<DailyRecordingsBucket>,
+    sessions: Option<Arc<dyn RoomSessionSource>>,
+    clock: fn() -> DateTime<Utc>,
+}
+
+impl std::fmt::Debug for DailyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DailyClient")
+            .field("api", &self.api)
+            .field("recordings_bucket", &self.recordings_bucket)
+            .field("has_session_source", &self.sessions.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DailyClient {
+    pub fn new(
+        client: reqwest::Client,
+        api_url: &str,
+        api_key: SecretString,
+        settings: HttpSettings,
+    ) -> Result<Self, PlatformError> {
+        Ok(Self {
+            api: ApiCaller::new(PLATFORM, client, api_url, api_key, settings)?,
+            webhook_secret: None,
+            recordings_bucket: None,
+            sessions: None,
+            clock: Utc::now,
+        })
+    }
+
+    /// From `DAILY_*` settings: `DAILY_API_KEY` is required; `AWS_DAILY_S3_BUCKET` needs
+    /// `AWS_DAILY_S3_REGION` and `AWS_DAILY_ROLE_ARN`, because Daily cannot write to a bucket
+    /// without both. Errors name the missing variable.
+    pub fn from_config(
+        cfg: &DailyConfig,
+        client: reqwest::Client,
+        settings: HttpSettings,
+    ) -> Result<Self, PlatformError> {
+        let api_key = cfg.api_key.clone().ok_or(PlatformError::Config {
+            platform: PLATFORM,
+            var: "DAILY_API_KEY",
+            reason: "is not set".into(),
+        })?;
+        let bucket = match &cfg.s3_bucket {
+            None => None,
+            Some(bucket) => {
+                let needed = |value: &Option<String>, var: &'static str| {
+                    value.clone().ok_or(PlatformError::Config {
+                        platform: PLATFORM,
+                        var,
+                        reason: "is required when AWS_DAILY_S3_BUCKET is set".into(),
+                    })
+                };
+                Some(DailyRecordingsBucket {
+                    bucket_name: bucket.clone(),
+                    bucket_region: needed(&cfg.s3_region, "AWS_DAILY_S3_REGION")?,
+                    assume_role_arn: needed(&cfg.role_arn, "AWS_DAILY_ROLE_ARN")?,
+                })
+            }
+        };
+        Ok(Self::new(client, &cfg.api_url, api_key, settings)?
+            .with_webhook_secret(cfg.webhook_secret.clone())
+            .with_recordings_bucket(bucket))
+    }
+
+    pub fn with_webhook_secret(mut self, secret: Option<SecretString>) -> Self {
+        self.webhook_secret = secret;
+        self
+    }
+
+    pub fn with_recordings_bucket(mut self, bucket: Option<DailyRecordingsBucket>) -> Self {
+        self.recordings_bucket = bucket;
+        self
+    }
+
+    pub fn with_session_source(mut self, source: Arc<dyn RoomSessionSource>) -> Self {
+        self.sessions = Some(source);
+        self
+    }
+
+    /// The clock used for room names (tests pin it).
+    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// `<prefix>-<YYYYMMDDHHMMSS>`, with characters Daily refuses replaced by `-` and the prefix
+    /// shortened so the whole name fits in [`MAX_ROOM_NAME_LEN`].
+    pub fn room_name(prefix: &str, now: DateTime<Utc>) -> String {
+        let mut clean: String = prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(MAX_ROOM_NAME_LEN - TIMESTAMP_LEN)
+            .collect();
+        if clean.is_empty() {
+            clean.push_str("room");
+        }
+        format!("{clean}-{}", now.format("%Y%m%d%H%M%S"))
+    }
+
+    fn create_body(&self, name: &str, end_date: DateTime<Utc>, room: &Room) -> Value {
+        let mut properties = json!({
+            "exp": end_date.timestamp(),
+            "enable_chat": true,
+            "enable_screenshare": true,
+            "start_video_off": false,
+            "start_audio_off": false,
+        });
+        match room.recording_type {
+            RecordingType::None => {}
+            RecordingType::Local => properties["enable_recording"] = json!("local"),
+            RecordingType::Cloud => {
+                properties["enable_recording"] = json!("cloud");
+                if let Some(b) = &self.recordings_bucket {
+                    properties["recordings_bucket"] = json!({
+                        "bucket_name": b.bucket_name,
+                        "bucket_region": b.bucket_region,
+                        "assume_role_arn": b.assume_role_arn,
+                        "allow_api_access": true,
+                    });
+                }
+            }
+        }
+        json!({
+            "name": name,
+            "privacy": if room.is_locked { "private" } else { "public" },
+            "properties": properties,
+        })
+    }
+
+    /// `GET /rooms/:name`.
+    pub async fn get_room(&self, name: &str) -> Result<(DailyRoom, Value), PlatformError> {
+        let url = self.api.url(&["rooms", name]);
+        let ex = self
+            .api
+            .call("get room", Safety::Idempotent, |c| c.get(url.clone()))
+            .await?;
+        room_from(&ex, "get room")
+    }
+
+    /// `GET /rooms/:name/presence`: who is in the room right now.
+    pub async fn get_presence(&self, name: &str) -> Result<RoomPresence, PlatformError> {
+        let url = self.api.url(&["rooms", name, "presence"]);
+        let ex = self
+            .api
+            .call("get presence", Safety::Idempotent, |c| c.get(url.clone()))
+            .await?;
+        ok_json(&ex, "get presence")
+    }
+
+    /// `GET /recordings/:id/access-link`: a time-limited download URL.
+    pub async fn get_recording_access_link(
+        &self,
+        recording_id: &str,
+        valid_for_secs: Option<u32>,
+    ) -> Result<RecordingAccessLink, PlatformError> {
+        let url = self.api.url(&["recordings", recording_id, "access-link"]);
+        let ex = self
+            .api
+            .call("get recording link", Safety::Idempotent, |c| {
+                let r = c.get(url.clone());
+                match valid_for_secs {
+                    Some(s) => r.query(&[("valid_for_secs", s)]),
+                    None => r,
+                }
+            })
+            .await?;
+        ok_json(&ex, "get recording link")
+    }
+
+    /// `POST /webhooks`. Daily probes the URL with `{"test":"test"}` before answering. Not
+    /// retried after a timeout: a domain holds one webhook, so use [`Self::ensure_webhook`] to
+    /// converge instead.
+    pub async fn create_webhook(&self, webhook: &NewWebhook) -> Result<Webhook, PlatformError> {
+        let url = self.api.url(&["webhooks"]);
+        let ex = self
+            .api
+            .call("create webhook", Safety::NotProcessedOnly, |c| {
+                c.post(url.clone()).json(webhook)
+            })
+            .await?;
+        ok_json(&ex, "create webhook")
+    }
+
+    /// `GET /webhooks`.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, PlatformError> {
+        let url = self.api.url(&["webhooks"]);
+        let ex = self
+            .api
+            .call("list webhooks", Safety::Idempotent, |c| c.get(url.clone()))
+            .await?;
+        Ok(match ok_json::<WebhookList>(&ex, "list webhooks")? {
+            WebhookList::Bare(v) | WebhookList::Wrapped { data: v } => v,
+        })
+    }
+
+    /// `DELETE /webhooks/:uuid`; an unknown uuid counts as deleted.
+    pub async fn delete_webhook(&self, uuid: &str) -> Result<(), PlatformError> {
+        let url = self.api.url(&["webhooks", uuid]);
+        let ex = self
+            .api
+            .call("delete webhook", Safety::Idempotent, |c| {
+                c.delete(url.clone())
+            })
+            .await?;
+        if ex.status.is_success() || ex.status == reqwest::StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(api_error(PLATFORM, &ex))
+        }
+    }
+
+    /// `POST /webhooks/:uuid` with `{url}` (and `eventTypes` when given): Daily probes the URL
+    /// again and sets the webhook ACTIVE on a 200. This is how a FAILED webhook is re-armed.
+    pub async fn reactivate_webhook(
+        &self,
+        uuid: &str,
+        url: &str,
+        event_types: Option<&[String]>,
+    ) -> Result<Webhook, PlatformError> {
+        let endpoint = self.api.url(&["webhooks", uuid]);
+        let mut body = json!({ "url": url });
+        if let Some(types) = event_types {
+            body["eventTypes"] = json!(types);
+        }
+        let ex = self
+            .api
+            .call("update webhook", Safety::Idempotent, |c| {
+                c.post(endpoint.clone()).json(&body)
+            })
+            .await?;
+        ok_json(&ex, "update webhook")
+    }
+
+    /// Makes the domain's webhook point at `webhook.url` and be ACTIVE: creates it when there is
+    /// none, re-activates it when FAILED/INACTIVE or pointing elsewhere, leaves it otherwise.
+    pub async fn ensure_webhook(&self, webhook: &NewWebhook) -> Result<Webhook, PlatformError> {
+        let existing = self.list_webhooks().await?;
+        let current = existing
+            .iter()
+            .find(|w| w.url == webhook.url)
+            .or(existing.first());
+        match current {
+            Some(w) if w.url == webhook.url && w.state == WebhookState::Active => Ok(w.clone()),
+            Some(w) => {
+                tracing::info!(uuid = %w.uuid, state = ?w.state, "re-activating Daily webhook");
+                self.reactivate_webhook(&w.uuid, &webhook.url, Some(&webhook.event_types))
+                    .await
+            }
+            None => self.create_webhook(webhook).await,
+        }
+    }
+}
+
+fn ok_json<T: serde::de::DeserializeOwned>(
+    ex: &Exchange,
+    operation: &'static str,
+) -> Result<T, PlatformError> {
+    if ex.status.is_success() {
+        decode(PLATFORM, operation, ex)
+    } else {
+        Err(api_error(PLATFORM, ex))
+    }
+}
+
+fn room_from(ex: &Exchange, operation: &'static str) -> Result<(DailyRoom, Value), PlatformError> {
+    let raw: Value = ok_json(ex, operation)?;
+    let room = serde_json::from_value(raw.clone()).map_err(|e| PlatformError::Decode {
+        platform: PLATFORM,
+        operation,
+        message: e.to_string(),
+    })?;
+    Ok((room, raw))
+}
+
+fn is_already_exists(e: &PlatformError) -> bool {
+    matches!(e, PlatformError::Api { status: 400, error, info, .. }
+        if error.contains("already exists")
+            || info.as_deref().is_some_and(|i| i.contains("already exists")))
+}
+
+#[async_trait]
+impl VideoPlatform for DailyClient {
+    fn platform(&self) -> Platform {
+        PLATFORM
+    }
+
+    async fn create_meeting(
+        &self,
+        room_name_prefix: &str,
+        end_date: DateTime<Utc>,
+        room: &Room,
+    ) -> Result<MeetingData, PlatformError> {
+        let name = Self::room_name(room_name_prefix, (self.clock)());
+        let body = self.create_body(&name, end_date, room);
+        let url = self.api.url(&["rooms"]);
+        let ex = self
+            .api
+            .call("create room", Safety::Idempotent, |c| {
+                c.post(url.clone()).json(&body)
+            })
+            .await?;
+        let (created, raw) = if ex.status.is_success() {
+            room_from(&ex, "create room")?
+        } else {
+            let error = api_error(PLATFORM, &ex);
+            if ex.earlier_attempt_uncertain && is_already_exists(&error) {
+                // Our earlier attempt created it before its answer was lost.
+                tracing::info!(room_name = %name, "Daily room exists after a retried create; fetching it");
+                self.get_room(&name).await?
+            } else {
+                return Err(error);
+            }
+        };
+        tracing::info!(room_name = %created.name, "Daily room created");
+        Ok(MeetingData {
+            meeting_id: created.id,
+            room_name: created.name,
+            room_url: created.url.clone(),
+            // Daily has one URL per room; owners are told apart by meeting tokens.
+            host_room_url: created.url,
+            platform: PLATFORM,
+            extra_data: raw,
+        })
+    }
+
+    async fn get_room_sessions(&self, room_name: &str) -> Result<Vec<SessionData>, PlatformError> {
+        match &self.sessions {
+            Some(source) => source.sessions_for_room(room_name).await,
+            None => Err(PlatformError::Unsupported {
+                platform: PLATFORM,
+                operation: "list room sessions",
+                reason: "no participant-session source is configured".into(),
+            }),
+        }
+    }
+
+    async fn delete_room(
+        &self,
+        room_name: &str,
+        _platform_meeting_id: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        let url = self.api.url(&["rooms", room_name]);
+        let ex = self
+            .api
+            .call("delete room", Safety::Idempotent, |c| c.delete(url.clone()))
+            .await?;
+        // 404: never existed, already deleted, or expired (Daily then also says deleted: true).
+        if ex.status.is_success() || ex.status == reqwest::StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(api_error(PLATFORM, &ex))
+        }
+    }
+
+    async fn upload_logo(&self, _room_name: &str, _logo: &[u8]) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
+        signature::verify_daily(self.webhook_secret.as_ref(), headers, body, now)
+    }
+}
+
+#[cfg(test)]
+#[path = "daily_tests.rs"]
+mod tests;
