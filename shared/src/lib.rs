@@ -3,7 +3,15 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod http;
+pub mod messages;
 pub mod platform;
+pub mod provision;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod webhook;

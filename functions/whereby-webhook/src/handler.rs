@@ -1,20 +1,142 @@
-//! HTTP handler. Until this function's issue lands it answers 501 for every request rather than
-//! pretending to work.
+//! `POST /v1/whereby` (DESIGN.md section 4).
+//!
+//! Body size (413), then `Whereby-Signature` over the raw bytes with a 60 s tolerance (401), then
+//! the envelope (422). `room.client.joined/left` set the meeting's `num_clients` to Whereby's
+//! `numClients` unless a newer event (by `createdAt`) was applied already, so duplicates and
+//! out-of-order deliveries are harmless; event ids are also claimed, so a replay costs one
+//! DynamoDB request instead of three.
+//!
+//! DynamoDB requests per client event: 3 (claim, meeting by room name, conditional count write).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
 use lambda_http::{Body, Error, Request, Response};
+use secrecy::SecretString;
+use tracing::{error, info, instrument, warn};
 
-pub async fn handle(_request: Request) -> Result<Response<Body>, Error> {
-    Ok(shared::http::not_implemented())
+use shared::domain::Platform;
+use shared::platform::signature::verify_whereby;
+use shared::platform::SignatureError;
+use shared::store::{MeetingStore, StoreError, WebhookEventStore};
+use shared::webhook::whereby::{self, ClientChange, EventKind};
+use shared::webhook::{responses, MAX_BODY_BYTES};
+
+/// How long an event id is remembered: Whereby retries twice within seconds; a day covers
+/// manual replays of a meeting's events (rooms live until 1 h after their end date).
+pub const DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// What the handler needs; built once per process.
+#[derive(Clone)]
+pub struct Deps {
+    pub meetings: Arc<dyn MeetingStore>,
+    pub events: Arc<dyn WebhookEventStore>,
+    /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
+    pub secret: Option<SecretString>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The Lambda entry point: reads the raw body (lambda_http has decoded base64 already).
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(handle_raw(deps, request.headers(), request.body().as_ref(), Utc::now()).await)
+}
 
-    #[tokio::test]
-    async fn answers_not_implemented() {
-        let response = handle(Request::default()).await.unwrap();
-        assert_eq!(response.status(), 501);
-        assert_eq!(response.body().as_ref(), br#"{"detail":"not implemented"}"#);
+/// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
+#[instrument(skip_all, fields(bytes = body.len()))]
+pub async fn handle_raw(
+    deps: &Deps,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Response<Body> {
+    if body.len() > MAX_BODY_BYTES {
+        warn!(limit = MAX_BODY_BYTES, "whereby webhook body too large");
+        return responses::too_large();
     }
+    if let Err(e) = verify_whereby(deps.secret.as_ref(), headers, body, now) {
+        log_rejection(&e);
+        return responses::signature_rejected(&e);
+    }
+    let event = match whereby::parse(body) {
+        Ok(event) => event,
+        Err(e) => {
+            warn!(error = %e, "signed whereby webhook body is malformed");
+            return responses::unprocessable(&e);
+        }
+    };
+    let span =
+        tracing::info_span!("whereby_event", event_id = %event.id, event_type = %event.event_type);
+    let _guard = span.enter();
+
+    let change = match &event.kind {
+        EventKind::ClientJoined(c) | EventKind::ClientLeft(c) => c,
+        EventKind::Unknown => {
+            info!("whereby event type not handled; accepted");
+            return responses::ok();
+        }
+    };
+    match deps
+        .events
+        .claim(Platform::Whereby, &event.id, DEDUPE_TTL)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            info!("whereby event already handled; duplicate ignored");
+            return responses::ok();
+        }
+        Err(e) => {
+            error!(error = %e, "cannot claim whereby event");
+            return responses::retry_later();
+        }
+    }
+    // Without createdAt the receive time is the best order we have.
+    let observed_at = event.created_at.unwrap_or(now);
+    match set_count(deps, change, observed_at).await {
+        Ok(()) => responses::ok(),
+        Err(e) => {
+            error!(error = %e, "whereby event handling failed; releasing the claim for a retry");
+            if let Err(release) = deps.events.release(Platform::Whereby, &event.id).await {
+                error!(error = %release, "cannot release the whereby event claim; a retry will be ignored");
+            }
+            responses::retry_later()
+        }
+    }
+}
+
+static SECRET_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
+
+fn log_rejection(e: &SignatureError) {
+    match e {
+        SignatureError::NotConfigured => {
+            if !SECRET_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
+                error!("WHEREBY_WEBHOOK_SECRET is not set: every Whereby webhook is rejected");
+            }
+        }
+        SignatureError::Missing => warn!("whereby webhook without signature rejected"),
+        SignatureError::Invalid { reason } => warn!(reason, "whereby webhook signature rejected"),
+    }
+}
+
+async fn set_count(
+    deps: &Deps,
+    change: &ClientChange<'_>,
+    observed_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(meeting) = deps.meetings.get_by_room_name(&change.room_name).await? else {
+        warn!(room = %change.room_name, "whereby event for an unknown meeting; accepted and ignored");
+        return Ok(());
+    };
+    let written = deps
+        .meetings
+        .set_clients_if_newer(&meeting.id, change.num_clients, observed_at)
+        .await?;
+    if written {
+        info!(meeting_id = %meeting.id, num_clients = change.num_clients, "whereby client count set");
+    } else {
+        info!(meeting_id = %meeting.id, num_clients = change.num_clients, "older whereby event; newer count kept");
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub mod dynamo;
+
 use crate::domain::{
     Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
     RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript, TranscriptStatus,
@@ -42,6 +44,27 @@ impl StoreError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Throttled(_) | StoreError::Other(_))
+    }
+}
+
+/// The `condition` of [`StoreError::Conflict`] for the conflicts callers tell apart.
+pub mod conflict {
+    /// A room create or rename hit a name another room holds.
+    pub const ROOM_NAME_TAKEN: &str = "room name is taken";
+    /// The item changed between the read and the conditional write of a read-modify-write;
+    /// retrying the call re-reads it.
+    pub const CHANGED_CONCURRENTLY: &str = "item changed concurrently";
+    /// An item with this id exists already.
+    pub const ID_TAKEN: &str = "id already exists";
+    /// A status change not allowed from the current status (the condition names both).
+    pub const ILLEGAL_TRANSITION: &str = "illegal status transition";
+}
+
+impl StoreError {
+    /// Whether this is a `Conflict` whose condition starts with `condition` (one of
+    /// [`conflict`]'s constants).
+    pub fn is_conflict(&self, condition: &str) -> bool {
+        matches!(self, StoreError::Conflict { condition: c, .. } if c.starts_with(condition))
     }
 }
 
@@ -89,6 +112,9 @@ pub trait RoomStore: Send + Sync {
 }
 
 /// Result of claiming the active meeting of a room.
+// Returned once per get-or-create and matched at once: boxing the meeting would only add an
+// allocation and make callers' patterns clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// This meeting is now the room's active meeting.

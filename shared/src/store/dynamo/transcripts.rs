@@ -1,0 +1,271 @@
+//! Transcripts: transcript items `transcript#<id>` and one marker per recording
+//! `recording#<recording id>` (`transcript_id`), written together so a recording never gets two
+//! transcripts, even when its message is processed twice at once.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use tracing::instrument;
+
+use super::item::{b, s, string_attr, ts, Item, Reader};
+use super::{get_item, pk_key, transact, tx_put, update_item, Expr};
+use crate::domain::{S3Location, Transcript, TranscriptStatus};
+use crate::store::{conflict, StoreError, StoreResult, TranscriptStore};
+
+const ALL_STATUSES: [TranscriptStatus; 3] = [
+    TranscriptStatus::Idle,
+    TranscriptStatus::Uploaded,
+    TranscriptStatus::Error,
+];
+
+#[derive(Debug, Clone)]
+pub struct DynamoTranscriptStore {
+    client: Client,
+    table: String,
+}
+
+fn transcript_pk(id: &str) -> String {
+    format!("transcript#{id}")
+}
+
+fn recording_marker_pk(recording_id: &str) -> String {
+    format!("recording#{recording_id}")
+}
+
+fn status_str(status: TranscriptStatus) -> &'static str {
+    match status {
+        TranscriptStatus::Idle => "idle",
+        TranscriptStatus::Uploaded => "uploaded",
+        TranscriptStatus::Error => "error",
+    }
+}
+
+fn transcript_item(t: &Transcript) -> Item {
+    let mut item: Item = [
+        ("pk", s(transcript_pk(&t.id))),
+        ("kind", s("transcript")),
+        ("id", s(&t.id)),
+        ("recording_id", s(&t.recording_id)),
+        ("meeting_id", s(&t.meeting_id)),
+        ("room_id", s(&t.room_id)),
+        ("status", s(status_str(t.status))),
+        ("error_permanent", b(t.error_permanent)),
+        ("created_at", ts(t.created_at)),
+        ("updated_at", ts(t.updated_at)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(error) = &t.error {
+        item.insert("error".into(), s(error));
+    }
+    if let Some(audio) = &t.audio {
+        item.insert("audio_bucket".into(), s(&audio.bucket));
+        item.insert("audio_key".into(), s(&audio.key));
+    }
+    if let Some(at) = t.pipeline_sent_at {
+        item.insert("pipeline_sent_at".into(), ts(at));
+    }
+    item
+}
+
+fn read_transcript(item: &Item) -> StoreResult<Transcript> {
+    let r = Reader::new(item, "transcript", "id");
+    let status = r.s("status")?;
+    let status = ALL_STATUSES
+        .into_iter()
+        .find(|st| status_str(*st) == status)
+        .ok_or_else(|| r.corrupt(format!("unknown transcript status {status:?}")))?;
+    let audio = match (r.opt_s("audio_bucket")?, r.opt_s("audio_key")?) {
+        (Some(bucket), Some(key)) => Some(S3Location { bucket, key }),
+        (None, None) => None,
+        _ => return Err(r.corrupt("audio_bucket and audio_key must be set together")),
+    };
+    Ok(Transcript {
+        id: r.s("id")?,
+        recording_id: r.s("recording_id")?,
+        meeting_id: r.s("meeting_id")?,
+        room_id: r.s("room_id")?,
+        status,
+        error: r.opt_s("error")?,
+        error_permanent: r.bool("error_permanent")?,
+        audio,
+        pipeline_sent_at: r.opt_ts("pipeline_sent_at")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        entity: "transcript",
+        id: id.to_owned(),
+    }
+}
+
+impl DynamoTranscriptStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    async fn transcript_id_for(&self, recording_id: &str) -> StoreResult<Option<String>> {
+        let marker = get_item(
+            &self.client,
+            &self.table,
+            pk_key(recording_marker_pk(recording_id)),
+        )
+        .await?;
+        marker
+            .map(|m| Reader::new(&m, "transcript marker", "pk").s("transcript_id"))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl TranscriptStore for DynamoTranscriptStore {
+    /// One request when created (a transaction putting the transcript and the recording's
+    /// marker, each only if absent); two when the recording has one (plus its GetItem).
+    #[instrument(skip(self, transcript), fields(transcript_id = %transcript.id, recording_id = %transcript.recording_id))]
+    async fn create_if_absent(&self, transcript: &Transcript) -> StoreResult<(Transcript, bool)> {
+        let absent = Expr::new("attribute_not_exists(pk)");
+        let marker: Item = [
+            ("pk", s(recording_marker_pk(&transcript.recording_id))),
+            ("kind", s("recording")),
+            ("transcript_id", s(&transcript.id)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let items = vec![
+            tx_put(&self.table, transcript_item(transcript), &absent)?,
+            tx_put(&self.table, marker, &absent)?,
+        ];
+        let cancelled = match transact(&self.client, items).await? {
+            Ok(()) => return Ok((transcript.clone(), true)),
+            Err(c) => c,
+        };
+        if !cancelled.condition_failed(1) {
+            return Err(StoreError::Conflict {
+                entity: "transcript",
+                id: transcript.id.clone(),
+                condition: conflict::ID_TAKEN.to_owned(),
+            });
+        }
+        let existing_id = match string_attr(cancelled.old_item(1), "transcript_id") {
+            Some(id) => id.to_owned(),
+            None => self
+                .transcript_id_for(&transcript.recording_id)
+                .await?
+                .ok_or_else(|| not_found(&transcript.id))?,
+        };
+        let existing = self
+            .get(&existing_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                entity: "transcript marker",
+                id: transcript.recording_id.clone(),
+                reason: format!("names transcript {existing_id}, which does not exist"),
+            })?;
+        Ok((existing, false))
+    }
+
+    /// One request (a strongly consistent GetItem).
+    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
+        get_item(&self.client, &self.table, pk_key(transcript_pk(id)))
+            .await?
+            .as_ref()
+            .map(read_transcript)
+            .transpose()
+    }
+
+    /// Two requests (GetItem of the recording's marker, then of the transcript); one when the
+    /// recording has none.
+    async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
+        match self.transcript_id_for(recording_id).await? {
+            Some(id) => self.get(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// One request: an UpdateItem. `error` (message, permanent) is stored when given and
+    /// cleared otherwise; `audio` is stored when given and left as it is otherwise.
+    #[instrument(skip(self, error, audio), fields(transcript_id = %id, status = status_str(status)))]
+    async fn set_status(
+        &self,
+        id: &str,
+        status: TranscriptStatus,
+        error: Option<(&str, bool)>,
+        audio: Option<&S3Location>,
+    ) -> StoreResult<Transcript> {
+        let mut placeholders = Expr::default()
+            .name("#status", "status")
+            .name("#error", "error")
+            .value(":status", s(status_str(status)))
+            .value(":now", ts(Utc::now()));
+        let mut sets = vec![
+            "#status = :status",
+            "updated_at = :now",
+            "error_permanent = :perm",
+        ];
+        let mut removes = Vec::new();
+        match error {
+            Some((message, permanent)) => {
+                sets.push("#error = :error");
+                placeholders = placeholders
+                    .value(":error", s(message))
+                    .value(":perm", b(permanent));
+            }
+            None => {
+                removes.push("#error");
+                placeholders = placeholders.value(":perm", b(false));
+            }
+        }
+        if let Some(audio) = audio {
+            sets.push("audio_bucket = :bucket");
+            sets.push("audio_key = :key");
+            placeholders = placeholders
+                .value(":bucket", s(&audio.bucket))
+                .value(":key", s(&audio.key));
+        }
+        let mut update = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        match update_item(
+            &self.client,
+            &self.table,
+            pk_key(transcript_pk(id)),
+            &update,
+            Some("attribute_exists(pk)"),
+            &placeholders,
+            ReturnValue::AllNew,
+        )
+        .await?
+        {
+            Ok(item) => read_transcript(&item),
+            Err(_) => Err(not_found(id)),
+        }
+    }
+
+    /// One request: an UpdateItem setting `pipeline_sent_at` only if unset.
+    #[instrument(skip(self), fields(transcript_id = %id))]
+    async fn mark_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let placeholders = Expr::default().value(":at", ts(at));
+        match update_item(
+            &self.client,
+            &self.table,
+            pk_key(transcript_pk(id)),
+            "SET pipeline_sent_at = :at",
+            Some("attribute_exists(pk) AND attribute_not_exists(pipeline_sent_at)"),
+            &placeholders,
+            ReturnValue::None,
+        )
+        .await?
+        {
+            Ok(_) => Ok(true),
+            Err(None) => Err(not_found(id)),
+            Err(Some(_)) => Ok(false),
+        }
+    }
+}
