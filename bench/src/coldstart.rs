@@ -1,0 +1,337 @@
+//! One cold start: a fresh Runtime API and AWS proxy, the function's `bootstrap` spawned with the
+//! environment Lambda gives it, timed from spawn to its first `GET /next` (init) and to its
+//! answer (first invocation), then killed. The binary is in the page cache after the first run,
+//! as it is on a warm Lambda host; the sandbox's own start is not part of the figure.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cases::{Case, CaseError, CaseFile};
+use crate::proxy::CountingProxy;
+use crate::runtime::{Invocation, Outcome, Report, RuntimeApi};
+use crate::stats::{median, percentile};
+
+/// How long one run may take before it counts as "no response".
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ColdStartError {
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("no bootstrap for {function} at {path} (build it with cargo lambda build --release)")]
+    NoBinary { function: String, path: PathBuf },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ColdStartError {
+    let what = what.into();
+    move |source| ColdStartError::Io { what, source }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Spawn to first `GET /next`, ms; `None` when it never asked.
+    pub init_ms: Option<f64>,
+    /// Spawn to response or error, ms; `None` when it never answered.
+    pub first_response_ms: Option<f64>,
+    /// Peak resident memory (VmHWM) when it answered, KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// `HTTP 501`, `error: ...`, `init error: ...`, `no response ...`.
+    pub outcome: String,
+    /// AWS operations the process made, in order.
+    pub aws_calls: Vec<String>,
+}
+
+/// The figures of one case over all its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub function: String,
+    pub case: String,
+    pub exercises: String,
+    pub runs: usize,
+    pub init_median_ms: Option<f64>,
+    pub init_p90_ms: Option<f64>,
+    pub first_response_median_ms: Option<f64>,
+    pub first_response_p90_ms: Option<f64>,
+    pub peak_rss_median_kib: Option<f64>,
+    /// Outcome -> number of runs that ended that way.
+    pub outcomes: BTreeMap<String, usize>,
+    /// AWS operation -> count, from the first run (later runs of the same event are the same
+    /// unless the function deduplicates; placeholders give each run fresh ids).
+    pub aws_calls_first_run: BTreeMap<String, usize>,
+    pub aws_calls_per_run_median: Option<f64>,
+}
+
+pub struct Settings<'a> {
+    pub root: &'a Path,
+    pub bin_dir: &'a Path,
+    pub emulator: &'a str,
+    pub runs: usize,
+    pub log: &'a Path,
+}
+
+pub async fn run_case(
+    settings: &Settings<'_>,
+    file: &CaseFile,
+    case: &Case,
+) -> Result<CaseResult, ColdStartError> {
+    let bin = settings.bin_dir.join(&case.function).join("bootstrap");
+    if !bin.is_file() {
+        return Err(ColdStartError::NoBinary {
+            function: case.function.clone(),
+            path: bin,
+        });
+    }
+    let env = case.env(file, settings.emulator);
+    let mut runs = Vec::with_capacity(settings.runs);
+    for _ in 0..settings.runs {
+        runs.push(run_once(settings, case, &bin, &env).await?);
+    }
+    Ok(summarise(case, &runs))
+}
+
+async fn run_once(
+    settings: &Settings<'_>,
+    case: &Case,
+    bin: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Run, ColdStartError> {
+    let now = Utc::now();
+    let event = case.event(settings.root, env, now)?;
+    let proxy = CountingProxy::start(settings.emulator)
+        .await
+        .map_err(io("starting the AWS proxy"))?;
+    let function_arn = format!(
+        "arn:aws:lambda:us-east-1:123456789012:function:{}",
+        case.function
+    );
+    let mut api = RuntimeApi::start(Invocation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        function_arn,
+        deadline_ms: now.timestamp_millis() + 30_000,
+        trace_id: format!(
+            "Root=1-{:08x}-{}",
+            now.timestamp(),
+            &uuid::Uuid::new_v4().simple().to_string()[..24]
+        ),
+        event,
+    })
+    .await
+    .map_err(io("starting the Runtime API"))?;
+
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(settings.log)
+        .map_err(io(format!("opening {}", settings.log.display())))?;
+    let log2 = log.try_clone().map_err(io("cloning the log handle"))?;
+    let mut command = Command::new(bin);
+    command
+        .env_clear()
+        .envs(lambda_env(&case.function, api.addr, &proxy.url()))
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+
+    let t0 = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(io(format!("spawning {}", bin.display())))?;
+    let pid = child.id();
+    let mut init = None;
+    let mut done = None;
+    let deadline = tokio::time::Instant::now() + RUN_TIMEOUT;
+    let mut exited = None;
+    while done.is_none() && exited.is_none() {
+        tokio::select! {
+            report = api.reports.recv() => match report {
+                Some(Report::Next(t)) => { init.get_or_insert(t - t0); }
+                Some(Report::Done(t, outcome)) => done = Some((t - t0, outcome)),
+                None => break,
+            },
+            // A process that dies during init never calls us: notice it instead of waiting.
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                if let Ok(Some(status)) = child.try_wait() { exited = Some(status); }
+            },
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    let peak_rss_kib = vm_hwm_kib(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    let outcome = match (&done, exited) {
+        (Some((_, o)), _) => describe(o),
+        (None, Some(status)) => format!("exited ({status}) before answering"),
+        (None, None) => format!("no response in {} s", RUN_TIMEOUT.as_secs()),
+    };
+    Ok(Run {
+        init_ms: init.map(ms),
+        first_response_ms: done.map(|(d, _)| ms(d)),
+        peak_rss_kib,
+        outcome,
+        aws_calls: proxy.calls(),
+    })
+}
+
+/// What Lambda sets for a custom runtime (the subset the Rust runtime and SDK read).
+fn lambda_env(
+    function: &str,
+    api: std::net::SocketAddr,
+    aws_endpoint: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_rust".into()),
+        ("LAMBDA_TASK_ROOT", "/var/task".into()),
+        ("_HANDLER", "bootstrap".into()),
+        ("TZ", ":UTC".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_SESSION_TOKEN", "testing".into()),
+        ("AWS_ENDPOINT_URL", aws_endpoint.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Peak resident set of a live process, from `/proc/<pid>/status`.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// A short description of what the function answered.
+pub fn describe(outcome: &Outcome) -> String {
+    let json = |b: &[u8]| serde_json::from_slice::<Value>(b).ok();
+    match outcome {
+        Outcome::Response(body) => match json(body) {
+            Some(v) if v.get("statusCode").is_some() => {
+                format!("HTTP {}", v["statusCode"])
+            }
+            _ => format!("response {}", truncate(&String::from_utf8_lossy(body), 60)),
+        },
+        Outcome::Error(body) => format!("error: {}", error_message(body)),
+        Outcome::InitError(body) => format!("init error: {}", error_message(body)),
+    }
+}
+
+fn error_message(body: &[u8]) -> String {
+    let text = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    truncate(&text, 60)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
+    let init: Vec<f64> = runs.iter().filter_map(|r| r.init_ms).collect();
+    let first: Vec<f64> = runs.iter().filter_map(|r| r.first_response_ms).collect();
+    let rss: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.peak_rss_kib.map(|k| k as f64))
+        .collect();
+    let calls: Vec<f64> = runs.iter().map(|r| r.aws_calls.len() as f64).collect();
+    let mut outcomes = BTreeMap::new();
+    for r in runs {
+        *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
+    }
+    let mut first_calls = BTreeMap::new();
+    for c in runs.first().map(|r| r.aws_calls.as_slice()).unwrap_or(&[]) {
+        *first_calls.entry(c.clone()).or_insert(0) += 1;
+    }
+    CaseResult {
+        function: case.function.clone(),
+        case: case.case.clone(),
+        exercises: case.exercises.clone(),
+        runs: runs.len(),
+        init_median_ms: median(&init),
+        init_p90_ms: percentile(&init, 90.0),
+        first_response_median_ms: median(&first),
+        first_response_p90_ms: percentile(&first, 90.0),
+        peak_rss_median_kib: median(&rss),
+        outcomes,
+        aws_calls_first_run: first_calls,
+        aws_calls_per_run_median: median(&calls),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_kib() {
+        let status =
+            "Name:\tbootstrap\nVmPeak:\t  9000 kB\nVmHWM:\t    4321 kB\nVmRSS:\t 4000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(4321));
+        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+    }
+
+    #[test]
+    fn own_process_has_a_peak_rss() {
+        assert!(vm_hwm_kib(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn http_responses_are_described_by_status_and_errors_by_message() {
+        let http = Outcome::Response(br#"{"statusCode":501,"body":"{}"}"#.to_vec());
+        assert_eq!(describe(&http), "HTTP 501");
+        let err = Outcome::Error(
+            br#"{"errorType":"&str","errorMessage":"recording-processor: not implemented"}"#
+                .to_vec(),
+        );
+        assert_eq!(
+            describe(&err),
+            "error: recording-processor: not implemented"
+        );
+        let init = Outcome::InitError(b"plain text".to_vec());
+        assert_eq!(describe(&init), "init error: plain text");
+    }
+}

@@ -1,0 +1,221 @@
+//! A pass-through in front of the AWS emulator that names and counts every request, so a cold
+//! start reports which AWS calls its first invocation made (DynamoDB `GetItem`, SQS
+//! `SendMessage`, S3 `PutObject`, ...). The function's `AWS_ENDPOINT_URL` points here.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Request bodies of a cold-start event are small; a cap keeps a runaway upload from eating memory.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    calls: Mutex<Vec<String>>,
+}
+
+/// A running proxy on a free loopback port; stops when dropped.
+pub struct CountingProxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl CountingProxy {
+    /// Forwards to `upstream` (e.g. `http://127.0.0.1:5106`).
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+            calls: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .fallback(forward)
+            .with_state(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The operations seen so far, in arrival order.
+    pub fn calls(&self) -> Vec<String> {
+        self.shared
+            .calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let name = operation(&parts.method, parts.uri.query(), &parts.headers);
+    if let Ok(mut calls) = shared.calls.lock() {
+        calls.push(name);
+    }
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response(),
+    };
+    let mut headers = parts.headers.clone();
+    for h in ["host", "content-length", "connection", "transfer-encoding"] {
+        headers.remove(h);
+    }
+    let upstream = shared
+        .client
+        .request(
+            parts.method,
+            format!("{}{}", shared.upstream, path_and_query),
+        )
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let upstream = match upstream {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = upstream.status();
+    let mut headers = upstream.headers().clone();
+    for h in ["content-length", "connection", "transfer-encoding"] {
+        headers.remove(h);
+    }
+    match upstream.bytes().await {
+        Ok(bytes) => {
+            let mut response = Response::new(Body::from(bytes));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// A readable name for one AWS request: `DynamoDB.GetItem`, `SQS.SendMessage` (JSON protocols
+/// name the operation in `X-Amz-Target`), or the S3 operation guessed from method and query.
+pub fn operation(method: &Method, query: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (service, op) = target.split_once('.').unwrap_or(("", target));
+        let service = match service {
+            s if s.starts_with("DynamoDB") => "DynamoDB",
+            "AmazonSQS" => "SQS",
+            other => other,
+        };
+        return format!("{service}.{op}");
+    }
+    let keys: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap_or(""))
+        .collect();
+    let has = |k: &str| keys.contains(&k);
+    let op = match *method {
+        Method::POST if has("uploads") => "CreateMultipartUpload",
+        Method::POST if has("uploadId") => "CompleteMultipartUpload",
+        Method::PUT if has("partNumber") => "UploadPart",
+        Method::PUT => "PutObject",
+        Method::DELETE if has("uploadId") => "AbortMultipartUpload",
+        Method::DELETE => "DeleteObject",
+        Method::HEAD => "HeadObject",
+        Method::GET => "GetObject",
+        _ => "other",
+    };
+    format!("S3.{op}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn target(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-target", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn json_protocol_requests_are_named_by_their_target() {
+        assert_eq!(
+            operation(
+                &Method::POST,
+                None,
+                &target("DynamoDB_20120810.TransactWriteItems")
+            ),
+            "DynamoDB.TransactWriteItems"
+        );
+        assert_eq!(
+            operation(&Method::POST, None, &target("AmazonSQS.SendMessage")),
+            "SQS.SendMessage"
+        );
+    }
+
+    #[test]
+    fn s3_requests_are_named_from_method_and_query() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            operation(&Method::POST, Some("uploads"), &none),
+            "S3.CreateMultipartUpload"
+        );
+        assert_eq!(
+            operation(&Method::PUT, Some("partNumber=2&uploadId=x"), &none),
+            "S3.UploadPart"
+        );
+        assert_eq!(
+            operation(&Method::POST, Some("uploadId=x"), &none),
+            "S3.CompleteMultipartUpload"
+        );
+        assert_eq!(operation(&Method::PUT, None, &none), "S3.PutObject");
+    }
+
+    #[tokio::test]
+    async fn forwards_requests_and_answers_and_counts_them() {
+        let upstream = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Item":{}}"#))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+        let proxy = CountingProxy::start(&upstream.uri()).await.unwrap();
+        let res = reqwest::Client::new()
+            .post(proxy.url())
+            .header("x-amz-target", "DynamoDB_20120810.GetItem")
+            .body(r#"{"TableName":"t"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.unwrap(), r#"{"Item":{}}"#);
+        assert_eq!(proxy.calls(), vec!["DynamoDB.GetItem".to_owned()]);
+        let received = upstream.received_requests().await.unwrap();
+        assert_eq!(received[0].body, br#"{"TableName":"t"}"#);
+    }
+}
