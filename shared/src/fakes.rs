@@ -7,7 +7,7 @@
 //! Each fake can be told to fail a named method (`fail("add_clients")`) to test error paths.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,8 +20,9 @@ use crate::domain::{
 use crate::messages::RecordingJob;
 use crate::queue::{QueueError, RecordingQueue};
 use crate::store::{
-    Claim, MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, StoreResult,
-    TranscriptStore, WebhookEventStore,
+    Applied, Claim, EventClaim, MeetingStore, ParticipantChange, ParticipantEvents,
+    ParticipantSessionStore, RecordingStore, StoreError, StoreResult, TranscriptStore,
+    WebhookEventStore,
 };
 
 /// Names of methods that should fail, shared by every fake.
@@ -339,6 +340,107 @@ impl WebhookEventStore for MemoryWebhookEvents {
         self.failures.check("release")?;
         lock(&self.claimed).remove(&(platform, event_id.to_owned()));
         Ok(())
+    }
+}
+
+/// [`ParticipantEvents`] over the meeting, session and webhook-event fakes, so a test observes
+/// its writes through them. All-or-nothing like the DynamoDB transaction: the three stores are
+/// locked together, and a missing meeting or an injected failure (`fail("apply")`) writes
+/// nothing. Claims do not expire here (tests never wait for a TTL).
+#[derive(Debug)]
+pub struct MemoryParticipantEvents {
+    meetings: Arc<MemoryMeetings>,
+    sessions: Arc<MemorySessions>,
+    events: Arc<MemoryWebhookEvents>,
+    /// Sessions whose real join was recorded (others are a leave's placeholder).
+    joined: Mutex<HashSet<(String, String)>>,
+    pub failures: Failures,
+}
+
+impl MemoryParticipantEvents {
+    pub fn new(
+        meetings: Arc<MemoryMeetings>,
+        sessions: Arc<MemorySessions>,
+        events: Arc<MemoryWebhookEvents>,
+    ) -> Self {
+        Self {
+            meetings,
+            sessions,
+            events,
+            joined: Mutex::default(),
+            failures: Failures::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ParticipantEvents for MemoryParticipantEvents {
+    async fn apply(
+        &self,
+        claim: EventClaim<'_>,
+        meeting_id: &str,
+        change: ParticipantChange<'_>,
+    ) -> StoreResult<Applied> {
+        self.failures.check("apply")?;
+        // Always in this order (nothing else holds two of these locks), so no deadlock.
+        let mut meetings = lock(&self.meetings.meetings);
+        let mut claimed = lock(&self.events.claimed);
+        let mut sessions = lock(&self.sessions.sessions);
+        let mut joined = lock(&self.joined);
+        let event = (claim.platform, claim.event_id.to_owned());
+        if claimed.contains(&event) {
+            return Ok(Applied::Duplicate);
+        }
+        let (meeting, _) = meetings
+            .get_mut(meeting_id)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "meeting",
+                id: meeting_id.to_owned(),
+            })?;
+        claimed.insert(event);
+        match change {
+            ParticipantChange::Joined {
+                session_id,
+                user_id,
+                user_name,
+                joined_at,
+            } => {
+                let key = (meeting_id.to_owned(), session_id.to_owned());
+                let first_join = joined.insert(key.clone());
+                let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
+                    meeting_id: meeting_id.to_owned(),
+                    session_id: session_id.to_owned(),
+                    user_id: None,
+                    user_name: None,
+                    joined_at,
+                    left_at: None,
+                });
+                // The first join wins; it replaces a leave's placeholder join time.
+                if first_join {
+                    session.joined_at = joined_at;
+                }
+                session.user_id = session.user_id.take().or(user_id.map(str::to_owned));
+                session.user_name = session.user_name.take().or(user_name.map(str::to_owned));
+                meeting.num_clients += 1;
+            }
+            ParticipantChange::Left {
+                session_id,
+                left_at,
+            } => {
+                let key = (meeting_id.to_owned(), session_id.to_owned());
+                let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
+                    meeting_id: meeting_id.to_owned(),
+                    session_id: session_id.to_owned(),
+                    user_id: None,
+                    user_name: None,
+                    joined_at: left_at,
+                    left_at: None,
+                });
+                session.left_at = Some(left_at);
+                meeting.num_clients = (meeting.num_clients - 1).max(0);
+            }
+        }
+        Ok(Applied::Applied)
     }
 }
 

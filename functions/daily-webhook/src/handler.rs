@@ -2,12 +2,16 @@
 //!
 //! Order of checks, each before any parsing of what follows it: body size (413), Daily's
 //! `{"test":"test"}` creation probe (200, signed or not, no effect), signature over the raw bytes
-//! (401), envelope (422), then the event. Events that change state are claimed by id first, so a
-//! retry or replay changes nothing twice; if handling fails after the claim, the claim is
-//! released and the answer is 503 so that Daily's retry can succeed.
+//! (401), envelope (422), then the event. Every event that changes state is claimed by id, so a
+//! retry or replay changes nothing twice. A participant event is claimed in the same transaction
+//! that records the session and changes the count ([`ParticipantEvents`]): it is applied whole or
+//! not at all, and a failure (503) leaves nothing behind for Daily's retry to trip over. Recording
+//! events are claimed first; if handling fails after the claim, the claim is released and the
+//! answer is 503 so that Daily's retry can succeed.
 //!
-//! DynamoDB requests per participant event: 4 (claim, meeting by room name, session record,
-//! counter update). The meeting lookup is needed because Daily names rooms, not our meetings.
+//! DynamoDB requests per participant event: 2 (meeting by room name, then one transaction of
+//! claim, session record and counter update; 3 when a leave finds the count at 0 already, and a
+//! replay also makes 2). The meeting lookup is needed because Daily names rooms, not meetings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,16 +26,15 @@ use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
-use shared::domain::{
-    Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus, S3Location,
-};
+use shared::domain::{Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location};
 use shared::messages::{JobSource, RecordingJob};
 use shared::platform::signature::verify_daily;
 use shared::platform::SignatureError;
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
-    MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, WebhookEventStore,
+    Applied, EventClaim, MeetingStore, ParticipantChange, ParticipantEvents, RecordingStore,
+    StoreError, WebhookEventStore,
 };
 use shared::webhook::daily::{self, EventKind, Participant, RecordingLocation, RecordingReady};
 use shared::webhook::{responses, MAX_BODY_BYTES};
@@ -44,7 +47,8 @@ pub const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Clone)]
 pub struct Deps {
     pub meetings: Arc<dyn MeetingStore>,
-    pub sessions: Arc<dyn ParticipantSessionStore>,
+    /// Participant joins and leaves (claim, session and count in one write).
+    pub participants: Arc<dyn ParticipantEvents>,
     pub recordings: Arc<dyn RecordingStore>,
     pub events: Arc<dyn WebhookEventStore>,
     pub queue: Arc<dyn RecordingQueue>,
@@ -70,7 +74,7 @@ impl Deps {
         let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
         Ok(Self {
             meetings: Arc::new(stores.meetings),
-            sessions: Arc::new(stores.participant_sessions),
+            participants: Arc::new(stores.participant_events),
             recordings: Arc::new(stores.recordings),
             events: Arc::new(stores.webhook_events),
             queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
@@ -141,6 +145,12 @@ pub async fn handle_raw(
             );
             return responses::ok();
         }
+        EventKind::ParticipantJoined(p) => {
+            return participant_event(deps, &event.id, p, true, now).await;
+        }
+        EventKind::ParticipantLeft(p) => {
+            return participant_event(deps, &event.id, p, false, now).await;
+        }
         _ => {}
     }
 
@@ -187,8 +197,6 @@ fn log_rejection(e: &SignatureError) {
 
 async fn apply(deps: &Deps, kind: &EventKind<'_>, now: DateTime<Utc>) -> Result<(), HandleError> {
     match kind {
-        EventKind::ParticipantJoined(p) => participant_joined(deps, p, now).await,
-        EventKind::ParticipantLeft(p) => participant_left(deps, p, now).await,
         EventKind::RecordingStarted { room, recording_id } => {
             recording_started(deps, room.as_deref(), recording_id, now).await
         }
@@ -198,9 +206,12 @@ async fn apply(deps: &Deps, kind: &EventKind<'_>, now: DateTime<Utc>) -> Result<
             recording_id,
             message,
         } => recording_error(deps, room.as_deref(), recording_id.as_deref(), message, now).await,
-        EventKind::MeetingStarted { .. } | EventKind::MeetingEnded { .. } | EventKind::Unknown => {
-            Ok(())
-        }
+        // Answered before any claim (see `handle_raw`).
+        EventKind::ParticipantJoined(_)
+        | EventKind::ParticipantLeft(_)
+        | EventKind::MeetingStarted { .. }
+        | EventKind::MeetingEnded { .. }
+        | EventKind::Unknown => Ok(()),
     }
 }
 
@@ -215,45 +226,57 @@ async fn meeting_for(deps: &Deps, room: &str) -> Result<Option<Meeting>, HandleE
     Ok(meeting)
 }
 
-async fn participant_joined(
+/// A participant join (`joined`) or leave: the meeting lookup, then one transaction that claims
+/// the event, records the session and changes the count. Nothing is claimed for an unknown
+/// meeting (nothing would change), and a failure writes nothing, so no claim is released here.
+async fn participant_event(
     deps: &Deps,
+    event_id: &str,
     p: &Participant<'_>,
+    joined: bool,
     now: DateTime<Utc>,
-) -> Result<(), HandleError> {
-    let Some(meeting) = meeting_for(deps, &p.room).await? else {
-        return Ok(());
+) -> Response<Body> {
+    let meeting = match meeting_for(deps, &p.room).await {
+        Ok(Some(meeting)) => meeting,
+        Ok(None) => return responses::ok(),
+        Err(e) => {
+            error!(error = %e, "cannot look up the meeting of a daily participant event");
+            return responses::retry_later();
+        }
     };
-    // The session first: if the counter update then fails, the claim is released and the retry
-    // finds the session recorded (false) but still adds the client, because the claim, not the
-    // session, is what makes an event count once.
-    let session = ParticipantSession {
-        meeting_id: meeting.id.clone(),
-        session_id: p.session_id.to_string(),
-        user_id: p.user_id.as_deref().map(str::to_owned),
-        user_name: p.user_name.as_deref().map(str::to_owned),
-        joined_at: p.joined_at.unwrap_or(now),
-        left_at: None,
+    let change = if joined {
+        ParticipantChange::Joined {
+            session_id: &p.session_id,
+            user_id: p.user_id.as_deref(),
+            user_name: p.user_name.as_deref(),
+            joined_at: p.joined_at.unwrap_or(now),
+        }
+    } else {
+        ParticipantChange::Left {
+            session_id: &p.session_id,
+            left_at: p.left_at.unwrap_or(now),
+        }
     };
-    let new_session = deps.sessions.record_join(&session).await?;
-    let count = deps.meetings.add_clients(&meeting.id, 1).await?;
-    info!(meeting_id = %meeting.id, session_id = %p.session_id, new_session, num_clients = count, "participant joined");
-    Ok(())
-}
-
-async fn participant_left(
-    deps: &Deps,
-    p: &Participant<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), HandleError> {
-    let Some(meeting) = meeting_for(deps, &p.room).await? else {
-        return Ok(());
+    let claim = EventClaim {
+        platform: Platform::Daily,
+        event_id,
+        ttl: DEDUPE_TTL,
+        now,
     };
-    deps.sessions
-        .record_leave(&meeting.id, &p.session_id, p.left_at.unwrap_or(now))
-        .await?;
-    let count = deps.meetings.add_clients(&meeting.id, -1).await?;
-    info!(meeting_id = %meeting.id, session_id = %p.session_id, num_clients = count, "participant left");
-    Ok(())
+    match deps.participants.apply(claim, &meeting.id, change).await {
+        Ok(Applied::Applied) => {
+            info!(meeting_id = %meeting.id, session_id = %p.session_id, joined, "participant change applied");
+            responses::ok()
+        }
+        Ok(Applied::Duplicate) => {
+            info!("daily event already handled; duplicate ignored");
+            responses::ok()
+        }
+        Err(e) => {
+            error!(error = %e, meeting_id = %meeting.id, "daily participant event not applied; nothing written, a retry can apply it");
+            responses::retry_later()
+        }
+    }
 }
 
 fn daily_source(recording_id: &str) -> RecordingSource {

@@ -165,19 +165,39 @@ async fn participant_join_and_leave_update_the_stored_count_and_session() {
 }
 
 #[tokio::test]
-async fn a_participant_event_makes_four_dynamodb_requests_and_a_replay_one() {
+async fn a_participant_event_makes_two_dynamodb_requests_and_so_does_a_replay() {
     let e = env().await;
     let join = e.fixture("daily/real/participant.joined.json", None);
     assert_eq!(e.send(Scheme::Daily, &join).await, ok());
-    let ops = e.counter.take();
-    assert_eq!(ops.len(), 4, "{ops:?}");
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 1);
+    // The replay's transaction is cancelled by the claim: nothing changes.
     assert_eq!(e.send(Scheme::Daily, &join).await, ok());
-    let ops = e.counter.take();
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 1);
+}
+
+#[tokio::test]
+async fn a_leave_at_zero_clients_makes_three_requests_and_records_the_leave() {
+    let e = env().await;
+    let leave = e.fixture("daily/real/participant.left.json", None);
+    assert_eq!(e.send(Scheme::Daily, &leave).await, ok());
     assert_eq!(
-        ops,
-        vec!["PutItem".to_owned()],
-        "a replay only tries the claim"
+        e.counter.take(),
+        ["Query", "TransactWriteItems", "TransactWriteItems"]
     );
+    assert_eq!(e.num_clients().await, 0);
+    let sessions = e
+        .stores
+        .participant_sessions
+        .list_by_meeting(&e.meeting.id)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].left_at.is_some(), "{sessions:?}");
+    // The leave was claimed: its replay changes nothing.
+    assert_eq!(e.send(Scheme::Daily, &leave).await, ok());
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
 }
 
 #[tokio::test]

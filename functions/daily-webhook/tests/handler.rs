@@ -12,7 +12,8 @@ use shared::domain::{
     S3Location,
 };
 use shared::fakes::{
-    MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryWebhookEvents,
+    MemoryMeetings, MemoryParticipantEvents, MemoryRecordingQueue, MemoryRecordings,
+    MemorySessions, MemoryWebhookEvents,
 };
 use shared::messages::JobSource;
 use shared::platform::signature::header_map;
@@ -29,6 +30,7 @@ struct World {
     sessions: Arc<MemorySessions>,
     recordings: Arc<MemoryRecordings>,
     events: Arc<MemoryWebhookEvents>,
+    participants: Arc<MemoryParticipantEvents>,
     queue: Arc<MemoryRecordingQueue>,
     deps: Deps,
 }
@@ -62,9 +64,14 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
     let recordings = Arc::new(MemoryRecordings::default());
     let events = Arc::new(MemoryWebhookEvents::default());
     let queue = Arc::new(MemoryRecordingQueue::default());
+    let participants = Arc::new(MemoryParticipantEvents::new(
+        meetings.clone(),
+        sessions.clone(),
+        events.clone(),
+    ));
     let deps = Deps {
         meetings: meetings.clone(),
-        sessions: sessions.clone(),
+        participants: participants.clone(),
         recordings: recordings.clone(),
         events: events.clone(),
         queue: queue.clone(),
@@ -76,6 +83,7 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         sessions,
         recordings,
         events,
+        participants,
         queue,
         deps,
     }
@@ -594,17 +602,30 @@ async fn an_oversized_body_is_413() {
 }
 
 #[tokio::test]
-async fn a_failure_after_the_claim_releases_it_so_the_retry_counts_once() {
+async fn a_failed_participant_write_leaves_no_claim_so_the_retry_counts_once() {
     let w = world();
-    let body = daily_fixture("real", "participant.joined", None);
-    w.meetings.failures.fail("add_clients");
+    let body = daily_fixture("real", "participant.joined", Some("evt-fail"));
+    w.participants.failures.fail("apply");
     let (status, _) = send(&w, Scheme::Daily, &body).await;
     assert_eq!(status, 503);
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
-    w.meetings.failures.heal("add_clients");
+    assert!(!w.events.is_claimed(Platform::Daily, "evt-fail"));
+    w.participants.failures.heal("apply");
     assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
     assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+}
+
+#[tokio::test]
+async fn a_failed_meeting_lookup_is_503_and_claims_nothing() {
+    let w = world();
+    let body = daily_fixture("real", "participant.left", Some("evt-lookup"));
+    w.meetings.failures.fail("get_by_room_name");
+    assert_eq!(send(&w, Scheme::Daily, &body).await.0, 503);
+    assert!(!w.events.is_claimed(Platform::Daily, "evt-lookup"));
+    w.meetings.failures.heal("get_by_room_name");
+    assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
+    assert!(w.events.is_claimed(Platform::Daily, "evt-lookup"));
 }
 
 #[tokio::test]
@@ -623,9 +644,9 @@ async fn a_queue_failure_releases_the_claim_so_the_retry_queues_the_job() {
 async fn a_claim_store_failure_is_503_and_changes_nothing() {
     let w = world();
     w.events.failures.fail("claim");
-    let body = daily_fixture("real", "participant.joined", None);
-    assert_eq!(send(&w, Scheme::Daily, &body).await.0, 503);
-    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+    let body = daily_fixture("seed", "recording.ready-to-download", None);
+    assert_eq!(send(&w, Scheme::DailySeed, &body).await.0, 503);
+    assert!(w.recordings.all().is_empty() && w.queue.sent().is_empty());
 }
 
 #[tokio::test]

@@ -232,3 +232,59 @@ pub trait WebhookEventStore: Send + Sync {
     /// Releases a claim so that the platform's retry can be handled.
     async fn release(&self, platform: Platform, event_id: &str) -> StoreResult<()>;
 }
+
+/// The dedupe claim of the webhook event a change is applied under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventClaim<'a> {
+    pub platform: Platform,
+    pub event_id: &'a str,
+    /// How long the event id is remembered (from `now`).
+    pub ttl: Duration,
+    /// When the event is handled: the claim is written at this time, and an earlier claim whose
+    /// TTL ran out by then does not count.
+    pub now: DateTime<Utc>,
+}
+
+/// One participant's join or leave, as a webhook reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParticipantChange<'a> {
+    /// Records the session's join (the first join of a session wins; a placeholder left by a
+    /// leave that arrived first is replaced) and adds one client.
+    Joined {
+        session_id: &'a str,
+        user_id: Option<&'a str>,
+        user_name: Option<&'a str>,
+        joined_at: DateTime<Utc>,
+    },
+    /// Records the session's leave time (creating the session if its join is unknown) and
+    /// removes one client, never going below zero.
+    Left {
+        session_id: &'a str,
+        left_at: DateTime<Utc>,
+    },
+}
+
+/// Whether [`ParticipantEvents::apply`] changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event was claimed now and its change applied.
+    Applied,
+    /// The event was claimed before (and its claim has not expired): nothing changed.
+    Duplicate,
+}
+
+/// A webhook participant event applied as one unit: the event's dedupe claim, the participant
+/// session and the meeting's client count are written together or not at all, so a failure
+/// leaves nothing to undo and the platform's retry applies the event once.
+#[async_trait]
+pub trait ParticipantEvents: Send + Sync {
+    /// Claims the event and applies `change` to meeting `meeting_id`. `Duplicate` when the
+    /// event was claimed already; `NotFound` (nothing written, event not claimed) when the
+    /// meeting does not exist.
+    async fn apply(
+        &self,
+        claim: EventClaim<'_>,
+        meeting_id: &str,
+        change: ParticipantChange<'_>,
+    ) -> StoreResult<Applied>;
+}

@@ -31,7 +31,7 @@ pub struct DynamoMeetingStore {
     table: String,
 }
 
-fn meeting_pk(id: &str) -> String {
+pub(super) fn meeting_pk(id: &str) -> String {
     format!("meeting#{id}")
 }
 

@@ -31,6 +31,7 @@
 mod consents;
 mod item;
 mod meetings;
+mod participant_events;
 mod recordings;
 mod rooms;
 mod sessions;
@@ -56,13 +57,14 @@ use crate::store::StoreError;
 
 pub use consents::DynamoConsentStore;
 pub use meetings::DynamoMeetingStore;
+pub use participant_events::DynamoParticipantEvents;
 pub use recordings::DynamoRecordingStore;
 pub use rooms::DynamoRoomStore;
 pub use sessions::DynamoParticipantSessionStore;
 pub use transcripts::DynamoTranscriptStore;
 pub use webhooks::DynamoWebhookEventStore;
 
-/// All seven stores over one client. Each store is a cheap clone (the SDK client is an `Arc`),
+/// All seven stores over one client, plus the cross-table participant-event writer. Each store is a cheap clone (the SDK client is an `Arc`),
 /// so handlers can take `Arc::new(stores.rooms.clone()) as Arc<dyn RoomStore>`.
 #[derive(Debug, Clone)]
 pub struct DynamoStores {
@@ -73,6 +75,8 @@ pub struct DynamoStores {
     pub transcripts: DynamoTranscriptStore,
     pub consents: DynamoConsentStore,
     pub webhook_events: DynamoWebhookEventStore,
+    /// Webhook participant events (claim + session + count in one transaction).
+    pub participant_events: DynamoParticipantEvents,
 }
 
 impl DynamoStores {
@@ -87,7 +91,11 @@ impl DynamoStores {
             recordings: DynamoRecordingStore::new(client.clone(), tables.recordings.clone()),
             transcripts: DynamoTranscriptStore::new(client.clone(), tables.transcripts.clone()),
             consents: DynamoConsentStore::new(client.clone(), tables.meeting_consents.clone()),
-            webhook_events: DynamoWebhookEventStore::new(client, tables.webhook_events.clone()),
+            webhook_events: DynamoWebhookEventStore::new(
+                client.clone(),
+                tables.webhook_events.clone(),
+            ),
+            participant_events: DynamoParticipantEvents::new(client, tables),
         }
     }
 }
@@ -358,6 +366,30 @@ pub(crate) fn tx_delete(
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+/// A transaction `Update`, with a condition when given; on failure the old item comes back in
+/// the reason. `placeholders` holds the names and values of both expressions.
+pub(crate) fn tx_update(
+    table: &str,
+    key: item::Item,
+    update: &str,
+    condition: Option<&str>,
+    placeholders: &Expr,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(update)
+        .set_condition_expression(condition.map(str::to_owned))
+        .set_expression_attribute_names(placeholders.names_opt())
+        .set_expression_attribute_values(placeholders.values_opt())
+        .return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        )
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// The key `{pk: <value>}` of the tables keyed by a single `pk`.

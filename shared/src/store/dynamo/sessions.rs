@@ -1,6 +1,9 @@
 //! Participant sessions, keyed `meeting_id` + `session_id`. Webhooks may deliver a leave before
 //! its join: a leave creates the item with `joined_at` = the leave time as a placeholder, and
 //! `join_recorded` tells whether the real join arrived (then it overwrites the placeholder).
+//! `first_joined_at` keeps the first real join time, so that the transactional join of
+//! [`super::DynamoParticipantEvents`] (which cannot be conditional without cancelling the whole
+//! transaction) keeps the first join as `record_join` does.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -19,13 +22,35 @@ pub struct DynamoParticipantSessionStore {
     table: String,
 }
 
-fn key(meeting_id: &str, session_id: &str) -> Item {
+pub(super) fn key(meeting_id: &str, session_id: &str) -> Item {
     [
         ("meeting_id".to_owned(), s(meeting_id)),
         ("session_id".to_owned(), s(session_id)),
     ]
     .into()
 }
+
+/// The unconditional join update: the first real join wins, a leave's placeholder is replaced,
+/// user fields are kept once known. Placeholders `:j` (join time), `:t` (true), and `:u`/`:n`
+/// when `with_user_id`/`with_user_name`.
+pub(super) fn join_update(with_user_id: bool, with_user_name: bool) -> String {
+    let mut sets = vec![
+        "joined_at = if_not_exists(first_joined_at, :j)",
+        "first_joined_at = if_not_exists(first_joined_at, :j)",
+        "join_recorded = :t",
+    ];
+    if with_user_id {
+        sets.push("user_id = if_not_exists(user_id, :u)");
+    }
+    if with_user_name {
+        sets.push("user_name = if_not_exists(user_name, :n)");
+    }
+    format!("SET {}", sets.join(", "))
+}
+
+/// The leave update (unconditional: a repeated leave writes the time again; a leave before the
+/// join writes a placeholder join time). Placeholder `:l`.
+pub(super) const LEAVE_UPDATE: &str = "SET left_at = :l, joined_at = if_not_exists(joined_at, :l)";
 
 fn read_session(item: &Item) -> StoreResult<ParticipantSession> {
     let r = Reader::new(item, "participant session", "session_id");
@@ -51,7 +76,11 @@ impl ParticipantSessionStore for DynamoParticipantSessionStore {
     /// first is kept).
     #[instrument(skip(self, session), fields(meeting_id = %session.meeting_id, session_id = %session.session_id))]
     async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool> {
-        let mut sets = vec!["joined_at = :j", "join_recorded = :t"];
+        let mut sets = vec![
+            "joined_at = :j",
+            "first_joined_at = :j",
+            "join_recorded = :t",
+        ];
         let mut placeholders = Expr::default()
             .value(":j", ts(session.joined_at))
             .value(":t", b(true));
@@ -94,7 +123,7 @@ impl ParticipantSessionStore for DynamoParticipantSessionStore {
             &self.client,
             &self.table,
             key(meeting_id, session_id),
-            "SET left_at = :l, joined_at = if_not_exists(joined_at, :l)",
+            LEAVE_UPDATE,
             None,
             &placeholders,
             ReturnValue::None,

@@ -4,6 +4,7 @@
 
 mod consents;
 mod meetings;
+mod participant_events;
 mod provision;
 mod recordings;
 mod rooms;
