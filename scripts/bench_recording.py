@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Recording throughput and peak RSS: ours against the Python baseline, side by side.
 
-Serves generated files (sparse, so they cost no disk: reading them yields zeros) from a local
-HTTP server with Range support, then for each size and run, in alternation:
+Serves generated files from a local HTTP server with Range support: with --gen-cmd, real mp4s
+(audio track, moov last) that the processor's media check accepts, written by that command with
+the filler as a hole; without it, sparse files of zeros (enough for the baseline and the ceiling
+only). The files cost no disk either way. Then for each size and run, in alternation:
   - ceiling:  a plain download of the file to /dev/null (curl), what loopback and the server allow;
   - baseline: scripts/bench_baseline.py (requests to a temp file, then boto3 upload_file);
   - ours:     the command in --ours-cmd (the recording processor's streaming download and
-              multipart upload), if given.
+              multipart upload), if given. It stores under a key of its own choosing and says
+              where on a line `STORED <bucket> <key>`; it may also print `RESULT <s> <VmHWM KiB>`.
 Each job runs as a child process; wall time and peak RSS (GNU time's %M, the same for every
 job) are measured from outside, and the uploaded object's size is checked in the emulator.
 
     bench_recording.py --endpoint URL --out results.json [--sizes 64M,512M,2G] [--runs 3]
         [--big-runs 1] [--ours-cmd 'CMD with {url} {bucket} {key} {endpoint} {size}']
+        [--gen-cmd 'CMD with {size} {path}']
 """
 
 import argparse
@@ -153,6 +157,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="runs per size up to 1 GiB")
     ap.add_argument("--big-runs", type=int, default=1, help="runs per size above 1 GiB")
     ap.add_argument("--ours-cmd", default=os.environ.get("RECORDING_OURS_CMD", ""))
+    ap.add_argument("--gen-cmd", default="", help="writes an mp4 of {size} bytes at {path}")
     ap.add_argument("--workdir", default=None, help="where the files are generated (default: a temp dir)")
     args = ap.parse_args()
     if not args.endpoint:
@@ -173,12 +178,18 @@ def main():
     workdir = tempfile.mkdtemp(prefix="reflector-bench-files-", dir=args.workdir)
     server = serve(workdir)
     port = server.server_address[1]
-    results = {"ours_cmd": args.ours_cmd, "sizes": []}
+    results = {"ours_cmd": args.ours_cmd, "gen_cmd": args.gen_cmd, "sizes": []}
     try:
         for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
             name = f"recording-{size}.mp4"
-            with open(os.path.join(workdir, name), "wb") as f:
-                f.truncate(size)  # sparse: no disk blocks, reads are zeros
+            path = os.path.join(workdir, name)
+            if args.gen_cmd:
+                subprocess.run(shlex.split(args.gen_cmd.format(size=size, path=path)), check=True)
+                if os.path.getsize(path) != size:
+                    sys.exit(f"--gen-cmd wrote {os.path.getsize(path)} bytes, not {size}")
+            else:
+                with open(path, "wb") as f:
+                    f.truncate(size)  # sparse: no disk blocks, reads are zeros
             url = f"http://127.0.0.1:{port}/{name}"
             runs = args.runs if size <= 1024 * MIB else args.big_runs
             row = {"size": size, "label": label(size), "runs": runs, "jobs": {}}
@@ -199,17 +210,29 @@ def main():
                     seconds, rss, code, out, err = run_job(argv, env)
                     ok = code == 0
                     uploaded = None
+                    self_rss = None
+                    stored_bucket = bucket
+                    for line in out.splitlines():
+                        # Ours chooses its own key (the processor's layout) and says where.
+                        if line.startswith("STORED "):
+                            _, stored_bucket, key = line.split(" ", 2)
+                        elif line.startswith("RESULT "):
+                            fields = line.split()
+                            if len(fields) >= 3 and fields[2].isdigit():
+                                self_rss = int(fields[2])
                     if ok and job != "ceiling":
                         try:
-                            uploaded = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-                            s3.delete_object(Bucket=bucket, Key=key)
+                            uploaded = s3.head_object(Bucket=stored_bucket, Key=key)["ContentLength"]
+                            s3.delete_object(Bucket=stored_bucket, Key=key)
                         except Exception as e:  # report, do not crash the whole benchmark
                             err += f"\nhead_object failed: {e}"
                         ok = uploaded == size
-                    entry = row["jobs"].setdefault(job, {"seconds": [], "rss_kib": [], "failures": []})
+                    entry = row["jobs"].setdefault(job, {"seconds": [], "rss_kib": [], "self_rss_kib": [], "failures": []})
                     if ok:
                         entry["seconds"].append(seconds)
                         entry["rss_kib"].append(rss)
+                        if self_rss is not None:
+                            entry["self_rss_kib"].append(self_rss)
                     else:
                         entry["failures"].append(
                             f"exit {code}, uploaded {uploaded} of {size} bytes: {err.strip()[-400:] or out.strip()[-400:]}")
@@ -222,6 +245,8 @@ def main():
                     entry["median_s"] = med
                     entry["mib_per_s"] = size / MIB / med
                     entry["peak_rss_mib"] = max(entry["rss_kib"]) / 1024
+                    if entry["self_rss_kib"]:
+                        entry["self_peak_rss_mib"] = max(entry["self_rss_kib"]) / 1024
             os.remove(os.path.join(workdir, name))
             results["sizes"].append(row)
     finally:

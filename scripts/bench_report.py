@@ -177,14 +177,59 @@ def recording_rows(data):
             continue
         ratio = ""
         if base:
-            ratio = (f"; vs baseline: {ours['mib_per_s'] / base['mib_per_s']:.2f}x throughput, "
-                     f"{ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}x RSS")
+            ratio = (f"; ours/baseline: time {ours['median_s'] / base['median_s']:.2f}, "
+                     f"throughput {ours['mib_per_s'] / base['mib_per_s']:.2f}x, "
+                     f"peak RSS {ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}x")
+        if "self_peak_rss_mib" in ours:
+            ratio += f"; own VmHWM {ours['self_peak_rss_mib']:.1f} MiB"
         if ceiling:
             ratio += f"; {100 * ours['mib_per_s'] / ceiling['mib_per_s']:.0f}% of ceiling"
         met = "yes" if ours["peak_rss_mib"] <= RSS_BUDGET_MIB else "no"
         rows.append((f"Recording {s['label']}: ours", "RSS <= 128 MiB, flat; near ceiling",
                      f"{ours_text} ({runs}){ratio}", met))
+    ours_rss = [(s["size"], s["label"], s["jobs"]["ours"]["peak_rss_mib"]) for s in data.get("sizes", [])
+                if "peak_rss_mib" in s["jobs"].get("ours", {})]
+    if len(ours_rss) >= 2:
+        small, big = min(ours_rss), max(ours_rss)
+        growth = big[2] / small[2]
+        rows.append((f"Recording peak RSS, ours: {big[1]} / {small[1]}", "flat (about 1x)",
+                     f"{big[2]:.1f} / {small[2]:.1f} MiB = {growth:.2f}x for {big[0] / small[0]:.0f}x the bytes",
+                     "yes" if growth < 1.5 and big[2] <= RSS_BUDGET_MIB else "no"))
     return rows
+
+
+def budget_summary(rows):
+    """One line per DESIGN.md section 11 budget: the worst measured figure and whether it is met."""
+    def pick(prefix):
+        return [r for r in rows if r[0].startswith(prefix)]
+
+    def met(sel):
+        flags = [r[3] for r in sel]
+        if not flags or any(f in ("-", "unknown") or f.startswith("not") for f in flags):
+            return "not measured" if not flags else ("yes" if all(f.startswith("yes") for f in flags) else "see table")
+        return "yes" if all(f.startswith("yes") for f in flags) else "no"
+
+    out = ["| budget (DESIGN.md 11) | measured (see table) | met? |", "|---|---|---|"]
+    cold = pick("Cold start")
+    worst = max(cold, key=lambda r: float(r[2].split("median ")[1].split(" ms")[0])
+                if "median " in r[2] and " ms" in r[2] else -1, default=None)
+    out.append(f"| cold start < 50 ms per function | worst median: {worst[0][11:] + ', ' + worst[2].split(';')[0] if worst else 'not run'} | {met(cold)} |")
+    sizes = pick("arm64 size") or pick("x86_64 size")
+    out.append(f"| arm64 binaries as small as deps allow (report) | {len(sizes)} functions reported; "
+               f"largest: {max((r[2].split(',')[0] + ' (' + r[0].split('size ')[1] + ')' for r in sizes), default='none')} | "
+               f"{'reported' if pick('arm64 size') else 'arm64 not measured'} |")
+    hook = [r for r in pick("Webhook verify + parse + dispatch")]
+    out.append(f"| webhook verify + parse + dispatch < 50 us | "
+               f"{'; '.join(r[0].split('dispatch ')[-1].replace(' (CPU)', '') + ' ' + r[2] for r in hook) or 'not run'} | {met(hook)} |")
+    rec = [r for r in rows if r[0].startswith("Recording") and ("ours" in r[0])]
+    flat = [r for r in rows if r[0].startswith("Recording peak RSS")]
+    out.append(f"| recording: 2 GiB within 128 MiB RSS, flat; throughput near loopback | "
+               f"{flat[0][2] if flat else 'not measured'} | {met(rec)} |")
+    ddb = pick("DynamoDB requests per participant event (")
+    ddb = [r for r in ddb if "as its handler states" not in r[0]]
+    out.append(f"| DynamoDB requests per webhook participant event <= 3 | "
+               f"{'; '.join(r[0].split('(')[1].rstrip(')') + ': ' + r[2].split(';')[0] for r in ddb) or 'not run'} | {met(ddb)} |")
+    return "\n".join(out)
 
 
 def machine():
@@ -244,6 +289,12 @@ the whole file is rewritten by it.
 - Date: {now}{f" (took {args.elapsed})" if args.elapsed else ""}
 - Machine: {machine()}
 
+## Budgets
+
+{budget_summary(rows)}
+
+## All figures
+
 {text}
 
 ## How each figure is measured
@@ -258,8 +309,13 @@ the whole file is rewritten by it.
 - **Sizes**: `cargo lambda build --release --arm64` (stripped by the release profile); zip is the
   bootstrap deflated at the default level, as Lambda receives it.
 - **Webhook CPU path**: criterion (`bench/benches/webhook.rs`), median per iteration.
-- **Recording**: generated sparse files served over loopback with Range support; each job is a
-  separate process timed from outside, peak RSS from GNU time (`%M`). The baseline is the
+- **Recording**: generated mp4 files (audio track, `moov` last, so the processor's media check
+  reads the whole file; the filler is a file hole) served over loopback with Range support by
+  `scripts/bench_recording.py`; per size, ceiling, baseline and ours run alternately on the same
+  file, each job a separate process timed from outside, peak RSS from GNU time (`%M`). *Ours* is
+  the recording processor's handler (`functions/recording-processor/examples/bench_recording.rs
+  job`, release build) with in-memory stores and the emulator's S3: streaming download, media
+  check and multipart upload; *own VmHWM* is what it reports itself. The baseline is the
   original Python approach (`scripts/bench_baseline.py`: requests to a temp file, then boto3
   `upload_file`); *ceiling* is curl to /dev/null from the same server. All uploads go to the
   same emulator (moto), which is usually the slowest part: compare ratios, not absolutes.

@@ -41,6 +41,9 @@ pub struct CaseFile {
     /// Env for every function (per-case `env` overrides it).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Meetings to create before the runs (see [`crate::seed`]).
+    #[serde(default)]
+    pub seed_meetings: Vec<crate::seed::SeedMeeting>,
     pub cases: Vec<Case>,
 }
 

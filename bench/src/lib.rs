@@ -6,10 +6,12 @@
 //!   which AWS requests the first invocation made (the SDK clients' first request).
 //! - [`cases`]: the table of events per function (`bench/coldstart-cases.json`).
 //! - [`coldstart`]: spawns a release `bootstrap` under both and times it.
+//! - [`seed`]: the meetings the participant events refer to, written before the runs.
 //! - [`stats`]: medians and percentiles.
 
 pub mod cases;
 pub mod coldstart;
 pub mod proxy;
 pub mod runtime;
+pub mod seed;
 pub mod stats;

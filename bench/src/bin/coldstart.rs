@@ -80,6 +80,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let table = file
+        .env
+        .get("MEETINGS_TABLE")
+        .cloned()
+        .unwrap_or_else(|| "reflector-meetings".into());
+    if let Err(e) =
+        reflector_bench::seed::seed_meetings(&file.seed_meetings, &args.emulator, &table).await
+    {
+        eprintln!("coldstart: seeding meetings in {table}: {e}");
+        return ExitCode::FAILURE;
+    }
     let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let settings = Settings {
         root: &root,

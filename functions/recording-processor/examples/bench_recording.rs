@@ -6,6 +6,14 @@
 //! files (audio track, `moov` last, so the whole file passes through the media check); then
 //! each size runs in a fresh child process that processes one recording job, with in-memory
 //! stores, into an emulator bucket and reports its own peak RSS (`VmHWM`).
+//!
+//! Two modes serve `scripts/bench_recording.py`, which runs ours and the Python baseline on the
+//! same files:
+//! - `gen BYTES PATH`: writes an mp4 of exactly BYTES bytes that the media check accepts (audio
+//!   track, `moov` last); the filler is a hole, so a 2 GiB file costs no disk.
+//! - `job URL BUCKET BYTES`: processes one recording job for URL (the allow-list is URL's http
+//!   origin) into BUCKET, checks the stored object has BYTES bytes, and prints
+//!   `STORED <bucket> <key>` and `RESULT <seconds> <VmHWM KiB>`.
 
 #[path = "../tests/support/mod.rs"]
 #[allow(unused_imports)]
@@ -32,6 +40,8 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(),
         Some("run") => run_one(&args[1..]),
+        Some("gen") => generate(&args[1..]),
+        Some("job") => job_for_url(&args[1..]),
         _ => orchestrate(&args),
     };
     if let Err(e) = result {
@@ -151,6 +161,53 @@ use futures::StreamExt;
 fn run_one(args: &[String]) -> Res<()> {
     let port: u16 = args.first().ok_or("port")?.parse()?;
     let bytes: u64 = args.get(1).ok_or("bytes")?.parse()?;
+    let url = format!("http://127.0.0.1:{port}/file/{bytes}.mp4");
+    let (secs, _, _) = process(&url, None, bytes, true)?;
+    println!("RESULT {secs:.3} {}", vm_hwm_kib()?);
+    Ok(())
+}
+
+/// `job URL BUCKET BYTES`: one job into an existing bucket; the stored object is left for the
+/// caller to check and delete.
+fn job_for_url(args: &[String]) -> Res<()> {
+    let url = args.first().ok_or("url")?;
+    let bucket = args.get(1).ok_or("bucket")?;
+    let bytes: u64 = args.get(2).ok_or("bytes")?.parse()?;
+    let (secs, bucket, key) = process(url, Some(bucket.clone()), bytes, false)?;
+    println!("STORED {bucket} {key}");
+    println!("RESULT {secs:.3} {}", vm_hwm_kib()?);
+    Ok(())
+}
+
+/// `gen BYTES PATH`: an mp4 of exactly BYTES bytes, filler left as a hole (reads as zeros).
+fn generate(args: &[String]) -> Res<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let total: u64 = args.first().ok_or("bytes")?.parse()?;
+    let path = args.get(1).ok_or("path")?;
+    let (head, tail) = samples::mp4_audio_moov_last(0);
+    let payload = total
+        .checked_sub((head.len() + tail.len()) as u64)
+        .ok_or("size too small for an mp4")?;
+    let (head, tail) = samples::mp4_audio_moov_last(payload);
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(&head)?;
+    file.seek(SeekFrom::Start(head.len() as u64 + payload))?;
+    file.write_all(&tail)?;
+    file.flush()?;
+    Ok(())
+}
+
+/// Runs one recording job for `url` with in-memory stores and the emulator's S3; returns the
+/// handler's wall time and where the audio was stored, after checking its size is `bytes`.
+fn process(
+    url: &str,
+    bucket: Option<String>,
+    bytes: u64,
+    delete_after: bool,
+) -> Res<(f64, String, String)> {
+    let parsed = url::Url::parse(url)?;
+    let host = parsed.host_str().ok_or("url has no host")?.to_owned();
+    let port = parsed.port_or_known_default().ok_or("url has no port")?;
     // Lambda gives a small function about one vCPU: two worker threads are generous.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -158,7 +215,10 @@ fn run_one(args: &[String]) -> Res<()> {
         .build()?;
     rt.block_on(async move {
         let s3 = support::s3_client().await;
-        let bucket = support::bucket(&s3, "bench").await;
+        let bucket = match bucket {
+            Some(b) => b,
+            None => support::bucket(&s3, "bench").await,
+        };
         let meetings = Arc::new(support::FakeMeetings::default());
         let transcripts = Arc::new(support::FakeTranscripts::default());
         let pipeline = Arc::new(support::FakePipeline::default());
@@ -169,16 +229,12 @@ fn run_one(args: &[String]) -> Res<()> {
             pipeline: pipeline.clone(),
             links: Arc::new(support::FakeLinks::default()),
             blobs: Blobs::new(&s3, BlobSettings::default()),
-            downloader: Downloader::new(vec![AllowedHost::HttpOrigin {
-                host: "127.0.0.1".into(),
-                port,
-            }])?,
+            downloader: Downloader::new(vec![AllowedHost::HttpOrigin { host, port }])?,
             bucket: bucket.clone(),
             concurrency: 1,
         };
         let meeting = support::meeting_for_bench("bench-room", Platform::Daily);
         meetings.0.lock().map_err(|_| "lock")?.push(meeting.clone());
-        let url = format!("http://127.0.0.1:{port}/file/{bytes}.mp4");
         let body = support::job(&meeting, "rec-bench", serde_json::json!({ "url": url }));
         let started = Instant::now();
         let response = handle(&deps, support::sqs_event(&[("bench", body)])).await;
@@ -204,14 +260,15 @@ fn run_one(args: &[String]) -> Res<()> {
                 format!("stored {:?} bytes, expected {bytes}", head.content_length()).into(),
             );
         }
-        // Free the emulator's storage before the next size.
-        s3.delete_object()
-            .bucket(&uploaded.bucket)
-            .key(&uploaded.key)
-            .send()
-            .await?;
-        println!("RESULT {secs:.3} {}", vm_hwm_kib()?);
-        Ok::<_, Box<dyn std::error::Error>>(())
+        if delete_after {
+            // Free the emulator's storage before the next size.
+            s3.delete_object()
+                .bucket(&uploaded.bucket)
+                .key(&uploaded.key)
+                .send()
+                .await?;
+        }
+        Ok::<_, Box<dyn std::error::Error>>((secs, uploaded.bucket, uploaded.key))
     })
 }
 
