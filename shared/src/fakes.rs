@@ -551,4 +551,15 @@ impl TranscriptStore for MemoryTranscripts {
         t.pipeline_sent_at = Some(at);
         Ok(true)
     }
+
+    async fn release_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.failures.check("release_pipeline_sent")?;
+        let mut all = lock(&self.transcripts);
+        if let Some(t) = all.iter_mut().find(|t| t.id == id) {
+            if t.pipeline_sent_at == Some(at) {
+                t.pipeline_sent_at = None;
+            }
+        }
+        Ok(())
+    }
 }

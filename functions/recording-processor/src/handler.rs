@@ -411,9 +411,10 @@ async fn send_pipeline_once(
         info!(transcript_id = %transcript.id, "pipeline message already sent");
         return Ok(());
     }
+    let claimed_at = Utc::now();
     if !deps
         .transcripts
-        .mark_pipeline_sent(&transcript.id, Utc::now())
+        .mark_pipeline_sent(&transcript.id, claimed_at)
         .await?
     {
         info!(transcript_id = %transcript.id, "pipeline message already sent");
@@ -426,7 +427,7 @@ async fn send_pipeline_once(
         room_id: transcript.room_id.clone(),
         audio: audio.clone(),
     };
-    // The claim is taken, so a redelivery will not send: try harder here than the SDK does.
+    // Try harder than the SDK does before giving the record back for redelivery.
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -437,8 +438,18 @@ async fn send_pipeline_once(
                 tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
             }
             Err(e) => {
-                error!(transcript_id = %transcript.id, error = %e,
-                    "pipeline message claimed but not sent: requeue this transcript by hand");
+                // Give the claim back so the redelivery sends the message instead of skipping it.
+                if let Err(release) = deps
+                    .transcripts
+                    .release_pipeline_sent(&transcript.id, claimed_at)
+                    .await
+                {
+                    error!(transcript_id = %transcript.id, error = %release,
+                        "pipeline message not sent and its claim not released: requeue this transcript by hand");
+                } else {
+                    warn!(transcript_id = %transcript.id, error = %e,
+                        "pipeline message not sent; the record will be redelivered");
+                }
                 return Err(Failure::Transient(e.to_string()));
             }
         }

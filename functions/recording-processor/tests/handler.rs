@@ -495,6 +495,31 @@ async fn pipeline_send_is_retried_before_giving_up() {
     assert_eq!(flaky.sent.lock().unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn a_pipeline_send_that_keeps_failing_is_sent_by_the_redelivery() {
+    let mut h = Harness::new().await;
+    let flaky = std::sync::Arc::new(FlakyPipeline {
+        failures_left: std::sync::Mutex::new(3),
+        sent: Default::default(),
+    });
+    h.deps.pipeline = flaky.clone();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    serve(&h, "/a.wav", 200, samples::wav()).await;
+    let body = job(
+        &meeting,
+        "rec-1",
+        json!({"url": format!("{}/a.wav", h.server.uri())}),
+    );
+
+    let first = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+    assert_eq!(failures(&first), vec!["m1".to_owned()]);
+    assert!(flaky.sent.lock().unwrap().is_empty());
+
+    let again = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+    assert!(failures(&again).is_empty());
+    assert_eq!(flaky.sent.lock().unwrap().len(), 1);
+}
+
 struct FlakyPipeline {
     failures_left: std::sync::Mutex<u32>,
     sent: std::sync::Mutex<Vec<shared::messages::PipelineMessage>>,

@@ -216,6 +216,9 @@ pub trait TranscriptStore: Send + Sync {
     ) -> StoreResult<Transcript>;
     /// Records that the pipeline message was sent; true the first time only.
     async fn mark_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Undoes the `mark_pipeline_sent` made at `at` when the message could not be sent, so a
+    /// redelivery sends it; a mark made by someone else (another `at`) is left alone.
+    async fn release_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -200,6 +200,15 @@ impl TranscriptStore for FakeTranscripts {
         t.pipeline_sent_at = Some(at);
         Ok(true)
     }
+
+    async fn release_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(t) = self.0.lock().unwrap().get_mut(id) {
+            if t.pipeline_sent_at == Some(at) {
+                t.pipeline_sent_at = None;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]

@@ -268,4 +268,21 @@ impl TranscriptStore for DynamoTranscriptStore {
             Err(Some(_)) => Ok(false),
         }
     }
+
+    /// One request (a conditional UpdateItem removing the mark made at `at`).
+    async fn release_pipeline_sent(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let placeholders = Expr::default().value(":at", ts(at));
+        // A failed condition means the mark is not ours (or the item is gone): nothing to undo.
+        let _ours = update_item(
+            &self.client,
+            &self.table,
+            pk_key(transcript_pk(id)),
+            "REMOVE pipeline_sent_at",
+            Some("pipeline_sent_at = :at"),
+            &placeholders,
+            ReturnValue::None,
+        )
+        .await?;
+        Ok(())
+    }
 }

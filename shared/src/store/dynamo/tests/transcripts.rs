@@ -164,3 +164,32 @@ async fn the_pipeline_message_is_marked_sent_once() {
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn releasing_the_pipeline_mark_lets_the_next_claim_win_but_spares_anothers_mark() {
+    let env = env().await;
+    let transcripts = &env.stores.transcripts;
+    let t = transcript("rec-release");
+    transcripts.create_if_absent(&t).await.unwrap();
+    assert!(transcripts.mark_pipeline_sent(&t.id, at(10)).await.unwrap());
+    env.ops();
+
+    // Someone else's mark (another time) is left alone.
+    transcripts
+        .release_pipeline_sent(&t.id, at(99))
+        .await
+        .unwrap();
+    assert_eq!(env.ops(), ["UpdateItem"]);
+    assert!(!transcripts.mark_pipeline_sent(&t.id, at(20)).await.unwrap());
+
+    env.ops();
+    // Our own mark is removed, so the next claim wins.
+    transcripts
+        .release_pipeline_sent(&t.id, at(10))
+        .await
+        .unwrap();
+    assert_eq!(env.ops(), ["UpdateItem"]);
+    let stored = transcripts.get(&t.id).await.unwrap().unwrap();
+    assert_eq!(stored.pipeline_sent_at, None);
+    assert!(transcripts.mark_pipeline_sent(&t.id, at(30)).await.unwrap());
+}
