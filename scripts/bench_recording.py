@@ -7,14 +7,20 @@ the filler as a hole; without it, sparse files of zeros (enough for the baseline
 only). The files cost no disk either way. Then for each size and run, in alternation:
   - ceiling:  a plain download of the file to /dev/null (curl), what loopback and the server allow;
   - baseline: scripts/bench_baseline.py (requests to a temp file, then boto3 upload_file);
+  - upload:   the command in --upload-cmd, if given: the same bytes, made in memory, through
+              our multipart uploader into the emulator, with no download: what the emulator
+              allows. With the ceiling it bounds any streaming job: it cannot beat the slower
+              of the two;
   - ours:     the command in --ours-cmd (the recording processor's streaming download and
               multipart upload), if given. It stores under a key of its own choosing and says
               where on a line `STORED <bucket> <key>`; it may also print `RESULT <s> <VmHWM KiB>`.
+              (--upload-cmd prints the same lines.)
 Each job runs as a child process; wall time and peak RSS (GNU time's %M, the same for every
 job) are measured from outside, and the uploaded object's size is checked in the emulator.
 
     bench_recording.py --endpoint URL --out results.json [--sizes 64M,512M,2G] [--runs 3]
         [--big-runs 1] [--ours-cmd 'CMD with {url} {bucket} {key} {endpoint} {size}']
+        [--upload-cmd 'CMD with {bucket} {size} {endpoint}']
         [--gen-cmd 'CMD with {size} {path}']
 """
 
@@ -157,6 +163,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="runs per size up to 1 GiB")
     ap.add_argument("--big-runs", type=int, default=1, help="runs per size above 1 GiB")
     ap.add_argument("--ours-cmd", default=os.environ.get("RECORDING_OURS_CMD", ""))
+    ap.add_argument("--upload-cmd", default="", help="uploads {size} bytes from memory into {bucket}")
     ap.add_argument("--gen-cmd", default="", help="writes an mp4 of {size} bytes at {path}")
     ap.add_argument("--workdir", default=None, help="where the files are generated (default: a temp dir)")
     args = ap.parse_args()
@@ -178,7 +185,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="reflector-bench-files-", dir=args.workdir)
     server = serve(workdir)
     port = server.server_address[1]
-    results = {"ours_cmd": args.ours_cmd, "gen_cmd": args.gen_cmd, "sizes": []}
+    results = {"ours_cmd": args.ours_cmd, "upload_cmd": args.upload_cmd, "gen_cmd": args.gen_cmd,
+               "sizes": []}
     try:
         for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
             name = f"recording-{size}.mp4"
@@ -197,13 +205,23 @@ def main():
                 "ceiling": ["curl", "-sS", "-f", "-o", "/dev/null", url],
                 "baseline": [sys.executable, os.path.join(ROOT, "scripts", "bench_baseline.py"), url, bucket, "{key}"],
             }
+            commands = {}
+            if args.upload_cmd:
+                commands["upload"] = args.upload_cmd
             if args.ours_cmd:
-                jobs["ours"] = "ours"
+                commands["ours"] = args.ours_cmd
+            for job in commands:
+                jobs[job] = job
             for run in range(runs):
-                for job, argv in jobs.items():
+                # Each run starts one job later, so no job always follows the same one (an
+                # upload leaves the emulator busy freeing the previous object for a moment).
+                names = list(jobs)
+                order = names[run % len(names):] + names[:run % len(names)]
+                for job in order:
+                    argv = jobs[job]
                     key = f"{job}/{run}/{name}"
-                    if argv == "ours":
-                        argv = shlex.split(args.ours_cmd.format(
+                    if job in commands:
+                        argv = shlex.split(commands[job].format(
                             url=url, bucket=bucket, key=key, endpoint=args.endpoint, size=size))
                     else:
                         argv = [a.replace("{key}", key) for a in argv]

@@ -5,7 +5,8 @@
 //!
 //! Placeholders, replaced on every run so that deduplication never turns a run into a replay:
 //! `{uuid}` (a fresh id), `{now_s}`, `{now_ms}` in bodies and events; `{emulator}` (the AWS
-//! emulator's endpoint) in env values. HTTP events are wrapped in an API Gateway HTTP API
+//! emulator's endpoint) and `{platform}` (the run's fake video platform, see
+//! [`crate::platform`]) in env values. HTTP events are wrapped in an API Gateway HTTP API
 //! (payload 2.0) event; `sign` adds a valid webhook signature with the secret from the env.
 
 use std::collections::BTreeMap;

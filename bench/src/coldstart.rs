@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cases::{Case, CaseError, CaseFile};
+use crate::platform::FakePlatform;
 use crate::proxy::CountingProxy;
 use crate::runtime::{Invocation, Outcome, Report, RuntimeApi};
 use crate::stats::{median, percentile};
@@ -52,6 +53,8 @@ pub struct Run {
     pub outcome: String,
     /// AWS operations the process made, in order.
     pub aws_calls: Vec<String>,
+    /// Video-platform requests it made (to [`FakePlatform`]), in order.
+    pub platform_calls: Vec<String>,
 }
 
 /// The figures of one case over all its runs.
@@ -72,6 +75,8 @@ pub struct CaseResult {
     /// unless the function deduplicates; placeholders give each run fresh ids).
     pub aws_calls_first_run: BTreeMap<String, usize>,
     pub aws_calls_per_run_median: Option<f64>,
+    /// Video-platform request -> count, from the first run.
+    pub platform_calls_first_run: BTreeMap<String, usize>,
 }
 
 pub struct Settings<'a> {
@@ -113,6 +118,17 @@ async fn run_once(
     let proxy = CountingProxy::start(settings.emulator)
         .await
         .map_err(io("starting the AWS proxy"))?;
+    let platform_key = env
+        .get(PLATFORM_KEY_VAR)
+        .map(String::as_str)
+        .unwrap_or_default();
+    let platform = FakePlatform::start(platform_key)
+        .await
+        .map_err(io("starting the fake video platform"))?;
+    let platform_url = platform.url();
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace("{platform}", &platform_url)));
     let function_arn = format!(
         "arn:aws:lambda:us-east-1:123456789012:function:{}",
         case.function
@@ -183,8 +199,12 @@ async fn run_once(
         peak_rss_kib,
         outcome,
         aws_calls: proxy.calls(),
+        platform_calls: platform.calls(),
     })
 }
+
+/// The case variable whose value the fake platform expects as its bearer token.
+const PLATFORM_KEY_VAR: &str = "WHEREBY_API_KEY";
 
 /// What Lambda sets for a custom runtime (the subset the Rust runtime and SDK read).
 fn lambda_env(
@@ -244,7 +264,13 @@ pub fn describe(outcome: &Outcome) -> String {
             Some(v) if v.get("statusCode").is_some() => {
                 format!("HTTP {}", v["statusCode"])
             }
-            _ => format!("response {}", truncate(&String::from_utf8_lossy(body), 60)),
+            // The item identifiers are the runs' fresh message ids: count them, so equal
+            // answers group together.
+            Some(Value::Object(o)) if o.len() == 1 && o.contains_key("batchItemFailures") => {
+                let n = o["batchItemFailures"].as_array().map_or(0, Vec::len);
+                format!("SQS batch response, {n} item failure(s)")
+            }
+            _ => format!("response {}", truncate(&String::from_utf8_lossy(body), 160)),
         },
         Outcome::Error(body) => format!("error: {}", error_message(body)),
         Outcome::InitError(body) => format!("init error: {}", error_message(body)),
@@ -282,10 +308,13 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
     for r in runs {
         *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
     }
-    let mut first_calls = BTreeMap::new();
-    for c in runs.first().map(|r| r.aws_calls.as_slice()).unwrap_or(&[]) {
-        *first_calls.entry(c.clone()).or_insert(0) += 1;
-    }
+    let count_first = |calls: fn(&Run) -> &[String]| {
+        let mut counts = BTreeMap::new();
+        for c in runs.first().map(calls).unwrap_or(&[]) {
+            *counts.entry(c.clone()).or_insert(0) += 1;
+        }
+        counts
+    };
     CaseResult {
         function: case.function.clone(),
         case: case.case.clone(),
@@ -297,8 +326,9 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         first_response_p90_ms: percentile(&first, 90.0),
         peak_rss_median_kib: median(&rss),
         outcomes,
-        aws_calls_first_run: first_calls,
+        aws_calls_first_run: count_first(|r| &r.aws_calls),
         aws_calls_per_run_median: median(&calls),
+        platform_calls_first_run: count_first(|r| &r.platform_calls),
     }
 }
 
@@ -330,6 +360,17 @@ mod tests {
         assert_eq!(
             describe(&err),
             "error: recording-processor: not implemented"
+        );
+        let batch = Outcome::Response(
+            br#"{"batchItemFailures":[{"itemIdentifier":"2918cbe7-dc4f"}]}"#.to_vec(),
+        );
+        assert_eq!(describe(&batch), "SQS batch response, 1 item failure(s)");
+        let empty = Outcome::Response(br#"{"batchItemFailures":[]}"#.to_vec());
+        assert_eq!(describe(&empty), "SQS batch response, 0 item failure(s)");
+        let other = Outcome::Response(br#"{"checked":2,"deactivated":0}"#.to_vec());
+        assert_eq!(
+            describe(&other),
+            r#"response {"checked":2,"deactivated":0}"#
         );
         let init = Outcome::InitError(b"plain text".to_vec());
         assert_eq!(describe(&init), "init error: plain text");

@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
         match run_case(&settings, &file, case).await {
             Ok(r) => {
                 eprintln!(
-                    "{:<20} {:<7} init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}  aws {:?}",
+                    "{:<20} {:<7} init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}  aws {:?}  platform {:?}",
                     r.function,
                     r.case,
                     fmt(r.init_median_ms),
@@ -115,6 +115,7 @@ async fn main() -> ExitCode {
                     fmt(r.first_response_p90_ms),
                     r.outcomes,
                     r.aws_calls_first_run,
+                    r.platform_calls_first_run,
                 );
                 results.push(r);
             }

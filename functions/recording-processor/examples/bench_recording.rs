@@ -14,6 +14,9 @@
 //! - `job URL BUCKET BYTES`: processes one recording job for URL (the allow-list is URL's http
 //!   origin) into BUCKET, checks the stored object has BYTES bytes, and prints
 //!   `STORED <bucket> <key>` and `RESULT <seconds> <VmHWM KiB>`.
+//! - `upload BUCKET BYTES`: the upload half alone: BYTES bytes made in memory go through the
+//!   same multipart uploader and settings into BUCKET, with no download and no media check, so
+//!   it measures how fast the emulator takes the bytes. Prints the same two lines.
 
 #[path = "../tests/support/mod.rs"]
 #[allow(unused_imports)]
@@ -26,7 +29,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use recording_processor::handler::{handle, Deps};
-use shared::blob::{BlobSettings, Blobs};
+use shared::blob::{BlobSettings, Blobs, NoInspect, UploadTarget};
 use shared::config::AllowedHost;
 use shared::domain::Platform;
 use shared::download::Downloader;
@@ -42,6 +45,7 @@ fn main() {
         Some("run") => run_one(&args[1..]),
         Some("gen") => generate(&args[1..]),
         Some("job") => job_for_url(&args[1..]),
+        Some("upload") => upload_only(&args[1..]),
         _ => orchestrate(&args),
     };
     if let Err(e) = result {
@@ -174,6 +178,54 @@ fn job_for_url(args: &[String]) -> Res<()> {
     let bucket = args.get(1).ok_or("bucket")?;
     let bytes: u64 = args.get(2).ok_or("bytes")?.parse()?;
     let (secs, bucket, key) = process(url, Some(bucket.clone()), bytes, false)?;
+    println!("STORED {bucket} {key}");
+    println!("RESULT {secs:.3} {}", vm_hwm_kib()?);
+    Ok(())
+}
+
+/// `upload BUCKET BYTES`: the emulator's side of the ceiling (see the module doc).
+fn upload_only(args: &[String]) -> Res<()> {
+    let bucket = args.first().ok_or("bucket")?.clone();
+    let bytes: u64 = args.get(1).ok_or("bytes")?.parse()?;
+    let target_bucket = bucket.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (secs, key) = rt.block_on(async move {
+        let s3 = support::s3_client().await;
+        let blobs = Blobs::new(&s3, BlobSettings::default());
+        let key = format!("upload-only/{}.bin", uuid::Uuid::new_v4());
+        let target = UploadTarget {
+            bucket: target_bucket,
+            key: key.clone(),
+            content_type: Some("video/mp4".into()),
+            metadata: Default::default(),
+        };
+        let filler = Bytes::from(vec![0u8; CHUNK]);
+        let body = futures::stream::unfold(bytes, move |left| {
+            let filler = filler.clone();
+            async move {
+                (left > 0).then(|| {
+                    let n = left.min(CHUNK as u64);
+                    (
+                        Ok::<_, std::convert::Infallible>(filler.slice(..n as usize)),
+                        left - n,
+                    )
+                })
+            }
+        });
+        let started = Instant::now();
+        let uploaded = blobs
+            .upload_stream(&target, body, Some(bytes), &mut NoInspect)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secs = started.elapsed().as_secs_f64();
+        if uploaded.bytes != bytes {
+            return Err(format!("uploaded {} bytes, expected {bytes}", uploaded.bytes).into());
+        }
+        Ok::<_, Box<dyn std::error::Error>>((secs, key))
+    })?;
     println!("STORED {bucket} {key}");
     println!("RESULT {secs:.3} {}", vm_hwm_kib()?);
     Ok(())
