@@ -36,7 +36,8 @@ pub async fn seed_meetings(
         let now = Utc::now();
         let meeting = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
-            room_id: uuid::Uuid::new_v4().to_string(),
+            // Stable per room name, so a second seeding finds the first meeting and keeps it.
+            room_id: format!("bench-{}", seed.room_name),
             room_name: seed.room_name.clone(),
             room_url: format!("https://bench.invalid/{}", seed.room_name),
             host_room_url: String::new(),
