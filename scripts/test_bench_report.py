@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Tests of scripts/bench_report.py on result files shaped like the real ones (run by
+scripts/test): the report is what BENCHMARKS.md says, so a result it cannot read must not turn
+into "not run" or into a wrong figure silently."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_report  # noqa: E402
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f)
+
+
+def criterion_result(root, function_id, median_ns):
+    """What criterion writes for `webhook/<function_id>`: the id flattened into the directory."""
+    d = os.path.join(root, "webhook", function_id.replace("/", "_"), "new")
+    write_json(os.path.join(d, "benchmark.json"), {
+        "group_id": "webhook", "function_id": function_id,
+        "full_id": f"webhook/{function_id}", "directory_name": f"webhook/{function_id.replace('/', '_')}",
+    })
+    write_json(os.path.join(d, "estimates.json"), {"median": {"point_estimate": median_ns}})
+
+
+def recording_size(label, size, seconds):
+    return {"size": size, "label": label, "runs": 1, "jobs": {
+        job: {"seconds": [s], "median_s": s, "mib_per_s": size / bench_report.MIB / s,
+              "peak_rss_mib": rss, "rss_kib": [int(rss * 1024)], "failures": []}
+        for job, (s, rss) in seconds.items()}}
+
+
+class WebhookRows(unittest.TestCase):
+    def test_reads_criterions_flattened_directories(self):
+        with tempfile.TemporaryDirectory() as root:
+            criterion_result(root, "full/daily-real", 2070.0)
+            criterion_result(root, "full/whereby", 51_000.0)
+            criterion_result(root, "verify/daily-real", 870.0)
+            rows = {r[0]: r for r in bench_report.webhook_rows(root)}
+        full = rows["Webhook verify + parse + dispatch daily-real (CPU)"]
+        self.assertEqual(full[2], "median 2.07 us")
+        self.assertEqual(full[3], "yes")
+        self.assertEqual(rows["Webhook verify + parse + dispatch whereby (CPU)"][3], "no")
+        self.assertEqual(rows["Webhook verify daily-real (CPU)"][2], "median 0.87 us")
+
+    def test_an_unreadable_layout_is_an_error_not_not_run(self):
+        with tempfile.TemporaryDirectory() as root:
+            write_json(os.path.join(root, "webhook", "x", "new", "estimates.json"), {})
+            rows = bench_report.webhook_rows(root)
+        self.assertEqual(rows[0][2], "not run")
+        self.assertEqual(bench_report.unread_parts(rows, ["webhook"]), ["webhook"])
+
+    def test_parts_with_figures_are_not_reported_missing(self):
+        with tempfile.TemporaryDirectory() as root:
+            criterion_result(root, "full/daily-seed", 1600.0)
+            rows = bench_report.webhook_rows(root)
+        self.assertEqual(bench_report.unread_parts(rows, ["webhook"]), [])
+        self.assertEqual(bench_report.unread_parts(rows, ["webhook", "sizes"]), ["sizes"])
+
+
+class SizeSummary(unittest.TestCase):
+    def test_span_and_largest_come_from_the_byte_counts(self):
+        rows = bench_report.size_rows({"arch": "arm64", "note": "", "functions": [
+            {"function": "a", "bootstrap_bytes": 9_000_000, "zip_bytes": 4_000_000},
+            {"function": "b", "bootstrap_bytes": 10_500_000, "zip_bytes": 4_500_000},
+            {"function": "c", "bootstrap_bytes": 7_600_000, "zip_bytes": 3_300_000},
+        ]})
+        summary = bench_report.budget_summary(rows)
+        line = next(l for l in summary.splitlines() if l.startswith("| arm64"))
+        self.assertIn("3 functions; bootstrap 7.25-10.01 MiB, largest b: bootstrap 10,500,000 B", line)
+        self.assertTrue(line.endswith("| reported |"))
+
+
+class RecordingRows(unittest.TestCase):
+    def test_throughput_is_judged_against_the_slower_ceiling(self):
+        mib = bench_report.MIB
+        near = recording_size("64 MiB", 64 * mib, {
+            "ceiling": (0.1, 11.0), "upload": (1.0, 40.0), "baseline": (2.0, 90.0), "ours": (1.2, 45.0)})
+        slow = recording_size("512 MiB", 512 * mib, {
+            "ceiling": (0.5, 11.0), "upload": (4.0, 48.0), "baseline": (6.0, 91.0), "ours": (8.0, 50.0)})
+        rows = {r[0]: r for r in bench_report.recording_rows(
+            {"ours_cmd": "x", "upload_cmd": "y", "sizes": [near, slow]})}
+        ours = rows["Recording 64 MiB: ours"]
+        self.assertIn("83% of the pipeline ceiling (64 MiB/s", ours[2])
+        self.assertEqual(ours[3], "yes")
+        self.assertIn("ours/baseline: time 0.60", ours[2])
+        self.assertEqual(rows["Recording 512 MiB: ours"][3], "no (under 70% of the pipeline ceiling)")
+        self.assertIn("Recording 64 MiB: emulator upload ceiling (our uploader, bytes from memory, no download)",
+                      rows)
+        flat = rows["Recording peak RSS, ours: 512 MiB / 64 MiB"]
+        self.assertEqual(flat[3], "yes")
+
+    def test_memory_over_budget_fails_even_when_fast(self):
+        mib = bench_report.MIB
+        big = recording_size("2 GiB", 2048 * mib, {
+            "ceiling": (2.0, 11.0), "upload": (20.0, 48.0), "baseline": (30.0, 92.0), "ours": (20.0, 130.0)})
+        rows = {r[0]: r for r in bench_report.recording_rows({"ours_cmd": "x", "sizes": [big]})}
+        self.assertEqual(rows["Recording 2 GiB: ours"][3], "no (RSS)")
+
+
+if __name__ == "__main__":
+    unittest.main()
