@@ -5,63 +5,46 @@
 //! state), refuses a wrong bearer token with 401, and answers anything else 404. Every request
 //! is recorded, like the AWS proxy's, so the report shows what the first invocation called.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use crate::recorder::{CallLog, LoopbackServer};
 
 struct Shared {
     api_key: String,
-    calls: Mutex<Vec<String>>,
+    calls: CallLog,
 }
 
 /// A running fake on a free loopback port; stops when dropped.
 pub struct FakePlatform {
-    pub addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    server: LoopbackServer,
+    calls: CallLog,
 }
 
 impl FakePlatform {
     /// Accepts requests carrying `Authorization: Bearer <api_key>`.
     pub async fn start(api_key: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let calls = CallLog::default();
         let shared = Arc::new(Shared {
             api_key: api_key.to_owned(),
-            calls: Mutex::new(Vec::new()),
+            calls: calls.clone(),
         });
-        let app = Router::new()
-            .fallback(answer)
-            .with_state(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { addr, shared, task })
+        let app = Router::new().fallback(answer).with_state(shared);
+        let server = LoopbackServer::start(app).await?;
+        Ok(Self { server, calls })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// `Whereby.GET /insights/room-sessions`, ... in arrival order; refused ones say why.
     pub fn calls(&self) -> Vec<String> {
-        self.shared
-            .calls
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for FakePlatform {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.calls.all()
     }
 }
 
@@ -93,9 +76,7 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             StatusCode::NOT_FOUND.into_response(),
         ),
     };
-    if let Ok(mut calls) = shared.calls.lock() {
-        calls.push(name);
-    }
+    shared.calls.push(name);
     response
 }
 

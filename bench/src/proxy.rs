@@ -2,16 +2,15 @@
 //! start reports which AWS calls its first invocation made (DynamoDB `GetItem`, SQS
 //! `SendMessage`, S3 `PutObject`, ...). The function's `AWS_ENDPOINT_URL` points here.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use crate::recorder::{CallLog, LoopbackServer};
 
 /// Request bodies of a cold-start event are small; a cap keeps a runaway upload from eating memory.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -19,52 +18,36 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 struct Shared {
     upstream: String,
     client: reqwest::Client,
-    calls: Mutex<Vec<String>>,
+    calls: CallLog,
 }
 
 /// A running proxy on a free loopback port; stops when dropped.
 pub struct CountingProxy {
-    pub addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    server: LoopbackServer,
+    calls: CallLog,
 }
 
 impl CountingProxy {
     /// Forwards to `upstream` (e.g. `http://127.0.0.1:5106`).
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let calls = CallLog::default();
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
-            calls: Mutex::new(Vec::new()),
+            calls: calls.clone(),
         });
-        let app = Router::new()
-            .fallback(forward)
-            .with_state(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { addr, shared, task })
+        let app = Router::new().fallback(forward).with_state(shared);
+        let server = LoopbackServer::start(app).await?;
+        Ok(Self { server, calls })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The operations seen so far, in arrival order.
     pub fn calls(&self) -> Vec<String> {
-        self.shared
-            .calls
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.calls.all()
     }
 }
 
@@ -76,9 +59,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
     let name = operation(&parts.method, parts.uri.query(), &parts.headers);
-    if let Ok(mut calls) = shared.calls.lock() {
-        calls.push(name);
-    }
+    shared.calls.push(name);
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response(),
