@@ -30,6 +30,7 @@
 
 mod consents;
 mod item;
+mod marker;
 mod meetings;
 mod participant_events;
 mod recordings;

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::item::{s, string_attr, ts, Item, Reader};
-use super::{get_item, pk_key, sdk_error, transact, tx_put, update_item, Expr};
+use super::marker::{put_with_marker, Marker, Put};
+use super::{get_item, pk_key, sdk_error, update_item, Expr};
 use crate::domain::{Platform, Recording, RecordingSource, RecordingStatus};
 use crate::store::{conflict, RecordingStore, StoreError, StoreResult};
 
@@ -33,8 +34,14 @@ fn recording_pk(id: &str) -> String {
     format!("recording#{id}")
 }
 
-fn source_pk(source: &RecordingSource) -> String {
-    format!("source#{}", source.source_key())
+/// The marker that makes a recording source unique.
+fn source_marker(source: &RecordingSource) -> Marker {
+    Marker {
+        pk: format!("source#{}", source.source_key()),
+        kind: "source",
+        id_attr: "recording_id",
+        name: "recording source marker",
+    }
 }
 
 pub(crate) fn status_str(status: RecordingStatus) -> &'static str {
@@ -126,10 +133,7 @@ impl DynamoRecordingStore {
     }
 
     async fn recording_id_for(&self, source: &RecordingSource) -> StoreResult<Option<String>> {
-        let marker = get_item(&self.client, &self.table, pk_key(source_pk(source))).await?;
-        marker
-            .map(|m| Reader::new(&m, "recording source marker", "pk").s("recording_id"))
-            .transpose()
+        source_marker(source).read(&self.client, &self.table).await
     }
 }
 
@@ -139,42 +143,25 @@ impl RecordingStore for DynamoRecordingStore {
     /// each only if absent); two when the source is known (plus a GetItem of the existing one).
     #[instrument(skip(self, recording), fields(recording_id = %recording.id, source = %recording.source.source_key()))]
     async fn create_if_absent(&self, recording: &Recording) -> StoreResult<(Recording, bool)> {
-        let absent = Expr::new("attribute_not_exists(pk)");
-        let marker: Item = [
-            ("pk", s(source_pk(&recording.source))),
-            ("kind", s("source")),
-            ("recording_id", s(&recording.id)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let items = vec![
-            tx_put(&self.table, recording_item(recording), &absent)?,
-            tx_put(&self.table, marker, &absent)?,
-        ];
-        let cancelled = match transact(&self.client, items).await? {
-            Ok(()) => return Ok((recording.clone(), true)),
-            Err(c) => c,
-        };
-        if !cancelled.condition_failed(1) {
-            return Err(StoreError::Conflict {
-                entity: "recording",
-                id: recording.id.clone(),
-                condition: conflict::ID_TAKEN.to_owned(),
-            });
-        }
-        let existing_id = match string_attr(cancelled.old_item(1), "recording_id") {
-            Some(id) => id.to_owned(),
-            None => self
-                .recording_id_for(&recording.source)
-                .await?
-                .ok_or_else(|| not_found(&recording.id))?,
+        let marker = source_marker(&recording.source);
+        let put = put_with_marker(
+            &self.client,
+            &self.table,
+            "recording",
+            &recording.id,
+            recording_item(recording),
+            &marker,
+        )
+        .await?;
+        let existing_id = match put {
+            Put::Created => return Ok((recording.clone(), true)),
+            Put::Exists(id) => id,
         };
         let existing = self
             .get(&existing_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt {
-                entity: "recording source marker",
+                entity: marker.name,
                 id: recording.source.source_key(),
                 reason: format!("names recording {existing_id}, which does not exist"),
             })?;

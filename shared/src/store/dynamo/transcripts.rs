@@ -8,10 +8,11 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use super::item::{b, s, string_attr, ts, Item, Reader};
-use super::{get_item, pk_key, transact, tx_put, update_item, Expr};
+use super::item::{b, s, ts, Item, Reader};
+use super::marker::{put_with_marker, Marker, Put};
+use super::{get_item, pk_key, update_item, Expr};
 use crate::domain::{S3Location, Transcript, TranscriptStatus};
-use crate::store::{conflict, StoreError, StoreResult, TranscriptStore};
+use crate::store::{StoreError, StoreResult, TranscriptStore};
 
 const ALL_STATUSES: [TranscriptStatus; 3] = [
     TranscriptStatus::Idle,
@@ -29,8 +30,14 @@ fn transcript_pk(id: &str) -> String {
     format!("transcript#{id}")
 }
 
-fn recording_marker_pk(recording_id: &str) -> String {
-    format!("recording#{recording_id}")
+/// The marker that gives a recording at most one transcript.
+fn recording_marker(recording_id: &str) -> Marker {
+    Marker {
+        pk: format!("recording#{recording_id}"),
+        kind: "recording",
+        id_attr: "transcript_id",
+        name: "transcript marker",
+    }
 }
 
 fn status_str(status: TranscriptStatus) -> &'static str {
@@ -110,15 +117,9 @@ impl DynamoTranscriptStore {
     }
 
     async fn transcript_id_for(&self, recording_id: &str) -> StoreResult<Option<String>> {
-        let marker = get_item(
-            &self.client,
-            &self.table,
-            pk_key(recording_marker_pk(recording_id)),
-        )
-        .await?;
-        marker
-            .map(|m| Reader::new(&m, "transcript marker", "pk").s("transcript_id"))
-            .transpose()
+        recording_marker(recording_id)
+            .read(&self.client, &self.table)
+            .await
     }
 }
 
@@ -128,42 +129,25 @@ impl TranscriptStore for DynamoTranscriptStore {
     /// marker, each only if absent); two when the recording has one (plus its GetItem).
     #[instrument(skip(self, transcript), fields(transcript_id = %transcript.id, recording_id = %transcript.recording_id))]
     async fn create_if_absent(&self, transcript: &Transcript) -> StoreResult<(Transcript, bool)> {
-        let absent = Expr::new("attribute_not_exists(pk)");
-        let marker: Item = [
-            ("pk", s(recording_marker_pk(&transcript.recording_id))),
-            ("kind", s("recording")),
-            ("transcript_id", s(&transcript.id)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let items = vec![
-            tx_put(&self.table, transcript_item(transcript), &absent)?,
-            tx_put(&self.table, marker, &absent)?,
-        ];
-        let cancelled = match transact(&self.client, items).await? {
-            Ok(()) => return Ok((transcript.clone(), true)),
-            Err(c) => c,
-        };
-        if !cancelled.condition_failed(1) {
-            return Err(StoreError::Conflict {
-                entity: "transcript",
-                id: transcript.id.clone(),
-                condition: conflict::ID_TAKEN.to_owned(),
-            });
-        }
-        let existing_id = match string_attr(cancelled.old_item(1), "transcript_id") {
-            Some(id) => id.to_owned(),
-            None => self
-                .transcript_id_for(&transcript.recording_id)
-                .await?
-                .ok_or_else(|| not_found(&transcript.id))?,
+        let marker = recording_marker(&transcript.recording_id);
+        let put = put_with_marker(
+            &self.client,
+            &self.table,
+            "transcript",
+            &transcript.id,
+            transcript_item(transcript),
+            &marker,
+        )
+        .await?;
+        let existing_id = match put {
+            Put::Created => return Ok((transcript.clone(), true)),
+            Put::Exists(id) => id,
         };
         let existing = self
             .get(&existing_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt {
-                entity: "transcript marker",
+                entity: marker.name,
                 id: transcript.recording_id.clone(),
                 reason: format!("names transcript {existing_id}, which does not exist"),
             })?;

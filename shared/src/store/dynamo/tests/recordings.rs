@@ -233,3 +233,23 @@ async fn requeue_claims_respect_the_cooldown() {
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_taken_id_with_a_new_source_is_a_conflict_and_writes_nothing() {
+    let env = env().await;
+    let recordings = &env.stores.recordings;
+    let first = recording(s3("a.mp4"), 0);
+    recordings.create_if_absent(&first).await.unwrap();
+    let mut same_id = recording(s3("b.mp4"), 1);
+    same_id.id = first.id.clone();
+
+    let err = recordings.create_if_absent(&same_id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict { entity: "recording", id, condition }
+            if id == &first.id && condition == conflict::ID_TAKEN),
+        "{err:?}"
+    );
+    // The transaction wrote neither item: b.mp4 has no marker, the recording is unchanged.
+    assert_eq!(recordings.get_by_source(&s3("b.mp4")).await.unwrap(), None);
+    assert_eq!(recordings.get(&first.id).await.unwrap(), Some(first));
+}

@@ -193,3 +193,22 @@ async fn releasing_the_pipeline_mark_lets_the_next_claim_win_but_spares_anothers
     assert_eq!(stored.pipeline_sent_at, None);
     assert!(transcripts.mark_pipeline_sent(&t.id, at(30)).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_taken_id_for_another_recording_is_a_conflict_and_writes_nothing() {
+    let env = env().await;
+    let transcripts = &env.stores.transcripts;
+    let first = transcript("rec-a");
+    transcripts.create_if_absent(&first).await.unwrap();
+    let mut same_id = transcript("rec-b");
+    same_id.id = first.id.clone();
+
+    let err = transcripts.create_if_absent(&same_id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict { entity: "transcript", id, condition }
+            if id == &first.id && condition == crate::store::conflict::ID_TAKEN),
+        "{err:?}"
+    );
+    assert_eq!(transcripts.get_by_recording("rec-b").await.unwrap(), None);
+    assert_eq!(transcripts.get(&first.id).await.unwrap(), Some(first));
+}
