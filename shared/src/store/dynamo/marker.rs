@@ -45,17 +45,20 @@ impl Marker {
 /// What [`put_with_marker`] did.
 pub(crate) enum Put {
     Created,
-    /// The marker already named this entity; nothing was written.
-    Exists(String),
+    /// The marker already named another entity, returned as stored; nothing was written.
+    Exists(Item),
 }
 
-/// Puts `item` (entity `id`) and `marker` in one transaction, each only if absent: one request,
-/// plus a GetItem of the marker when the cancellation did not carry it. Another entity with the
-/// same id is a conflict; a marker that vanished in between is `NotFound`.
+/// Puts `item` (entity `id`, whose `pk` is `entity_pk(id)`) and `marker` in one transaction,
+/// each only if absent: one request. When the marker exists, the entity it names is read (one
+/// GetItem, two when the cancellation did not carry the marker). Another entity with the same
+/// id is a conflict; a marker that vanished in between is `NotFound`; a marker naming a missing
+/// entity is `Corrupt`.
 pub(crate) async fn put_with_marker(
     client: &Client,
     table: &str,
     entity: &'static str,
+    entity_pk: fn(&str) -> String,
     id: &str,
     item: Item,
     marker: &Marker,
@@ -76,7 +79,7 @@ pub(crate) async fn put_with_marker(
             condition: conflict::ID_TAKEN.to_owned(),
         });
     }
-    let existing = match string_attr(cancelled.old_item(1), marker.id_attr) {
+    let existing_id = match string_attr(cancelled.old_item(1), marker.id_attr) {
         Some(existing) => existing.to_owned(),
         None => marker
             .read(client, table)
@@ -86,5 +89,12 @@ pub(crate) async fn put_with_marker(
                 id: id.to_owned(),
             })?,
     };
+    let existing = get_item(client, table, pk_key(entity_pk(&existing_id)))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            entity: marker.name,
+            id: marker.pk.clone(),
+            reason: format!("names {entity} {existing_id}, which does not exist"),
+        })?;
     Ok(Put::Exists(existing))
 }

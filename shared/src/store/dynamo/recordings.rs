@@ -148,24 +148,16 @@ impl RecordingStore for DynamoRecordingStore {
             &self.client,
             &self.table,
             "recording",
+            recording_pk,
             &recording.id,
             recording_item(recording),
             &marker,
         )
         .await?;
-        let existing_id = match put {
-            Put::Created => return Ok((recording.clone(), true)),
-            Put::Exists(id) => id,
-        };
-        let existing = self
-            .get(&existing_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                entity: marker.name,
-                id: recording.source.source_key(),
-                reason: format!("names recording {existing_id}, which does not exist"),
-            })?;
-        Ok((existing, false))
+        match put {
+            Put::Created => Ok((recording.clone(), true)),
+            Put::Exists(existing) => Ok((read_recording(&existing)?, false)),
+        }
     }
 
     /// One request (a strongly consistent GetItem).

@@ -134,24 +134,16 @@ impl TranscriptStore for DynamoTranscriptStore {
             &self.client,
             &self.table,
             "transcript",
+            transcript_pk,
             &transcript.id,
             transcript_item(transcript),
             &marker,
         )
         .await?;
-        let existing_id = match put {
-            Put::Created => return Ok((transcript.clone(), true)),
-            Put::Exists(id) => id,
-        };
-        let existing = self
-            .get(&existing_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                entity: marker.name,
-                id: transcript.recording_id.clone(),
-                reason: format!("names transcript {existing_id}, which does not exist"),
-            })?;
-        Ok((existing, false))
+        match put {
+            Put::Created => Ok((transcript.clone(), true)),
+            Put::Exists(existing) => Ok((read_transcript(&existing)?, false)),
+        }
     }
 
     /// One request (a strongly consistent GetItem).
