@@ -120,33 +120,7 @@ impl RoomStore for MemRooms {
             .iter_mut()
             .find(|r| r.id == id && r.user_id.as_deref() == owner)
             .ok_or_else(|| room_not_found(id))?;
-        if let Some(v) = &patch.name {
-            room.name = v.clone();
-        }
-        if let Some(v) = patch.zulip_auto_post {
-            room.zulip_auto_post = v;
-        }
-        if let Some(v) = &patch.zulip_stream {
-            room.zulip_stream = v.clone();
-        }
-        if let Some(v) = &patch.zulip_topic {
-            room.zulip_topic = v.clone();
-        }
-        if let Some(v) = patch.is_locked {
-            room.is_locked = v;
-        }
-        if let Some(v) = patch.room_mode {
-            room.room_mode = v;
-        }
-        if let Some(v) = patch.recording_type {
-            room.recording_type = v;
-        }
-        if let Some(v) = patch.recording_trigger {
-            room.recording_trigger = v;
-        }
-        if let Some(v) = patch.is_shared {
-            room.is_shared = v;
-        }
+        *room = patch.applied_to(room);
         Ok(room.clone())
     }
 

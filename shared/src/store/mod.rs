@@ -92,6 +92,41 @@ pub struct RoomPatch {
     pub is_shared: Option<bool>,
 }
 
+impl RoomPatch {
+    /// `room` with the fields this patch sets replaced.
+    pub fn applied_to(&self, room: &Room) -> Room {
+        let mut next = room.clone();
+        if let Some(v) = &self.name {
+            next.name = v.clone();
+        }
+        if let Some(v) = self.zulip_auto_post {
+            next.zulip_auto_post = v;
+        }
+        if let Some(v) = &self.zulip_stream {
+            next.zulip_stream = v.clone();
+        }
+        if let Some(v) = &self.zulip_topic {
+            next.zulip_topic = v.clone();
+        }
+        if let Some(v) = self.is_locked {
+            next.is_locked = v;
+        }
+        if let Some(v) = self.room_mode {
+            next.room_mode = v;
+        }
+        if let Some(v) = self.recording_type {
+            next.recording_type = v;
+        }
+        if let Some(v) = self.recording_trigger {
+            next.recording_trigger = v;
+        }
+        if let Some(v) = self.is_shared {
+            next.is_shared = v;
+        }
+        next
+    }
+}
+
 #[async_trait]
 pub trait RoomStore: Send + Sync {
     /// Creates the room; `Conflict` when the name is taken (also under concurrent creates).
@@ -290,4 +325,52 @@ pub trait ParticipantEvents: Send + Sync {
         meeting_id: &str,
         change: ParticipantChange<'_>,
     ) -> StoreResult<Applied>;
+}
+
+#[cfg(test)]
+mod room_patch_tests {
+    use super::RoomPatch;
+    use crate::domain::{RecordingTrigger, RecordingType, RoomMode, RoomName};
+    use crate::platform::test_support::room;
+
+    #[test]
+    fn an_empty_patch_changes_nothing() {
+        assert_eq!(RoomPatch::default().applied_to(&room()), room());
+    }
+
+    #[test]
+    fn every_set_field_is_replaced_and_only_those() {
+        let patch = RoomPatch {
+            name: Some(RoomName::parse("renamed").unwrap()),
+            zulip_auto_post: Some(true),
+            zulip_stream: Some("s".into()),
+            zulip_topic: Some("t".into()),
+            is_locked: Some(true),
+            room_mode: Some(RoomMode::Group),
+            recording_type: Some(RecordingType::Local),
+            recording_trigger: Some(RecordingTrigger::Prompt),
+            is_shared: Some(true),
+        };
+        let before = room();
+        let after = patch.applied_to(&before);
+        let mut expected = before.clone();
+        expected.name = RoomName::parse("renamed").unwrap();
+        expected.zulip_auto_post = true;
+        expected.zulip_stream = "s".into();
+        expected.zulip_topic = "t".into();
+        expected.is_locked = true;
+        expected.room_mode = RoomMode::Group;
+        expected.recording_type = RecordingType::Local;
+        expected.recording_trigger = RecordingTrigger::Prompt;
+        expected.is_shared = true;
+        assert_eq!(after, expected);
+
+        let only_locked = RoomPatch {
+            is_locked: Some(true),
+            ..RoomPatch::default()
+        };
+        let mut locked = before.clone();
+        locked.is_locked = true;
+        assert_eq!(only_locked.applied_to(&before), locked);
+    }
 }

@@ -114,38 +114,6 @@ fn owner_condition(owner: Option<&str>) -> Expr {
     }
 }
 
-fn apply(room: &Room, patch: &RoomPatch) -> Room {
-    let mut next = room.clone();
-    if let Some(v) = &patch.name {
-        next.name = v.clone();
-    }
-    if let Some(v) = patch.zulip_auto_post {
-        next.zulip_auto_post = v;
-    }
-    if let Some(v) = &patch.zulip_stream {
-        next.zulip_stream = v.clone();
-    }
-    if let Some(v) = &patch.zulip_topic {
-        next.zulip_topic = v.clone();
-    }
-    if let Some(v) = patch.is_locked {
-        next.is_locked = v;
-    }
-    if let Some(v) = patch.room_mode {
-        next.room_mode = v;
-    }
-    if let Some(v) = patch.recording_type {
-        next.recording_type = v;
-    }
-    if let Some(v) = patch.recording_trigger {
-        next.recording_trigger = v;
-    }
-    if let Some(v) = patch.is_shared {
-        next.is_shared = v;
-    }
-    next
-}
-
 fn name_taken(name: &str) -> StoreError {
     StoreError::Conflict {
         entity: "room",
@@ -302,7 +270,7 @@ impl RoomStore for DynamoRoomStore {
         if current.user_id.as_deref() != owner {
             return Err(not_found(id));
         }
-        let next = apply(&current, patch);
+        let next = patch.applied_to(&current);
         if next == current {
             return Ok(current);
         }
