@@ -15,7 +15,7 @@ use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
 use secrecy::SecretString;
-use shared::platform::signature::{
+use shared::webhook::signature::{
     header_map, sign_daily, sign_daily_seed, sign_whereby, verify_daily, verify_whereby,
 };
 use shared::webhook::{daily, whereby};

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::platform::signature::{sign_daily, sign_daily_seed, sign_whereby};
+use shared::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -229,7 +229,7 @@ pub fn apigw_v2(
 mod tests {
     use super::*;
     use secrecy::SecretString;
-    use shared::platform::signature::{verify_daily, verify_whereby};
+    use shared::webhook::signature::{verify_daily, verify_whereby};
 
     fn case(json: Value) -> Case {
         serde_json::from_value(json).unwrap()

@@ -243,13 +243,13 @@ async fn a_wrong_or_missing_signature_is_401_and_changes_nothing() {
             None,
         );
         assert_eq!(s.post("/v1/daily_webhook", &[], &join).await, missing);
-        let wrong_seed = shared::platform::signature::sign_daily_seed("not-the-secret", &join);
+        let wrong_seed = shared::webhook::signature::sign_daily_seed("not-the-secret", &join);
         assert_eq!(
             s.post("/v1/daily_webhook", &wrong_seed, &join).await,
             invalid,
             "{format} seed scheme"
         );
-        let wrong_real = shared::platform::signature::sign_daily(
+        let wrong_real = shared::webhook::signature::sign_daily(
             "bm90LXRoZS1zZWNyZXQ=",
             Utc::now().timestamp(),
             &join,
@@ -263,7 +263,7 @@ async fn a_wrong_or_missing_signature_is_401_and_changes_nothing() {
         // Signed for other bytes than those sent.
         let mut tampered = join.clone();
         tampered.push(b' ');
-        let signed_other = shared::platform::signature::sign_daily_seed(DAILY_SECRET, &join);
+        let signed_other = shared::webhook::signature::sign_daily_seed(DAILY_SECRET, &join);
         assert_eq!(
             s.post("/v1/daily_webhook", &signed_other, &tampered).await,
             invalid,
@@ -273,7 +273,7 @@ async fn a_wrong_or_missing_signature_is_401_and_changes_nothing() {
     assert_untouched(&s, &m, "after rejected events").await;
     let whereby = fixture("whereby/room.client.joined.json", &m.room_name, None);
     assert_eq!(s.post("/v1/whereby", &[], &whereby).await, missing);
-    let wrong = shared::platform::signature::sign_whereby("nope", Utc::now().timestamp(), &whereby);
+    let wrong = shared::webhook::signature::sign_whereby("nope", Utc::now().timestamp(), &whereby);
     assert_eq!(s.post("/v1/whereby", &wrong, &whereby).await, invalid);
     assert_untouched(&s, &m, "after rejected whereby events").await;
     s.stop().await;

@@ -1,8 +1,9 @@
 //! `POST /v1/daily_webhook` (DESIGN.md section 4).
 //!
-//! Order of checks, each before any parsing of what follows it: body size (413), Daily's
-//! `{"test":"test"}` creation probe (200, signed or not, no effect), signature over the raw bytes
-//! (401), envelope (422), then the event. Every event that changes state is claimed by id, so a
+//! The steps are [`shared::webhook::pipeline`]'s, each before any parsing of what follows it:
+//! body size (413), Daily's `{"test":"test"}` creation probe (200, signed or not, no effect),
+//! signature over the raw bytes (401), envelope (422), then the event; this module supplies
+//! Daily's verifier, parser and apply step. Every event that changes state is claimed by id, so a
 //! retry or replay changes nothing twice. A participant event is claimed in the same transaction
 //! that records the session and changes the count ([`ParticipantEvents`]): it is applied whole or
 //! not at all, and a failure (503) leaves nothing behind for Daily's retry to trip over. Recording
@@ -13,10 +14,10 @@
 //! claim, session record and counter update; 3 when a leave finds the count at 0 already, and a
 //! replay also makes 2). The meeting lookup is needed because Daily names rooms, not meetings.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use lambda_http::{Body, Error, Request, Response};
@@ -28,8 +29,6 @@ use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
 use shared::domain::{Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location};
 use shared::messages::{JobSource, RecordingJob};
-use shared::platform::signature::verify_daily;
-use shared::platform::SignatureError;
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
@@ -37,7 +36,9 @@ use shared::store::{
     StoreError, WebhookEventStore,
 };
 use shared::webhook::daily::{self, EventKind, Participant, RecordingLocation, RecordingReady};
-use shared::webhook::{responses, MAX_BODY_BYTES};
+use shared::webhook::pipeline::{self, Claiming, Outcome, Webhook};
+use shared::webhook::signature::{verify_daily, SignatureError};
+use shared::webhook::ParseError;
 
 /// How long an event id is remembered. Daily retries for at most about an hour (5 tries,
 /// backoff up to 15 min); a week also covers manual replays.
@@ -84,13 +85,25 @@ impl Deps {
     }
 }
 
-/// Failures of our own dependencies while handling a claimed event.
+/// Failures of our own dependencies while handling an event (answered 503).
 #[derive(Debug, thiserror::Error)]
-enum HandleError {
+pub enum HandleError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// What a handled Daily event changed, for the steps after its claim is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing to change (a meeting event, an unknown meeting, a recording event we could not
+    /// tie to anything).
+    Nothing,
+    /// A participant's join (`joined`) or leave was recorded and the meeting's count changed.
+    Participant { meeting_id: String, joined: bool },
+    /// A recording event was handled (its record created, queued or marked as it says).
+    Recording,
 }
 
 /// The Lambda entry point: reads the raw body (lambda_http has decoded base64 already).
@@ -99,6 +112,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
+/// The steps are [`pipeline::run`]'s; what is Daily's is the [`Webhook`] implementation below.
 #[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty, format = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
@@ -106,112 +120,106 @@ pub async fn handle_raw(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Response<Body> {
-    if body.len() > MAX_BODY_BYTES {
-        warn!(limit = MAX_BODY_BYTES, "daily webhook body too large");
-        return responses::too_large();
-    }
-    if daily::is_probe(body) {
-        info!("daily webhook verification probe answered");
-        return responses::ok();
-    }
-    if let Err(e) = verify_daily(deps.secret.as_ref(), headers, body, now) {
-        log_rejection(&e);
-        return responses::signature_rejected(&e);
-    }
-    let event = match daily::parse(body) {
-        Ok(event) => event,
-        Err(e) => {
-            warn!(error = %e, "signed daily webhook body is malformed");
-            return responses::unprocessable(&e);
-        }
-    };
-    // Recorded on the handler's span (not a guard held across awaits) so every log line of
-    // this event carries them.
-    let span = Span::current();
-    span.record("event_id", event.id.as_ref());
-    span.record("event_type", event.event_type.as_ref());
-    span.record("format", tracing::field::debug(event.format));
+    pipeline::run(deps, headers, body, now).await
+}
 
-    match &event.kind {
-        EventKind::Unknown => {
-            info!("daily event type not handled; accepted");
-            return responses::ok();
-        }
-        EventKind::MeetingStarted { room } | EventKind::MeetingEnded { room } => {
+#[async_trait]
+impl Webhook for Deps {
+    type Event<'a> = daily::Event<'a>;
+    type Effect = Effect;
+    type Error = HandleError;
+
+    const PLATFORM: Platform = Platform::Daily;
+    const NAME: &'static str = "daily";
+    const TITLE: &'static str = "Daily";
+    const SECRET_VAR: &'static str = "DAILY_WEBHOOK_SECRET";
+    const DEDUPE_TTL: Duration = DEDUPE_TTL;
+
+    fn events(&self) -> &dyn WebhookEventStore {
+        self.events.as_ref()
+    }
+
+    fn is_probe(&self, body: &[u8]) -> bool {
+        daily::is_probe(body)
+    }
+
+    fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_daily(self.secret.as_ref(), headers, body, now)
+    }
+
+    fn parse<'a>(&self, body: &'a [u8]) -> Result<Self::Event<'a>, ParseError> {
+        daily::parse(body)
+    }
+
+    fn event_id<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.id
+    }
+
+    fn event_type<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.event_type
+    }
+
+    fn record_details(event: &Self::Event<'_>, span: &Span) {
+        span.record("format", tracing::field::debug(event.format));
+    }
+
+    fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
+        match event.kind {
+            EventKind::Unknown => Claiming::NotHandled,
             // Nothing to change: meetings start and end by our own records and the sweeper.
-            info!(
-                room = room.as_deref().unwrap_or(""),
-                "daily meeting event accepted"
-            );
-            return responses::ok();
-        }
-        EventKind::ParticipantJoined(p) => {
-            return participant_event(deps, &event.id, p, true, now).await;
-        }
-        EventKind::ParticipantLeft(p) => {
-            return participant_event(deps, &event.id, p, false, now).await;
-        }
-        _ => {}
-    }
-
-    match deps
-        .events
-        .claim(Platform::Daily, &event.id, DEDUPE_TTL)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            info!("daily event already handled; duplicate ignored");
-            return responses::ok();
-        }
-        Err(e) => {
-            error!(error = %e, "cannot claim daily event");
-            return responses::retry_later();
-        }
-    }
-    match apply(deps, &event.kind, now).await {
-        Ok(()) => responses::ok(),
-        Err(e) => {
-            error!(error = %e, "daily event handling failed; releasing the claim for a retry");
-            if let Err(release) = deps.events.release(Platform::Daily, &event.id).await {
-                error!(error = %release, "cannot release the daily event claim; a retry will be ignored");
+            EventKind::MeetingStarted { .. } | EventKind::MeetingEnded { .. } => {
+                Claiming::Unclaimed
             }
-            responses::retry_later()
+            // Claimed in the transaction that records the session and changes the count.
+            EventKind::ParticipantJoined(_) | EventKind::ParticipantLeft(_) => Claiming::InApply,
+            EventKind::RecordingStarted { .. }
+            | EventKind::RecordingReady(_)
+            | EventKind::RecordingError { .. } => Claiming::Pipeline,
         }
     }
-}
 
-static SECRET_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
-
-fn log_rejection(e: &SignatureError) {
-    match e {
-        SignatureError::NotConfigured => {
-            if !SECRET_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
-                error!("DAILY_WEBHOOK_SECRET is not set: every Daily webhook is rejected");
+    async fn apply(
+        &self,
+        event: Self::Event<'_>,
+        claim: EventClaim<'_>,
+    ) -> Result<Outcome<Effect>, HandleError> {
+        let now = claim.now;
+        let recording = Outcome::Applied(Effect::Recording);
+        match &event.kind {
+            EventKind::MeetingStarted { room } | EventKind::MeetingEnded { room } => {
+                info!(
+                    room = room.as_deref().unwrap_or(""),
+                    "daily meeting event accepted"
+                );
+                Ok(Outcome::Applied(Effect::Nothing))
             }
+            EventKind::ParticipantJoined(p) => participant_event(self, claim, p, true).await,
+            EventKind::ParticipantLeft(p) => participant_event(self, claim, p, false).await,
+            EventKind::RecordingStarted { room, recording_id } => {
+                recording_started(self, room.as_deref(), recording_id, now).await?;
+                Ok(recording)
+            }
+            EventKind::RecordingReady(r) => {
+                recording_ready(self, r, now).await?;
+                Ok(recording)
+            }
+            EventKind::RecordingError {
+                room,
+                recording_id,
+                message,
+            } => {
+                recording_error(self, room.as_deref(), recording_id.as_deref(), message, now)
+                    .await?;
+                Ok(recording)
+            }
+            // Answered before apply (`Claiming::NotHandled`).
+            EventKind::Unknown => Ok(Outcome::Applied(Effect::Nothing)),
         }
-        SignatureError::Missing => warn!("daily webhook without signature rejected"),
-        SignatureError::Invalid { reason } => warn!(reason, "daily webhook signature rejected"),
-    }
-}
-
-async fn apply(deps: &Deps, kind: &EventKind<'_>, now: DateTime<Utc>) -> Result<(), HandleError> {
-    match kind {
-        EventKind::RecordingStarted { room, recording_id } => {
-            recording_started(deps, room.as_deref(), recording_id, now).await
-        }
-        EventKind::RecordingReady(r) => recording_ready(deps, r, now).await,
-        EventKind::RecordingError {
-            room,
-            recording_id,
-            message,
-        } => recording_error(deps, room.as_deref(), recording_id.as_deref(), message, now).await,
-        // Answered before any claim (see `handle_raw`).
-        EventKind::ParticipantJoined(_)
-        | EventKind::ParticipantLeft(_)
-        | EventKind::MeetingStarted { .. }
-        | EventKind::MeetingEnded { .. }
-        | EventKind::Unknown => Ok(()),
     }
 }
 
@@ -226,22 +234,23 @@ async fn meeting_for(deps: &Deps, room: &str) -> Result<Option<Meeting>, HandleE
     Ok(meeting)
 }
 
-/// A participant join (`joined`) or leave: the meeting lookup, then one transaction that claims
-/// the event, records the session and changes the count. Nothing is claimed for an unknown
-/// meeting (nothing would change), and a failure writes nothing, so no claim is released here.
+/// A participant join (`joined`) or leave: the meeting lookup, then one transaction that writes
+/// the event's claim, records the session and changes the count. Nothing is claimed for an
+/// unknown meeting (nothing would change), and a failure writes nothing, so there is no claim
+/// to release.
 async fn participant_event(
     deps: &Deps,
-    event_id: &str,
+    claim: EventClaim<'_>,
     p: &Participant<'_>,
     joined: bool,
-    now: DateTime<Utc>,
-) -> Response<Body> {
+) -> Result<Outcome<Effect>, HandleError> {
+    let now = claim.now;
     let meeting = match meeting_for(deps, &p.room).await {
         Ok(Some(meeting)) => meeting,
-        Ok(None) => return responses::ok(),
+        Ok(None) => return Ok(Outcome::Applied(Effect::Nothing)),
         Err(e) => {
             error!(error = %e, "cannot look up the meeting of a daily participant event");
-            return responses::retry_later();
+            return Err(e);
         }
     };
     let change = if joined {
@@ -257,24 +266,18 @@ async fn participant_event(
             left_at: p.left_at.unwrap_or(now),
         }
     };
-    let claim = EventClaim {
-        platform: Platform::Daily,
-        event_id,
-        ttl: DEDUPE_TTL,
-        now,
-    };
     match deps.participants.apply(claim, &meeting.id, change).await {
         Ok(Applied::Applied) => {
             info!(meeting_id = %meeting.id, session_id = %p.session_id, joined, "participant change applied");
-            responses::ok()
+            Ok(Outcome::Applied(Effect::Participant {
+                meeting_id: meeting.id,
+                joined,
+            }))
         }
-        Ok(Applied::Duplicate) => {
-            info!("daily event already handled; duplicate ignored");
-            responses::ok()
-        }
+        Ok(Applied::Duplicate) => Ok(Outcome::Duplicate),
         Err(e) => {
             error!(error = %e, meeting_id = %meeting.id, "daily participant event not applied; nothing written, a retry can apply it");
-            responses::retry_later()
+            Err(e.into())
         }
     }
 }

@@ -16,8 +16,8 @@ use shared::fakes::{
     MemorySessions, MemoryWebhookEvents,
 };
 use shared::messages::JobSource;
-use shared::platform::signature::header_map;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
+use shared::webhook::signature::header_map;
 
 /// Base64, as Daily issues webhook secrets; the seed scheme uses the same string's bytes.
 const SECRET: &str = "c2VjcmV0LWZvci1kYWlseS10ZXN0cw==";

@@ -63,7 +63,7 @@ fn world_with(config: Config, meetings: Option<Arc<dyn MeetingStore>>) -> World 
     let rooms = Arc::new(MemRooms::default());
     let mem_meetings = Arc::new(MemMeetings::default());
     let consents = Arc::new(MemConsents::default());
-    let mock = Arc::new(MockClient::new(None));
+    let mock = Arc::new(MockClient::new());
     let registry = PlatformRegistry::empty()
         .with(Platform::Whereby, mock.clone() as Arc<dyn VideoPlatform>)
         .with(Platform::Daily, mock.clone() as Arc<dyn VideoPlatform>);

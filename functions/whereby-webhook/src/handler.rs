@@ -1,33 +1,34 @@
 //! `POST /v1/whereby` (DESIGN.md section 4).
 //!
-//! Body size (413), then `Whereby-Signature` over the raw bytes with a 60 s tolerance (401), then
-//! the envelope (422). `room.client.joined/left` set the meeting's `num_clients` to Whereby's
+//! The steps are [`shared::webhook::pipeline`]'s: body size (413), then `Whereby-Signature` over
+//! the raw bytes with a 60 s tolerance (401), then the envelope (422); this module supplies
+//! Whereby's verifier, parser and apply step. `room.client.joined/left` set the meeting's `num_clients` to Whereby's
 //! `numClients` unless a newer event (by `createdAt`) was applied already, so duplicates and
 //! out-of-order deliveries are harmless; event ids are also claimed, so a replay costs one
 //! DynamoDB request instead of three.
 //!
 //! DynamoDB requests per client event: 3 (claim, meeting by room name, conditional count write).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::SecretString;
 use tracing::field::Empty;
-use tracing::{error, info, instrument, warn, Span};
+use tracing::{info, instrument, warn};
 
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::Platform;
-use shared::platform::signature::verify_whereby;
-use shared::platform::SignatureError;
 use shared::store::dynamo::DynamoStores;
-use shared::store::{MeetingStore, StoreError, WebhookEventStore};
+use shared::store::{EventClaim, MeetingStore, StoreError, WebhookEventStore};
+use shared::webhook::pipeline::{self, Claiming, Outcome, Webhook};
+use shared::webhook::signature::{verify_whereby, SignatureError};
 use shared::webhook::whereby::{self, ClientChange, EventKind};
-use shared::webhook::{responses, MAX_BODY_BYTES};
+use shared::webhook::ParseError;
 
 /// How long an event id is remembered: Whereby retries twice within seconds; a day covers
 /// manual replays of a meeting's events (rooms live until 1 h after their end date).
@@ -62,6 +63,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
+/// The steps are [`pipeline::run`]'s; what is Whereby's is the [`Webhook`] implementation below.
 #[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
@@ -69,74 +71,67 @@ pub async fn handle_raw(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Response<Body> {
-    if body.len() > MAX_BODY_BYTES {
-        warn!(limit = MAX_BODY_BYTES, "whereby webhook body too large");
-        return responses::too_large();
-    }
-    if let Err(e) = verify_whereby(deps.secret.as_ref(), headers, body, now) {
-        log_rejection(&e);
-        return responses::signature_rejected(&e);
-    }
-    let event = match whereby::parse(body) {
-        Ok(event) => event,
-        Err(e) => {
-            warn!(error = %e, "signed whereby webhook body is malformed");
-            return responses::unprocessable(&e);
-        }
-    };
-    // Recorded on the handler's span (not a guard held across awaits) so every log line of
-    // this event carries them.
-    let span = Span::current();
-    span.record("event_id", event.id.as_ref());
-    span.record("event_type", event.event_type.as_ref());
-
-    let change = match &event.kind {
-        EventKind::ClientJoined(c) | EventKind::ClientLeft(c) => c,
-        EventKind::Unknown => {
-            info!("whereby event type not handled; accepted");
-            return responses::ok();
-        }
-    };
-    match deps
-        .events
-        .claim(Platform::Whereby, &event.id, DEDUPE_TTL)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            info!("whereby event already handled; duplicate ignored");
-            return responses::ok();
-        }
-        Err(e) => {
-            error!(error = %e, "cannot claim whereby event");
-            return responses::retry_later();
-        }
-    }
-    // Without createdAt the receive time is the best order we have.
-    let observed_at = event.created_at.unwrap_or(now);
-    match set_count(deps, change, observed_at).await {
-        Ok(()) => responses::ok(),
-        Err(e) => {
-            error!(error = %e, "whereby event handling failed; releasing the claim for a retry");
-            if let Err(release) = deps.events.release(Platform::Whereby, &event.id).await {
-                error!(error = %release, "cannot release the whereby event claim; a retry will be ignored");
-            }
-            responses::retry_later()
-        }
-    }
+    pipeline::run(deps, headers, body, now).await
 }
 
-static SECRET_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
+#[async_trait]
+impl Webhook for Deps {
+    type Event<'a> = whereby::Event<'a>;
+    type Effect = ();
+    type Error = StoreError;
 
-fn log_rejection(e: &SignatureError) {
-    match e {
-        SignatureError::NotConfigured => {
-            if !SECRET_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
-                error!("WHEREBY_WEBHOOK_SECRET is not set: every Whereby webhook is rejected");
-            }
+    const PLATFORM: Platform = Platform::Whereby;
+    const NAME: &'static str = "whereby";
+    const TITLE: &'static str = "Whereby";
+    const SECRET_VAR: &'static str = "WHEREBY_WEBHOOK_SECRET";
+    const DEDUPE_TTL: Duration = DEDUPE_TTL;
+
+    fn events(&self) -> &dyn WebhookEventStore {
+        self.events.as_ref()
+    }
+
+    fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_whereby(self.secret.as_ref(), headers, body, now)
+    }
+
+    fn parse<'a>(&self, body: &'a [u8]) -> Result<Self::Event<'a>, ParseError> {
+        whereby::parse(body)
+    }
+
+    fn event_id<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.id
+    }
+
+    fn event_type<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.event_type
+    }
+
+    fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
+        match event.kind {
+            EventKind::ClientJoined(_) | EventKind::ClientLeft(_) => Claiming::Pipeline,
+            EventKind::Unknown => Claiming::NotHandled,
         }
-        SignatureError::Missing => warn!("whereby webhook without signature rejected"),
-        SignatureError::Invalid { reason } => warn!(reason, "whereby webhook signature rejected"),
+    }
+
+    async fn apply(
+        &self,
+        event: Self::Event<'_>,
+        claim: EventClaim<'_>,
+    ) -> Result<Outcome<()>, StoreError> {
+        let change = match &event.kind {
+            EventKind::ClientJoined(c) | EventKind::ClientLeft(c) => c,
+            // Answered before apply (`Claiming::NotHandled`).
+            EventKind::Unknown => return Ok(Outcome::Applied(())),
+        };
+        // Without createdAt the receive time is the best order we have.
+        let observed_at = event.created_at.unwrap_or(claim.now);
+        set_count(self, change, observed_at).await?;
+        Ok(Outcome::Applied(()))
     }
 }
 

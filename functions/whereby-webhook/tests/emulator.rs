@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMode};
-use shared::platform::signature::header_map;
 use shared::store::dynamo::{DynamoStores, RequestCounter};
 use shared::store::{Claim, MeetingStore};
 use shared::testing::{emulator, fresh_tables, unique_prefix};
 use shared::webhook::fixtures::{apigw_v2_event, signed_headers, Scheme};
+use shared::webhook::signature::header_map;
 use whereby_webhook::handler::{handle, handle_raw, Deps};
 
 const SECRET: &str = "whereby-emulator-secret";

@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMode};
 use shared::fakes::{MemoryMeetings, MemoryWebhookEvents};
-use shared::platform::signature::header_map;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
+use shared::webhook::signature::header_map;
 use whereby_webhook::handler::{handle, handle_raw, Deps};
 
 const SECRET: &str = "whereby-test-secret";

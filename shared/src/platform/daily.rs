@@ -21,10 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
-use super::{
-    signature, MeetingData, PlatformError, RoomSessionSource, SessionData, SignatureError,
-    VideoPlatform,
-};
+use super::{MeetingData, PlatformError, RoomSessionSource, SessionData, VideoPlatform};
 use crate::config::DailyConfig;
 use crate::domain::{Platform, RecordingType, Room};
 
@@ -173,7 +170,6 @@ enum WebhookList {
 
 pub struct DailyClient {
     api: ApiCaller,
-    webhook_secret: Option<SecretString>,
     recordings_bucket: Option<DailyRecordingsBucket>,
     sessions: Option<Arc<dyn RoomSessionSource>>,
     clock: fn() -> DateTime<Utc>,
@@ -198,7 +194,6 @@ impl DailyClient {
     ) -> Result<Self, PlatformError> {
         Ok(Self {
             api: ApiCaller::new(PLATFORM, client, api_url, api_key, settings)?,
-            webhook_secret: None,
             recordings_bucket: None,
             sessions: None,
             clock: Utc::now,
@@ -235,14 +230,7 @@ impl DailyClient {
                 })
             }
         };
-        Ok(Self::new(client, &cfg.api_url, api_key, settings)?
-            .with_webhook_secret(cfg.webhook_secret.clone())
-            .with_recordings_bucket(bucket))
-    }
-
-    pub fn with_webhook_secret(mut self, secret: Option<SecretString>) -> Self {
-        self.webhook_secret = secret;
-        self
+        Ok(Self::new(client, &cfg.api_url, api_key, settings)?.with_recordings_bucket(bucket))
     }
 
     pub fn with_recordings_bucket(mut self, bucket: Option<DailyRecordingsBucket>) -> Self {
@@ -538,15 +526,6 @@ impl VideoPlatform for DailyClient {
 
     async fn upload_logo(&self, _room_name: &str, _logo: &[u8]) -> Result<(), PlatformError> {
         Ok(())
-    }
-
-    fn verify_webhook(
-        &self,
-        headers: &::http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        signature::verify_daily(self.webhook_secret.as_ref(), headers, body, now)
     }
 }
 

@@ -9,7 +9,6 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::platform::signature::{header_map, sign_daily};
 use crate::platform::test_support::{fixed_now, key, reject_unexpected, room, settings};
 
 const AUTH: (&str, &str) = ("authorization", "Bearer test-api-key");
@@ -794,21 +793,6 @@ async fn upload_logo_succeeds_without_calling_daily() {
     let s = server().await;
     assert_eq!(client(&s).upload_logo(ROOM_NAME, b"\x89PNG").await, Ok(()));
     assert!(s.received_requests().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn verify_webhook_uses_the_configured_secret() {
-    let s = server().await;
-    let secret = "ZGFpbHktc2VjcmV0";
-    let body = br#"{"test":"test"}"#;
-    let h = header_map(&sign_daily(secret, fixed_now().timestamp(), body).unwrap());
-    let unset = client(&s);
-    assert_eq!(
-        unset.verify_webhook(&h, body, fixed_now()),
-        Err(SignatureError::NotConfigured)
-    );
-    let set = client(&s).with_webhook_secret(Some(SecretString::from(secret)));
-    assert_eq!(set.verify_webhook(&h, body, fixed_now()), Ok(()));
 }
 
 #[test]

@@ -2,19 +2,18 @@
 //!
 //! Rooms are named like Daily's (`<prefix>-<YYYYMMDDHHMMSS>`) and live at
 //! `https://mock.video/<room>`; every call is recorded so tests can see what the handlers did.
-//! Webhooks are verified with Daily's real scheme and the secret given at construction; without
-//! a secret every webhook is rejected. There is no signature that is "valid" by convention.
+//! It verifies no webhooks: the webhook functions verify with their own secret
+//! (`shared::webhook::signature`), whatever platform serves the meeting.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use serde_json::json;
 
 use super::daily::DailyClient;
-use super::{signature, MeetingData, PlatformError, SessionData, SignatureError, VideoPlatform};
+use super::{MeetingData, PlatformError, SessionData, VideoPlatform};
 use crate::domain::{Platform, Room};
 
 pub const MOCK_BASE_URL: &str = "https://mock.video";
@@ -48,24 +47,25 @@ struct State {
 }
 
 pub struct MockClient {
-    webhook_secret: Option<SecretString>,
     clock: fn() -> DateTime<Utc>,
     state: Mutex<State>,
 }
 
 impl std::fmt::Debug for MockClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockClient")
-            .field("has_webhook_secret", &self.webhook_secret.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("MockClient").finish_non_exhaustive()
+    }
+}
+
+impl Default for MockClient {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl MockClient {
-    /// `webhook_secret` is a Daily-style base64 secret; `None` rejects every webhook.
-    pub fn new(webhook_secret: Option<SecretString>) -> Self {
+    pub fn new() -> Self {
         Self {
-            webhook_secret,
             clock: Utc::now,
             state: Mutex::new(State::default()),
         }
@@ -169,28 +169,16 @@ impl VideoPlatform for MockClient {
             bytes: logo.len(),
         })
     }
-
-    fn verify_webhook(
-        &self,
-        headers: &::http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        signature::verify_daily(self.webhook_secret.as_ref(), headers, body, now)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::signature::{header_map, sign_daily, DAILY_SIGNATURE_HEADER};
     use crate::platform::test_support::{fixed_now, room};
-
-    const SECRET: &str = "bW9jay1zZWNyZXQ=";
 
     #[tokio::test]
     async fn mock_meeting_urls_are_deterministic_and_calls_are_recorded() {
-        let mock = MockClient::new(None).with_clock(fixed_now);
+        let mock = MockClient::new().with_clock(fixed_now);
         let end = fixed_now() + chrono::Duration::hours(8);
         let m = mock.create_meeting("team", end, &room()).await.unwrap();
         assert_eq!(m.room_name, "team-20260102030405");
@@ -221,7 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn mock_sessions_are_what_the_test_set() {
-        let mock = MockClient::new(None);
+        let mock = MockClient::new();
         assert!(mock.get_room_sessions("r").await.unwrap().is_empty());
         let s = SessionData {
             session_id: "s1".into(),
@@ -234,7 +222,7 @@ mod tests {
 
     #[tokio::test]
     async fn mock_can_fail_the_next_call_like_an_outage() {
-        let mock = MockClient::new(None);
+        let mock = MockClient::new();
         let outage = PlatformError::Api {
             platform: Platform::Mock,
             status: 503,
@@ -245,30 +233,5 @@ mod tests {
         let end = fixed_now();
         assert_eq!(mock.create_meeting("x", end, &room()).await, Err(outage));
         assert!(mock.create_meeting("x", end, &room()).await.is_ok());
-    }
-
-    #[test]
-    fn mock_verifies_real_hmac_signatures() {
-        let mock = MockClient::new(Some(SecretString::from(SECRET)));
-        let body = br#"{"type":"participant.joined"}"#;
-        let now = fixed_now();
-        let h = header_map(&sign_daily(SECRET, now.timestamp(), body).unwrap());
-        assert_eq!(mock.verify_webhook(&h, body, now), Ok(()));
-        assert!(mock.verify_webhook(&h, b"{}", now).is_err());
-        // A made-up "valid" signature is not accepted.
-        let mut fake = h.clone();
-        fake.insert(DAILY_SIGNATURE_HEADER, "valid".parse().unwrap());
-        assert!(mock.verify_webhook(&fake, body, now).is_err());
-    }
-
-    #[test]
-    fn mock_without_secret_rejects_every_webhook() {
-        let mock = MockClient::new(None);
-        let body = b"{}";
-        let h = header_map(&sign_daily(SECRET, fixed_now().timestamp(), body).unwrap());
-        assert_eq!(
-            mock.verify_webhook(&h, body, fixed_now()),
-            Err(SignatureError::NotConfigured)
-        );
     }
 }

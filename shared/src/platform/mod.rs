@@ -1,12 +1,11 @@
 //! Video platform layer (DESIGN.md section 3).
 //!
 //! - [`VideoPlatform`]: what the handlers need from a platform (create a meeting room, list its
-//!   sessions, delete it, upload a logo, verify a webhook). Implemented by [`DailyClient`],
+//!   sessions, delete it, upload a logo). Implemented by [`DailyClient`],
 //!   [`WherebyClient`] and [`MockClient`].
 //! - [`PlatformRegistry`]: `Platform -> Arc<dyn VideoPlatform>` built once from [`Config`];
 //!   a platform without credentials answers with a [`PlatformError::Config`] naming the variable.
 //! - [`select_platform`]: the migration rule that picks a platform for a room.
-//! - [`signature`]: pure webhook signature verification and signing.
 //!
 //! Every outbound call goes through one retry loop ([`http::HttpSettings`]): a per-request
 //! timeout; retries with exponential backoff and full jitter on 429, 5xx and connect/timeout
@@ -24,7 +23,6 @@ pub mod daily;
 pub mod http;
 pub mod mock;
 pub mod registry;
-pub mod signature;
 pub mod whereby;
 
 use async_trait::async_trait;
@@ -38,7 +36,6 @@ pub use daily::DailyClient;
 pub use http::{HttpSettings, RetryPolicy};
 pub use mock::{MockCall, MockClient};
 pub use registry::{PlatformRegistry, RegistryOptions};
-pub use signature::SignatureError;
 pub use whereby::WherebyClient;
 
 /// A platform room created for a meeting.
@@ -154,14 +151,6 @@ pub trait VideoPlatform: Send + Sync {
     ) -> Result<(), PlatformError>;
 
     async fn upload_logo(&self, room_name: &str, logo: &[u8]) -> Result<(), PlatformError>;
-
-    /// Verifies a webhook request's signature over the raw body bytes.
-    fn verify_webhook(
-        &self,
-        headers: &::http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError>;
 }
 
 /// Where Daily room sessions come from: Daily's own history is coarse (a join is recorded only

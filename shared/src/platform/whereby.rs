@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
-use super::{signature, MeetingData, PlatformError, SessionData, SignatureError, VideoPlatform};
+use super::{MeetingData, PlatformError, SessionData, VideoPlatform};
 use crate::config::WherebyConfig;
 use crate::domain::{Platform, RecordingType, Room};
 
@@ -80,7 +80,6 @@ struct RoomSession {
 #[derive(Debug)]
 pub struct WherebyClient {
     api: ApiCaller,
-    webhook_secret: Option<SecretString>,
     recording: Option<WherebyRecordingDestination>,
 }
 
@@ -93,7 +92,6 @@ impl WherebyClient {
     ) -> Result<Self, PlatformError> {
         Ok(Self {
             api: ApiCaller::new(PLATFORM, client, api_url, api_key, settings)?,
-            webhook_secret: None,
             recording: None,
         })
     }
@@ -130,13 +128,7 @@ impl WherebyClient {
             }),
         };
         Ok(Self::new(client, &cfg.api_url, api_key, settings)?
-            .with_webhook_secret(cfg.webhook_secret.clone())
             .with_recording_destination(recording))
-    }
-
-    pub fn with_webhook_secret(mut self, secret: Option<SecretString>) -> Self {
-        self.webhook_secret = secret;
-        self
     }
 
     pub fn with_recording_destination(
@@ -342,15 +334,6 @@ impl VideoPlatform for WherebyClient {
         } else {
             Err(api_error(PLATFORM, &ex))
         }
-    }
-
-    fn verify_webhook(
-        &self,
-        headers: &::http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        signature::verify_whereby(self.webhook_secret.as_ref(), headers, body, now)
     }
 }
 

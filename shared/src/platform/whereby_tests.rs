@@ -9,7 +9,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::*;
 use crate::domain::{RecordingTrigger, RoomMode};
-use crate::platform::signature::{header_map, sign_whereby};
 use crate::platform::test_support::{fixed_now, key, reject_unexpected, room, settings};
 
 const AUTH: (&str, &str) = ("authorization", "Bearer test-api-key");
@@ -494,22 +493,6 @@ async fn logo_upload_rejected_by_whereby_is_an_error() {
         .await;
     let err = client(&s).upload_logo(ROOM, b"GIF89a").await.unwrap_err();
     assert_eq!(err.status(), Some(400));
-}
-
-#[tokio::test]
-async fn verify_webhook_uses_whereby_scheme_and_secret() {
-    let s = server().await;
-    let body = br#"{"type":"room.client.joined","data":{"numClients":1}}"#;
-    let h = header_map(&sign_whereby("wb-secret", fixed_now().timestamp(), body));
-    assert_eq!(
-        client(&s).verify_webhook(&h, body, fixed_now()),
-        Err(SignatureError::NotConfigured)
-    );
-    let wb = client(&s).with_webhook_secret(Some(SecretString::from("wb-secret")));
-    assert_eq!(wb.verify_webhook(&h, body, fixed_now()), Ok(()));
-    assert!(wb
-        .verify_webhook(&h, body, fixed_now() + chrono::Duration::seconds(61))
-        .is_err());
 }
 
 #[test]

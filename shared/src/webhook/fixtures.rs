@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::platform::signature::{sign_daily, sign_daily_seed, sign_whereby, SecretNotBase64};
+use crate::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby, SecretNotBase64};
 
 /// The room name every fixture uses.
 pub const FIXTURE_ROOM: &str = "fixture-room";
@@ -133,7 +133,7 @@ pub fn apigw_v2_event(path: &str, headers: &[(&str, String)], body: &[u8]) -> Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::signature::{header_map, verify_daily, verify_whereby};
+    use crate::webhook::signature::{header_map, verify_daily, verify_whereby};
     use chrono::DateTime;
     use secrecy::SecretString;
 

@@ -3,7 +3,7 @@
 //!
 //! Pure and allocation-light: events borrow their strings from the raw body (`Cow` only owns
 //! when the JSON string had escapes), and nothing here does I/O. Signature verification lives in
-//! `shared::platform::signature`; handlers verify the raw bytes first and parse afterwards.
+//! [`signature`]; handlers verify the raw bytes first and parse afterwards.
 //!
 //! Parsing is two-pass on purpose: a first pass reads only `type` and `id`, so an event type we
 //! do not handle is accepted (200) whatever its payload looks like; only known types get the
@@ -11,9 +11,11 @@
 
 pub mod daily;
 pub mod fixtures;
+pub mod pipeline;
 #[cfg(test)]
 mod props;
 pub mod responses;
+pub mod signature;
 pub mod whereby;
 
 use std::borrow::Cow;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fixtures::{signed_headers, Scheme};
 use super::{daily, whereby};
-use crate::platform::signature::{
+use crate::webhook::signature::{
     header_map, verify_daily, verify_whereby, DAILY_SEED_SIGNATURE_HEADER, DAILY_SIGNATURE_HEADER,
     DAILY_TIMESTAMP_HEADER, WHEREBY_SIGNATURE_HEADER,
 };

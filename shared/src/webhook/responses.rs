@@ -3,9 +3,9 @@
 
 use lambda_http::{Body, Response};
 
+use super::signature::SignatureError;
 use super::ParseError;
 use crate::http::{detail, json_response};
-use crate::platform::SignatureError;
 
 /// 200 `{"status":"ok"}`: accepted (also duplicates, unknown types and unknown meetings, so a
 /// platform's circuit breaker never counts them as failures).

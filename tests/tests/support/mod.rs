@@ -11,9 +11,9 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use shared::aws::AwsClients;
 use shared::config::TableNames;
-use shared::platform::signature::{sign_daily, sign_daily_seed, sign_whereby};
 use shared::store::dynamo::DynamoStores;
 use shared::webhook::fixtures::retarget;
+use shared::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby};
 
 use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
 

@@ -16,70 +16,58 @@
 
 use std::process::ExitCode;
 
+use clap::{ArgGroup, CommandFactory, Parser, ValueEnum};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 
-const USAGE: &str =
-    "usage: sign-webhook --scheme daily|daily-seed|whereby (--secret S | --secret-env VAR) \
-[--room NAME] [--id EVENT_ID] [--timestamp UNIX_S] [--output curl|headers|apigw] [--url URL] FILE";
-
-#[derive(Debug)]
+/// Signs a webhook fixture so the handlers accept it.
+#[derive(Debug, Parser)]
+#[command(name = "sign-webhook", group = ArgGroup::new("key").required(true))]
 struct Args {
+    /// daily, daily-seed or whereby.
+    #[arg(long)]
     scheme: Scheme,
-    secret: String,
+    /// The webhook secret (Daily secrets are base64, as Daily issues them).
+    #[arg(long, group = "key")]
+    secret: Option<String>,
+    /// The variable that holds the webhook secret.
+    #[arg(long, value_name = "VAR", group = "key")]
+    secret_env: Option<String>,
+    /// Replaces the fixtures' `fixture-room` with this room name.
+    #[arg(long, value_name = "NAME")]
     room: Option<String>,
+    /// Sets the event id (events are deduplicated by id).
+    #[arg(long, value_name = "EVENT_ID")]
     id: Option<String>,
+    /// The signed time, in Unix seconds (default: now).
+    #[arg(long, value_name = "UNIX_S", allow_negative_numbers = true)]
     timestamp: Option<i64>,
-    output: String,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = Output::Curl)]
+    output: Output,
+    /// Where the curl command posts (default: the local stack).
+    #[arg(long)]
     url: Option<String>,
+    /// The fixture to sign.
+    #[arg(value_name = "FILE")]
     file: String,
 }
 
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut scheme, mut secret, mut room, mut id, mut timestamp, mut url, mut file) =
-        (None, None, None, None, None, None, None);
-    let mut output = "curl".to_owned();
-    while let Some(arg) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--scheme" => scheme = Some(value("--scheme")?.parse::<Scheme>()?),
-            "--secret" => secret = Some(value("--secret")?),
-            "--secret-env" => {
-                let var = value("--secret-env")?;
-                secret = Some(std::env::var(&var).map_err(|_| format!("{var} is not set"))?);
-            }
-            "--room" => room = Some(value("--room")?),
-            "--id" => id = Some(value("--id")?),
-            "--timestamp" => {
-                let v = value("--timestamp")?;
-                timestamp = Some(
-                    v.parse()
-                        .map_err(|_| format!("--timestamp {v:?} is not a number"))?,
-                );
-            }
-            "--output" => {
-                output = value("--output")?;
-                if !["curl", "headers", "apigw"].contains(&output.as_str()) {
-                    return Err(format!(
-                        "--output {output:?}: expected curl, headers or apigw"
-                    ));
-                }
-            }
-            "--url" => url = Some(value("--url")?),
-            "-h" | "--help" => return Err(String::new()),
-            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
-            other => file = Some(other.to_owned()),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Curl,
+    Headers,
+    Apigw,
+}
+
+impl Args {
+    /// The secret from `--secret`, else from the variable named by `--secret-env`.
+    fn secret(&self) -> Result<String, String> {
+        match (&self.secret, &self.secret_env) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(var)) => std::env::var(var).map_err(|_| format!("{var} is not set")),
+            (None, None) => Err("--secret or --secret-env is required".to_owned()),
         }
     }
-    Ok(Args {
-        scheme: scheme.ok_or("--scheme is required")?,
-        secret: secret.ok_or("--secret or --secret-env is required")?,
-        room,
-        id,
-        timestamp,
-        output,
-        url,
-        file: file.ok_or("a fixture FILE is required")?,
-    })
 }
 
 /// Single-quotes `s` for a POSIX shell.
@@ -88,6 +76,8 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn run(args: Args) -> Result<String, String> {
+    // Before the file, so an unset --secret-env variable is named first.
+    let secret = args.secret()?;
     let raw = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file))?;
     let body = if args.room.is_some() || args.id.is_some() {
         retarget(&raw, args.room.as_deref(), args.id.as_deref())?
@@ -97,16 +87,16 @@ fn run(args: Args) -> Result<String, String> {
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let headers = signed_headers(args.scheme, &args.secret, timestamp, &body)
+    let headers = signed_headers(args.scheme, &secret, timestamp, &body)
         .map_err(|e| format!("{e} (Daily secrets are base64, as Daily issues them)"))?;
     let path = args.scheme.path();
-    Ok(match args.output.as_str() {
-        "headers" => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
-        "apigw" => {
+    Ok(match args.output {
+        Output::Headers => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
+        Output::Apigw => {
             let event = apigw_v2_event(path, &headers, &body);
             serde_json::to_string_pretty(&event).map_err(|e| e.to_string())? + "\n"
         }
-        _ => {
+        Output::Curl => {
             let url = args
                 .url
                 .unwrap_or_else(|| format!("http://127.0.0.1:3000{path}"));
@@ -123,16 +113,16 @@ fn run(args: Args) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args(std::env::args().skip(1)).and_then(run) {
+    // Bad arguments: clap prints what is wrong and the usage, and exits with 2.
+    let args = Args::parse();
+    match run(args) {
         Ok(out) => {
             print!("{out}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("sign-webhook: {e}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("sign-webhook: {e}");
+            eprintln!("{}", Args::command().render_usage());
             ExitCode::from(2)
         }
     }
@@ -143,7 +133,13 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Result<Args, String> {
-        parse_args(list.iter().map(|s| s.to_string()))
+        Args::try_parse_from(std::iter::once("sign-webhook").chain(list.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_argument_definitions_are_consistent() {
+        Args::command().debug_assert();
     }
 
     #[test]
@@ -158,6 +154,45 @@ mod tests {
         assert!(args(&["--scheme", "whereby", "--secret", "s"])
             .unwrap_err()
             .contains("FILE"));
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let a = args(&[
+            "--scheme",
+            "daily-seed",
+            "--secret-env",
+            "VAR",
+            "--room",
+            "r",
+            "--id",
+            "e",
+            "--timestamp",
+            "-5",
+            "--output",
+            "apigw",
+            "--url",
+            "http://x",
+            "f.json",
+        ])
+        .unwrap();
+        assert_eq!(a.scheme, Scheme::DailySeed);
+        assert_eq!(
+            (a.secret_env.as_deref(), a.room.as_deref(), a.id.as_deref()),
+            (Some("VAR"), Some("r"), Some("e"))
+        );
+        assert_eq!((a.timestamp, a.output), (Some(-5), Output::Apigw));
+        assert_eq!(
+            (a.url.as_deref(), a.file.as_str()),
+            (Some("http://x"), "f.json")
+        );
+        assert_eq!(
+            args(&["--scheme", "daily", "--secret", "s", "f"])
+                .unwrap()
+                .output,
+            Output::Curl
+        );
+        assert!(args(&["--scheme", "daily", "--secret", "s", "--output", "xml", "f"]).is_err());
     }
 
     #[test]

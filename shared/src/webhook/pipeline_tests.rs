@@ -1,0 +1,331 @@
+//! The pipeline's order of checks and claim handling, with a test platform over the in-memory
+//! event store: Whereby's signature scheme and envelope, and an apply step that records calls.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use super::*;
+use crate::fakes::MemoryWebhookEvents;
+use crate::webhook::signature::{header_map, sign_whereby, verify_whereby};
+use crate::webhook::whereby::{self, EventKind};
+
+const SECRET: &str = "pipeline-secret";
+const PROBE: &[u8] = b"probe";
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+}
+
+fn join(id: &str) -> Vec<u8> {
+    format!(
+        r#"{{"id":"{id}","type":"room.client.joined","createdAt":"2023-11-14T22:13:20Z","data":{{"roomName":"/room","numClients":2}}}}"#
+    )
+    .into_bytes()
+}
+
+fn signed(body: &[u8]) -> HeaderMap {
+    header_map(&sign_whereby(SECRET, now().timestamp(), body))
+}
+
+#[derive(Default)]
+struct Calls {
+    /// Event ids applied, with whether the pipeline held a claim on them at the time.
+    applied: Vec<(String, bool)>,
+    follow_ups: Vec<i64>,
+}
+
+struct TestHook {
+    secret: Option<SecretString>,
+    events: MemoryWebhookEvents,
+    claiming: Claiming,
+    /// Apply fails while set.
+    failing: Mutex<bool>,
+    calls: Mutex<Calls>,
+}
+
+impl TestHook {
+    fn new(claiming: Claiming) -> Self {
+        Self {
+            secret: Some(SecretString::from(SECRET)),
+            events: MemoryWebhookEvents::default(),
+            claiming,
+            failing: Mutex::new(false),
+            calls: Mutex::default(),
+        }
+    }
+
+    fn fail_apply(&self, failing: bool) {
+        *self.failing.lock().unwrap() = failing;
+    }
+
+    fn applied(&self) -> Vec<(String, bool)> {
+        self.calls.lock().unwrap().applied.clone()
+    }
+
+    fn follow_ups(&self) -> Vec<i64> {
+        self.calls.lock().unwrap().follow_ups.clone()
+    }
+
+    fn claimed(&self, id: &str) -> bool {
+        self.events.is_claimed(Platform::Whereby, id)
+    }
+}
+
+#[async_trait]
+impl Webhook for TestHook {
+    type Event<'a> = whereby::Event<'a>;
+    type Effect = i64;
+    type Error = String;
+
+    const PLATFORM: Platform = Platform::Whereby;
+    const NAME: &'static str = "test";
+    const TITLE: &'static str = "Test";
+    const SECRET_VAR: &'static str = "TEST_WEBHOOK_SECRET";
+    const DEDUPE_TTL: Duration = Duration::from_secs(60);
+
+    fn events(&self) -> &dyn WebhookEventStore {
+        &self.events
+    }
+
+    fn is_probe(&self, body: &[u8]) -> bool {
+        body == PROBE
+    }
+
+    fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_whereby(self.secret.as_ref(), headers, body, now)
+    }
+
+    fn parse<'a>(&self, body: &'a [u8]) -> Result<Self::Event<'a>, ParseError> {
+        whereby::parse(body)
+    }
+
+    fn event_id<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.id
+    }
+
+    fn event_type<'e>(event: &'e Self::Event<'_>) -> &'e str {
+        &event.event_type
+    }
+
+    fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
+        match event.kind {
+            EventKind::Unknown => Claiming::NotHandled,
+            _ => self.claiming,
+        }
+    }
+
+    async fn apply(
+        &self,
+        event: Self::Event<'_>,
+        claim: EventClaim<'_>,
+    ) -> Result<Outcome<i64>, String> {
+        assert_eq!(claim.event_id, event.id.as_ref());
+        assert_eq!((claim.platform, claim.now), (Platform::Whereby, now()));
+        let held = self.claimed(&event.id);
+        if *self.failing.lock().unwrap() {
+            return Err("store down".into());
+        }
+        if self.claiming == Claiming::InApply {
+            // Like a transaction that writes the claim with the effect.
+            let first = self
+                .events
+                .claim(claim.platform, claim.event_id, claim.ttl)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !first {
+                return Ok(Outcome::Duplicate);
+            }
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .applied
+            .push((event.id.to_string(), held));
+        let num_clients = match &event.kind {
+            EventKind::ClientJoined(c) | EventKind::ClientLeft(c) => c.num_clients,
+            EventKind::Unknown => -1,
+        };
+        Ok(Outcome::Applied(num_clients))
+    }
+
+    async fn follow_up(&self, effect: i64, _now: DateTime<Utc>) {
+        self.calls.lock().unwrap().follow_ups.push(effect);
+    }
+}
+
+async fn send(hook: &TestHook, headers: &HeaderMap, body: &[u8]) -> (u16, serde_json::Value) {
+    let response = run(hook, headers, body, now()).await;
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+    (status, body)
+}
+
+fn ok() -> (u16, serde_json::Value) {
+    (200, serde_json::json!({"status": "ok"}))
+}
+
+fn detail(status: u16, detail: &str) -> (u16, serde_json::Value) {
+    (status, serde_json::json!({ "detail": detail }))
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413_even_when_correctly_signed() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(
+        send(&hook, &signed(&body), &body).await,
+        detail(413, "Request body too large")
+    );
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn the_probe_is_answered_before_verification_and_changes_nothing() {
+    let mut hook = TestHook::new(Claiming::Pipeline);
+    hook.secret = None;
+    assert_eq!(send(&hook, &HeaderMap::new(), PROBE).await, ok());
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn the_signature_is_checked_before_the_body_is_parsed() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    // Malformed and unsigned: the signature decides (401), not the body (422).
+    assert_eq!(
+        send(&hook, &HeaderMap::new(), b"not json").await,
+        detail(401, "Missing signature")
+    );
+    let wrong = header_map(&sign_whereby("other", now().timestamp(), b"not json"));
+    assert_eq!(
+        send(&hook, &wrong, b"not json").await,
+        detail(401, "Invalid signature")
+    );
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn an_unset_secret_rejects_a_correctly_signed_event() {
+    let mut hook = TestHook::new(Claiming::Pipeline);
+    hook.secret = None;
+    let body = join("e1");
+    for _ in 0..2 {
+        assert_eq!(
+            send(&hook, &signed(&body), &body).await,
+            detail(401, "Invalid signature")
+        );
+    }
+    assert!(hook.applied().is_empty());
+    assert!(!hook.claimed("e1"));
+}
+
+#[tokio::test]
+async fn a_signed_malformed_body_is_422_and_claims_nothing() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = br#"{"id":"e1","type":"room.client.joined","data":{}}"#;
+    let (status, _) = send(&hook, &signed(body), body).await;
+    assert_eq!(status, 422);
+    assert!(!hook.claimed("e1"));
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn an_unhandled_type_is_accepted_without_claim_or_apply() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = br#"{"id":"e9","type":"room.session.started","data":{"whatever":1}}"#;
+    assert_eq!(send(&hook, &signed(body), body).await, ok());
+    assert!(!hook.claimed("e9"));
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn a_pipeline_claim_is_taken_before_apply_and_a_duplicate_is_not_applied() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = join("e1");
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(hook.applied(), vec![("e1".to_owned(), true)]);
+    assert!(hook.claimed("e1"));
+    assert_eq!(hook.follow_ups(), vec![2]);
+}
+
+#[tokio::test]
+async fn a_failed_apply_releases_the_claim_so_the_retry_applies() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = join("e1");
+    hook.fail_apply(true);
+    assert_eq!(
+        send(&hook, &signed(&body), &body).await,
+        detail(503, "Temporarily unable to process the event; retry later")
+    );
+    assert!(!hook.claimed("e1"));
+    assert!(hook.follow_ups().is_empty());
+    hook.fail_apply(false);
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(hook.applied(), vec![("e1".to_owned(), true)]);
+}
+
+#[tokio::test]
+async fn a_claim_store_failure_is_503_and_nothing_is_applied() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    hook.events.failures.fail("claim");
+    let body = join("e1");
+    let (status, _) = send(&hook, &signed(&body), &body).await;
+    assert_eq!(status, 503);
+    assert!(hook.applied().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_release_still_answers_503() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    hook.events.failures.fail("release");
+    hook.fail_apply(true);
+    let body = join("e1");
+    let (status, _) = send(&hook, &signed(&body), &body).await;
+    assert_eq!(status, 503);
+    // The claim stays: the retry will be taken for a duplicate (what leases will fix).
+    assert!(hook.claimed("e1"));
+}
+
+#[tokio::test]
+async fn an_apply_step_that_claims_itself_gets_no_pipeline_claim() {
+    let hook = TestHook::new(Claiming::InApply);
+    let body = join("e1");
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    // Not claimed when apply ran: the claim was the apply step's to write.
+    assert_eq!(hook.applied(), vec![("e1".to_owned(), false)]);
+    assert!(hook.claimed("e1"));
+    // Its duplicate answer is 200 and applies nothing more.
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(hook.applied().len(), 1);
+    assert_eq!(hook.follow_ups(), vec![2]);
+}
+
+#[tokio::test]
+async fn a_failure_of_an_apply_step_that_claims_itself_releases_no_claim() {
+    // The claim of an earlier, applied delivery is not the pipeline's to release: releasing it
+    // would let a later retry apply the event twice.
+    let hook = TestHook::new(Claiming::InApply);
+    let body = join("e1");
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    hook.fail_apply(true);
+    let (status, _) = send(&hook, &signed(&body), &body).await;
+    assert_eq!(status, 503);
+    assert!(hook.claimed("e1"));
+}
+
+#[tokio::test]
+async fn an_unclaimed_event_is_applied_every_time_without_a_claim() {
+    let hook = TestHook::new(Claiming::Unclaimed);
+    let body = join("e1");
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(send(&hook, &signed(&body), &body).await, ok());
+    assert_eq!(hook.applied().len(), 2);
+    assert!(!hook.claimed("e1"));
+}
