@@ -2,19 +2,21 @@
 
 use std::process::ExitCode;
 
+use local::config::LocalConfig;
 use shared::aws::{load_sdk_config, AwsClients};
 use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("reflector-local: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (config, local_config) =
+        match Config::from_env().and_then(|c| Ok((c, LocalConfig::from_env()?))) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("reflector-local: configuration error: {e}");
+                return ExitCode::from(2);
+            }
+        };
     if config.aws_endpoint_url.is_none() {
         eprintln!(
             "reflector-local: AWS_ENDPOINT_URL is not set; start it with scripts/dev, which runs \
@@ -23,7 +25,17 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let aws = AwsClients::new(&load_sdk_config().await);
-    let running = match local::start(config, aws, local::Options::default()).await {
+    let running = match local::start(
+        config,
+        aws,
+        local::Options {
+            listen_addr: local_config.listen_addr,
+            sweep_interval: local_config.sweep_interval,
+            ..local::Options::default()
+        },
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("reflector-local: {e}");
