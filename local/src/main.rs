@@ -2,12 +2,23 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use local::config::LocalConfig;
 use shared::aws::{load_sdk_config, AwsClients};
 use shared::config::Config;
 
+/// Runs every function of the backend in one process: the HTTP API on LOCAL_LISTEN_ADDR
+/// (default 127.0.0.1:3000), the recordings queue poller and the sweeper every
+/// LOCAL_SWEEP_SECONDS (default 60), against the AWS emulator at AWS_ENDPOINT_URL. Configured
+/// by environment variables only (see the README's configuration table).
+#[derive(Parser)]
+#[command(name = "reflector-local")]
+struct Args {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    Args::parse();
     shared::telemetry::init();
     let (config, local_config) =
         match Config::from_env().and_then(|c| Ok((c, LocalConfig::from_env()?))) {

@@ -790,13 +790,6 @@ async fn room_sessions_without_a_source_are_unsupported() {
 }
 
 #[tokio::test]
-async fn upload_logo_succeeds_without_calling_daily() {
-    let s = server().await;
-    assert_eq!(client(&s).upload_logo(ROOM_NAME, b"\x89PNG").await, Ok(()));
-    assert!(s.received_requests().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn verify_webhook_uses_the_configured_secret() {
     let s = server().await;
     let secret = "ZGFpbHktc2VjcmV0";

@@ -1,7 +1,7 @@
 //! Video platform layer (DESIGN.md section 3).
 //!
 //! - [`VideoPlatform`]: what the handlers need from a platform (create a meeting room, list its
-//!   sessions, delete it, upload a logo, verify a webhook). Implemented by [`DailyClient`],
+//!   sessions, delete it, verify a webhook). Implemented by [`DailyClient`],
 //!   [`WherebyClient`] and [`MockClient`].
 //! - [`PlatformRegistry`]: `Platform -> Arc<dyn VideoPlatform>` built once from [`Config`];
 //!   a platform without credentials answers with a [`PlatformError::Config`] naming the variable.
@@ -152,8 +152,6 @@ pub trait VideoPlatform: Send + Sync {
         room_name: &str,
         platform_meeting_id: Option<&str>,
     ) -> Result<(), PlatformError>;
-
-    async fn upload_logo(&self, room_name: &str, logo: &[u8]) -> Result<(), PlatformError>;
 
     /// Verifies a webhook request's signature over the raw body bytes.
     fn verify_webhook(
