@@ -3,6 +3,7 @@
 //! AWS; an SQS poller plays the event source mapping; a timer plays the schedule.
 
 pub mod apigw;
+pub mod config;
 pub mod health;
 pub mod poller;
 pub mod provision;
@@ -45,6 +46,11 @@ pub struct Options {
     pub retry_delay: Duration,
     /// Whether to run the SQS poller and the sweeper timer (tests may drive them directly).
     pub background: bool,
+    /// Where the HTTP server listens (`LOCAL_LISTEN_ADDR` in `reflector-local`; any free port
+    /// by default, for tests).
+    pub listen_addr: SocketAddr,
+    /// How often the sweeper runs (`LOCAL_SWEEP_SECONDS`); also each run's deadline.
+    pub sweep_interval: Duration,
 }
 
 impl Default for Options {
@@ -53,6 +59,8 @@ impl Default for Options {
             resource_prefix: "reflector".into(),
             retry_delay: Duration::from_secs(5),
             background: true,
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sweep_interval: Duration::from_secs(config::DEFAULT_SWEEP_SECONDS),
         }
     }
 }
@@ -104,7 +112,7 @@ pub enum StartError {
     Listen { addr: SocketAddr, reason: String },
 }
 
-/// Creates missing tables, queues and bucket, then serves HTTP on `config.local.listen_addr`
+/// Creates missing tables, queues and bucket, then serves HTTP on `options.listen_addr`
 /// and starts the poller and the sweeper timer.
 pub async fn start(
     mut config: Config,
@@ -169,7 +177,7 @@ pub async fn start(
                 &aws,
                 registry_options(&config),
             )?);
-            let every = config.local.sweep_interval;
+            let every = options.sweep_interval;
             Arc::new(move || {
                 let deps = deps.clone();
                 Box::pin(async move {
@@ -191,14 +199,14 @@ pub async fn start(
         queues: queues.clone(),
     });
 
-    let listener = tokio::net::TcpListener::bind(config.local.listen_addr)
+    let listener = tokio::net::TcpListener::bind(options.listen_addr)
         .await
         .map_err(|e| StartError::Listen {
-            addr: config.local.listen_addr,
+            addr: options.listen_addr,
             reason: e.to_string(),
         })?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
-        addr: config.local.listen_addr,
+        addr: options.listen_addr,
         reason: e.to_string(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -234,7 +242,7 @@ pub async fn start(
         tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(sweep_timer(
             stack.sweeper.clone(),
-            config.local.sweep_interval,
+            options.sweep_interval,
             shutdown_rx.clone(),
         )));
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 pub const QUEUES_TEMPLATE: &str = include_str!("../../infra/queues.yaml");
 
@@ -83,7 +83,7 @@ fn resolve(value: &Value, params: &HashMap<String, String>) -> Result<String, Pr
 /// defaults.
 pub fn queue_specs(prefix: &str) -> Result<Vec<QueueSpec>, ProvisionError> {
     let doc: Value =
-        serde_yaml::from_str(QUEUES_TEMPLATE).map_err(|e| template_error(e.to_string()))?;
+        serde_norway::from_str(QUEUES_TEMPLATE).map_err(|e| template_error(e.to_string()))?;
     let mut params = HashMap::new();
     if let Some(declared) = doc["Parameters"].as_mapping() {
         for (name, decl) in declared {

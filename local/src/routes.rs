@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn routes_match_the_sam_template() {
         let text = include_str!("../../template.yaml");
-        let template: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        let template: serde_norway::Value = serde_norway::from_str(text).unwrap();
         let mut from_template = BTreeSet::new();
         let resources = template["Resources"].as_mapping().unwrap();
         for (id, resource) in resources {

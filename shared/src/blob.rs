@@ -17,6 +17,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -530,19 +531,21 @@ impl Blobs {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters and `/`, which separates the key's parts.
+const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// `bucket/key` with the key percent-encoded, as CopySource wants it.
 fn copy_source(from: &S3Location) -> String {
-    let mut out = String::with_capacity(from.bucket.len() + from.key.len() + 1);
-    out.push_str(&from.bucket);
-    out.push('/');
-    for b in from.key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!(
+        "{}/{}",
+        from.bucket,
+        utf8_percent_encode(&from.key, COPY_SOURCE_KEY)
+    )
 }
 
 /// A multipart upload, created lazily with its first part, with its in-flight parts. If it is

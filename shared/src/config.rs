@@ -4,10 +4,16 @@
 //! every rule is unit-tested without touching `std::env`. A bad value is a [`ConfigError`] naming
 //! the variable, the value and what is accepted: start-up fails with that message instead of
 //! running half-configured.
+//!
+//! The variables whose value can be refused are grouped in [`Part`]s, each parsed by its section's
+//! own `from_vars` (`WherebyConfig`, `DailyConfig`, `Flags`, `AuthConfig`, `MeetingSettings`,
+//! `DownloadSettings`, `SweeperSettings`). A Lambda function loads only the parts it uses
+//! ([`Config::from_env_parts`]), so a bad value of a variable it does not read cannot stop it
+//! from starting; a part it does not ask for holds its defaults. The local stack's own
+//! `LOCAL_*` variables are parsed by the `local` crate, never here.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -17,7 +23,6 @@ use crate::domain::Platform;
 
 pub const DEFAULT_DAILY_API_URL: &str = "https://api.daily.co/v1";
 pub const DEFAULT_WHEREBY_API_URL: &str = "https://api.whereby.dev/v1";
-pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -157,11 +162,198 @@ impl AllowedHost {
     }
 }
 
-/// Local stack settings (`reflector-local` only).
+/// A group of variables whose values can be refused, parsed together by one section's
+/// `from_vars`. A function asks for the parts it uses ([`Config::from_env_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `WHEREBY_*`, `AWS_WHEREBY_*`: [`WherebyConfig`].
+    Whereby,
+    /// `DAILY_API_URL`, `DAILY_API_KEY`, `DAILY_WEBHOOK_SECRET`, `DAILY_SUBDOMAIN`,
+    /// `AWS_DAILY_*`: [`DailyConfig`].
+    Daily,
+    /// `DAILY_MIGRATION_*`, `DEFAULT_VIDEO_PLATFORM`: [`Flags`].
+    Flags,
+    /// `AUTH_*`: [`AuthConfig`].
+    Auth,
+    /// `PUBLIC_MODE`, `MEETING_DURATION_HOURS`: [`MeetingSettings`].
+    Meetings,
+    /// `RECORDING_URL_ALLOWED_HOSTS`: [`DownloadSettings`].
+    Downloads,
+    /// `SWEEPER_*`: [`SweeperSettings`].
+    Sweeper,
+}
+
+impl Part {
+    pub const ALL: [Part; 7] = [
+        Part::Whereby,
+        Part::Daily,
+        Part::Flags,
+        Part::Auth,
+        Part::Meetings,
+        Part::Downloads,
+        Part::Sweeper,
+    ];
+}
+
+impl WherebyConfig {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        Ok(Self {
+            api_url: env.url_or("WHEREBY_API_URL", DEFAULT_WHEREBY_API_URL)?,
+            api_key: env.secret("WHEREBY_API_KEY"),
+            webhook_secret: env.secret("WHEREBY_WEBHOOK_SECRET"),
+            s3_bucket: env.string("AWS_WHEREBY_S3_BUCKET"),
+            access_key_id: env.string("AWS_WHEREBY_ACCESS_KEY_ID"),
+            access_key_secret: env.secret("AWS_WHEREBY_ACCESS_KEY_SECRET"),
+        })
+    }
+}
+
+impl DailyConfig {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        Ok(Self {
+            api_url: env.url_or("DAILY_API_URL", DEFAULT_DAILY_API_URL)?,
+            api_key: env.secret("DAILY_API_KEY"),
+            webhook_secret: env.secret("DAILY_WEBHOOK_SECRET"),
+            subdomain: env.string("DAILY_SUBDOMAIN"),
+            s3_bucket: env.string("AWS_DAILY_S3_BUCKET"),
+            s3_region: env.string("AWS_DAILY_S3_REGION"),
+            role_arn: env.string("AWS_DAILY_ROLE_ARN"),
+        })
+    }
+}
+
+impl Flags {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        Ok(Self {
+            daily_migration_enabled: env.bool_or("DAILY_MIGRATION_ENABLED", false)?,
+            daily_migration_room_ids: env
+                .string("DAILY_MIGRATION_ROOM_IDS")
+                .map(|v| parse_room_ids(&v))
+                .unwrap_or_default(),
+            default_video_platform: match env.string("DEFAULT_VIDEO_PLATFORM") {
+                None => Platform::Whereby,
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    var: "DEFAULT_VIDEO_PLATFORM",
+                    value: v.clone(),
+                    expected: format!("one of {}", Platform::KNOWN.join(", ")),
+                })?,
+            },
+        })
+    }
+}
+
+impl AuthConfig {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        match env.string("AUTH_BACKEND").as_deref() {
+            None | Some("none") => Ok(AuthConfig::None),
+            Some("jwt") => {
+                let raw = env
+                    .string("AUTH_JWT_PUBLIC_KEY")
+                    .ok_or(ConfigError::Missing {
+                        var: "AUTH_JWT_PUBLIC_KEY",
+                        why: "when AUTH_BACKEND=jwt (PEM text or a path to a PEM file)",
+                    })?;
+                Ok(AuthConfig::Jwt {
+                    public_key_pem: read_pem("AUTH_JWT_PUBLIC_KEY", &raw)?,
+                    audience: env.string("AUTH_JWT_AUDIENCE"),
+                })
+            }
+            Some(other) => Err(ConfigError::Invalid {
+                var: "AUTH_BACKEND",
+                value: other.to_owned(),
+                expected: "one of none, jwt".into(),
+            }),
+        }
+    }
+}
+
+/// The rooms API's meeting settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalConfig {
-    pub listen_addr: SocketAddr,
-    pub sweep_interval: Duration,
+pub struct MeetingSettings {
+    pub public_mode: bool,
+    pub meeting_duration: Duration,
+}
+
+impl Default for MeetingSettings {
+    fn default() -> Self {
+        Self {
+            public_mode: false,
+            meeting_duration: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+impl MeetingSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let meeting_hours = env.u64_or("MEETING_DURATION_HOURS", 8)?;
+        if !(1..=24 * 30).contains(&meeting_hours) {
+            return Err(ConfigError::Invalid {
+                var: "MEETING_DURATION_HOURS",
+                value: meeting_hours.to_string(),
+                expected: "a whole number of hours from 1 to 720".into(),
+            });
+        }
+        Ok(Self {
+            public_mode: env.bool_or("PUBLIC_MODE", false)?,
+            meeting_duration: Duration::from_secs(meeting_hours * 3600),
+        })
+    }
+}
+
+/// The recording processor's download rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadSettings {
+    pub recording_url_allowed_hosts: Vec<AllowedHost>,
+}
+
+impl DownloadSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let recording_url_allowed_hosts = match Env(vars).string("RECORDING_URL_ALLOWED_HOSTS") {
+            None => Vec::new(),
+            Some(v) => parse_allowed_hosts(&v)?,
+        };
+        Ok(Self {
+            recording_url_allowed_hosts,
+        })
+    }
+}
+
+/// The meeting sweeper's requeue bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweeperSettings {
+    pub requeue_limit: u32,
+    pub requeue_cooldown: Duration,
+}
+
+impl Default for SweeperSettings {
+    fn default() -> Self {
+        Self {
+            requeue_limit: 50,
+            requeue_cooldown: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl SweeperSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        Ok(Self {
+            requeue_limit: u32::try_from(env.u64_or("SWEEPER_REQUEUE_LIMIT", 50)?).map_err(
+                |_| ConfigError::Invalid {
+                    var: "SWEEPER_REQUEUE_LIMIT",
+                    value: env.string("SWEEPER_REQUEUE_LIMIT").unwrap_or_default(),
+                    expected: "a whole number up to 4294967295".into(),
+                },
+            )?,
+            requeue_cooldown: env
+                .duration_or("SWEEPER_REQUEUE_COOLDOWN", Duration::from_secs(6 * 3600))?,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -183,16 +375,32 @@ pub struct Config {
     pub sweeper_requeue_limit: u32,
     pub sweeper_requeue_cooldown: Duration,
     pub aws_endpoint_url: Option<String>,
-    pub local: LocalConfig,
 }
 
 impl Config {
-    /// Reads the process environment. Call once at start.
+    /// Reads every part from the process environment (the local stack, which runs every
+    /// function). Call once at start.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+        Self::from_env_parts(&Part::ALL)
+    }
+
+    /// Reads the names (tables, queues, bucket, endpoint) and only the given parts from the
+    /// process environment; the other parts hold their defaults. Call once at start.
+    pub fn from_env_parts(parts: &[Part]) -> Result<Self, ConfigError> {
+        Self::from_vars_parts(&std::env::vars().collect(), parts)
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_vars_parts(vars, &Part::ALL)
+    }
+
+    pub fn from_vars_parts(
+        vars: &HashMap<String, String>,
+        parts: &[Part],
+    ) -> Result<Self, ConfigError> {
+        let unset = HashMap::new();
+        // A part not asked for is parsed from no variables at all, which always succeeds.
+        let part = |p: Part| if parts.contains(&p) { vars } else { &unset };
         let env = Env(vars);
         let tables = TableNames {
             rooms: env.string_or("ROOMS_TABLE", "reflector-rooms"),
@@ -206,113 +414,27 @@ impl Config {
             meeting_consents: env.string_or("MEETING_CONSENTS_TABLE", "reflector-meeting-consents"),
             webhook_events: env.string_or("WEBHOOK_EVENTS_TABLE", "reflector-webhook-events"),
         };
-        let whereby = WherebyConfig {
-            api_url: env.url_or("WHEREBY_API_URL", DEFAULT_WHEREBY_API_URL)?,
-            api_key: env.secret("WHEREBY_API_KEY"),
-            webhook_secret: env.secret("WHEREBY_WEBHOOK_SECRET"),
-            s3_bucket: env.string("AWS_WHEREBY_S3_BUCKET"),
-            access_key_id: env.string("AWS_WHEREBY_ACCESS_KEY_ID"),
-            access_key_secret: env.secret("AWS_WHEREBY_ACCESS_KEY_SECRET"),
-        };
-        let daily = DailyConfig {
-            api_url: env.url_or("DAILY_API_URL", DEFAULT_DAILY_API_URL)?,
-            api_key: env.secret("DAILY_API_KEY"),
-            webhook_secret: env.secret("DAILY_WEBHOOK_SECRET"),
-            subdomain: env.string("DAILY_SUBDOMAIN"),
-            s3_bucket: env.string("AWS_DAILY_S3_BUCKET"),
-            s3_region: env.string("AWS_DAILY_S3_REGION"),
-            role_arn: env.string("AWS_DAILY_ROLE_ARN"),
-        };
-        let default_platform_explicit = env.string("DEFAULT_VIDEO_PLATFORM").is_some();
-        let flags = Flags {
-            daily_migration_enabled: env.bool_or("DAILY_MIGRATION_ENABLED", false)?,
-            daily_migration_room_ids: env
-                .string("DAILY_MIGRATION_ROOM_IDS")
-                .map(|v| parse_room_ids(&v))
-                .unwrap_or_default(),
-            default_video_platform: match env.string("DEFAULT_VIDEO_PLATFORM") {
-                None => Platform::Whereby,
-                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
-                    var: "DEFAULT_VIDEO_PLATFORM",
-                    value: v.clone(),
-                    expected: format!("one of {}", Platform::KNOWN.join(", ")),
-                })?,
-            },
-        };
-        let auth = match env.string("AUTH_BACKEND").as_deref() {
-            None | Some("none") => AuthConfig::None,
-            Some("jwt") => {
-                let raw = env
-                    .string("AUTH_JWT_PUBLIC_KEY")
-                    .ok_or(ConfigError::Missing {
-                        var: "AUTH_JWT_PUBLIC_KEY",
-                        why: "when AUTH_BACKEND=jwt (PEM text or a path to a PEM file)",
-                    })?;
-                AuthConfig::Jwt {
-                    public_key_pem: read_pem("AUTH_JWT_PUBLIC_KEY", &raw)?,
-                    audience: env.string("AUTH_JWT_AUDIENCE"),
-                }
-            }
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    var: "AUTH_BACKEND",
-                    value: other.to_owned(),
-                    expected: "one of none, jwt".into(),
-                })
-            }
-        };
-        let recording_url_allowed_hosts = match env.string("RECORDING_URL_ALLOWED_HOSTS") {
-            None => Vec::new(),
-            Some(v) => parse_allowed_hosts(&v)?,
-        };
-        let meeting_hours = env.u64_or("MEETING_DURATION_HOURS", 8)?;
-        if !(1..=24 * 30).contains(&meeting_hours) {
-            return Err(ConfigError::Invalid {
-                var: "MEETING_DURATION_HOURS",
-                value: meeting_hours.to_string(),
-                expected: "a whole number of hours from 1 to 720".into(),
-            });
-        }
-        let listen = env.string_or("LOCAL_LISTEN_ADDR", DEFAULT_LISTEN_ADDR);
-        let listen_addr = listen.parse().map_err(|_| ConfigError::Invalid {
-            var: "LOCAL_LISTEN_ADDR",
-            value: listen.clone(),
-            expected: "an address and port such as 127.0.0.1:3000".into(),
-        })?;
-        let sweep_seconds = env.u64_or("LOCAL_SWEEP_SECONDS", 60)?;
-        if sweep_seconds == 0 {
-            return Err(ConfigError::Invalid {
-                var: "LOCAL_SWEEP_SECONDS",
-                value: "0".into(),
-                expected: "a whole number of seconds, at least 1".into(),
-            });
-        }
+        let meetings = MeetingSettings::from_vars(part(Part::Meetings))?;
+        let sweeper = SweeperSettings::from_vars(part(Part::Sweeper))?;
         Ok(Config {
             tables,
             recordings_queue_url: env.string("RECORDINGS_QUEUE_URL"),
             pipeline_queue_url: env.string("PIPELINE_QUEUE_URL"),
             recordings_bucket: env.string_or("RECORDINGS_BUCKET", "reflector-recordings"),
-            whereby,
-            daily,
-            flags,
-            default_platform_explicit,
-            auth,
-            public_mode: env.bool_or("PUBLIC_MODE", false)?,
-            recording_url_allowed_hosts,
-            meeting_duration: Duration::from_secs(meeting_hours * 3600),
-            sweeper_requeue_limit: u32::try_from(env.u64_or("SWEEPER_REQUEUE_LIMIT", 50)?)
-                .map_err(|_| ConfigError::Invalid {
-                    var: "SWEEPER_REQUEUE_LIMIT",
-                    value: env.string("SWEEPER_REQUEUE_LIMIT").unwrap_or_default(),
-                    expected: "a whole number up to 4294967295".into(),
-                })?,
-            sweeper_requeue_cooldown: env
-                .duration_or("SWEEPER_REQUEUE_COOLDOWN", Duration::from_secs(6 * 3600))?,
+            whereby: WherebyConfig::from_vars(part(Part::Whereby))?,
+            daily: DailyConfig::from_vars(part(Part::Daily))?,
+            flags: Flags::from_vars(part(Part::Flags))?,
+            default_platform_explicit: Env(part(Part::Flags))
+                .string("DEFAULT_VIDEO_PLATFORM")
+                .is_some(),
+            auth: AuthConfig::from_vars(part(Part::Auth))?,
+            public_mode: meetings.public_mode,
+            recording_url_allowed_hosts: DownloadSettings::from_vars(part(Part::Downloads))?
+                .recording_url_allowed_hosts,
+            meeting_duration: meetings.meeting_duration,
+            sweeper_requeue_limit: sweeper.requeue_limit,
+            sweeper_requeue_cooldown: sweeper.requeue_cooldown,
             aws_endpoint_url: env.string("AWS_ENDPOINT_URL"),
-            local: LocalConfig {
-                listen_addr,
-                sweep_interval: Duration::from_secs(sweep_seconds),
-            },
         })
     }
 
@@ -518,8 +640,6 @@ mod tests {
         assert_eq!(c.meeting_duration, Duration::from_secs(8 * 3600));
         assert_eq!(c.sweeper_requeue_limit, 50);
         assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(6 * 3600));
-        assert_eq!(c.local.listen_addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(c.local.sweep_interval, Duration::from_secs(60));
         assert!(!c.has_platform_credentials());
     }
 
@@ -772,14 +892,11 @@ mod tests {
             ("MEETING_DURATION_HOURS", "2"),
             ("SWEEPER_REQUEUE_LIMIT", "7"),
             ("SWEEPER_REQUEUE_COOLDOWN", "90m"),
-            ("LOCAL_SWEEP_SECONDS", "5"),
-            ("LOCAL_LISTEN_ADDR", "127.0.0.1:0"),
         ])
         .unwrap();
         assert_eq!(c.meeting_duration, Duration::from_secs(7200));
         assert_eq!(c.sweeper_requeue_limit, 7);
         assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(5400));
-        assert_eq!(c.local.sweep_interval, Duration::from_secs(5));
         let c = parse(&[("SWEEPER_REQUEUE_COOLDOWN", "3600")]).unwrap();
         assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(3600));
         for (var, bad) in [
@@ -787,11 +904,57 @@ mod tests {
             ("MEETING_DURATION_HOURS", "eight"),
             ("SWEEPER_REQUEUE_LIMIT", "-1"),
             ("SWEEPER_REQUEUE_COOLDOWN", "soon"),
-            ("LOCAL_SWEEP_SECONDS", "0"),
-            ("LOCAL_LISTEN_ADDR", "localhost"),
         ] {
             let msg = parse(&[(var, bad)]).unwrap_err().to_string();
             assert!(msg.contains(var), "{var}={bad}: {msg}");
+        }
+    }
+
+    #[test]
+    fn local_stack_variables_are_not_read_by_the_functions_config() {
+        let c = parse(&[
+            ("LOCAL_LISTEN_ADDR", "localhost"),
+            ("LOCAL_SWEEP_SECONDS", "0"),
+            ("ROOMS_TABLE", "r"),
+        ])
+        .unwrap();
+        assert_eq!(c.tables.rooms, "r");
+    }
+
+    #[test]
+    fn a_function_starts_despite_a_bad_variable_of_a_part_it_does_not_use() {
+        // The whereby webhook reads the Whereby part; every other part's variable is bad.
+        let bad_elsewhere = vars(&[
+            ("WHEREBY_WEBHOOK_SECRET", "wb-secret"),
+            ("DAILY_API_URL", "not a url"),
+            ("DAILY_MIGRATION_ENABLED", "maybe"),
+            ("AUTH_BACKEND", "oauth"),
+            ("MEETING_DURATION_HOURS", "0"),
+            ("RECORDING_URL_ALLOWED_HOSTS", "exa mple.com"),
+            ("SWEEPER_REQUEUE_LIMIT", "-1"),
+            ("LOCAL_LISTEN_ADDR", "localhost"),
+        ]);
+        let c = Config::from_vars_parts(&bad_elsewhere, &[Part::Whereby]).unwrap();
+        assert_eq!(
+            c.whereby.webhook_secret.as_ref().unwrap().expose_secret(),
+            "wb-secret"
+        );
+        // Parts not asked for hold their defaults, not the bad values.
+        assert_eq!(c.daily.api_url, DEFAULT_DAILY_API_URL);
+        assert_eq!(c.meeting_duration, Duration::from_secs(8 * 3600));
+        // The same variable stops a function that does use its part, naming it.
+        for (part, var) in [
+            (Part::Daily, "DAILY_API_URL"),
+            (Part::Flags, "DAILY_MIGRATION_ENABLED"),
+            (Part::Auth, "AUTH_BACKEND"),
+            (Part::Meetings, "MEETING_DURATION_HOURS"),
+            (Part::Downloads, "RECORDING_URL_ALLOWED_HOSTS"),
+            (Part::Sweeper, "SWEEPER_REQUEUE_LIMIT"),
+        ] {
+            let msg = Config::from_vars_parts(&bad_elsewhere, &[part])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(var), "{part:?}: {msg}");
         }
     }
 }

@@ -19,11 +19,6 @@ pub fn detail(status: u16, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "detail": message }))
 }
 
-/// The answer of a route whose function has not been built yet.
-pub fn not_implemented() -> Response<Body> {
-    detail(501, "not implemented")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

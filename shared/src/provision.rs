@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
-use serde_yaml::Value;
+use serde_norway::Value;
 use tracing::info;
 
 use crate::config::TableNames;
@@ -115,7 +115,7 @@ fn key_schema(v: &Value, at: &str) -> Result<Vec<KeySchemaElement>, ProvisionErr
 /// `!Ref`) parse as tagged values and are only found in properties this does not read.
 pub fn table_specs(template: &str) -> Result<Vec<TableSpec>, ProvisionError> {
     let doc: Value =
-        serde_yaml::from_str(template).map_err(|e| template_error(format!("not YAML: {e}")))?;
+        serde_norway::from_str(template).map_err(|e| template_error(format!("not YAML: {e}")))?;
     let resources = field(&doc, "Resources", "template")?
         .as_mapping()
         .ok_or_else(|| template_error("Resources must be a mapping"))?;

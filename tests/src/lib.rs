@@ -41,15 +41,13 @@ pub fn unique_prefix(test: &str) -> String {
     format!("t-{}-{}", test.replace('_', "-"), &id[..8])
 }
 
-/// Config for a stack on a free port whose resources all carry `prefix`, plus `vars`.
+/// Config for a stack whose resources all carry `prefix`, plus `vars`.
 pub fn config_with(prefix: &str, endpoint: &str, vars: &[(&str, &str)]) -> Config {
     let mut map: std::collections::HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     map.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
-    map.entry("LOCAL_LISTEN_ADDR".into())
-        .or_insert_with(|| "127.0.0.1:0".into());
     map.entry("RECORDINGS_BUCKET".into())
         .or_insert_with(|| format!("{prefix}-recordings"));
     let mut config = Config::from_vars(&map).expect("test config is valid");

@@ -7,57 +7,36 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use reflector_bench::cases::CaseFile;
 use reflector_bench::coldstart::{run_case, Settings};
 
+/// Cold start per function under a local Lambda Runtime API.
+#[derive(Parser)]
+#[command(name = "coldstart")]
 struct Args {
+    /// Case file.
+    #[arg(long, default_value = "bench/coldstart-cases.json")]
     cases: PathBuf,
+    /// Directory of the functions' bootstrap binaries (cargo lambda build output).
+    #[arg(long, default_value = "target/lambda/x86_64")]
     bin_dir: PathBuf,
-    emulator: String,
-    runs: usize,
+    /// AWS emulator endpoint [default: $AWS_ENDPOINT_URL] (scripts/bench starts one).
+    #[arg(long)]
+    emulator: Option<String>,
+    /// Runs of each case, at least 1.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Where to write the figures as JSON.
+    #[arg(long)]
     out: Option<PathBuf>,
-    log: PathBuf,
+    /// The functions' log output [default: reflector-coldstart.log in the temp directory].
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Only the cases of this function.
+    #[arg(long)]
     only: Option<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        cases: PathBuf::from("bench/coldstart-cases.json"),
-        bin_dir: PathBuf::from("target/lambda/x86_64"),
-        emulator: std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
-        runs: 20,
-        out: None,
-        log: std::env::temp_dir().join("reflector-coldstart.log"),
-        only: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--cases" => args.cases = value()?.into(),
-            "--bin-dir" => args.bin_dir = value()?.into(),
-            "--emulator" => args.emulator = value()?,
-            "--runs" => {
-                args.runs = value()?
-                    .parse()
-                    .map_err(|_| "--runs needs a whole number".to_owned())?
-            }
-            "--out" => args.out = Some(value()?.into()),
-            "--log" => args.log = value()?.into(),
-            "--only" => args.only = Some(value()?),
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if args.emulator.is_empty() {
-        return Err(
-            "no AWS emulator: pass --emulator or set AWS_ENDPOINT_URL (scripts/bench starts one)"
-                .into(),
-        );
-    }
-    if args.runs == 0 {
-        return Err("--runs must be at least 1".into());
-    }
-    Ok(args)
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -66,13 +45,23 @@ fn fmt(v: Option<f64>) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("coldstart: {e}");
-            return ExitCode::from(2);
-        }
+    let args = Args::parse();
+    let runs = usize::try_from(args.runs).unwrap_or(usize::MAX);
+    let Some(emulator) = args
+        .emulator
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|e| !e.is_empty())
+    else {
+        eprintln!(
+            "coldstart: no AWS emulator: pass --emulator or set AWS_ENDPOINT_URL (scripts/bench starts one)"
+        );
+        return ExitCode::from(2);
     };
+    let log = args
+        .log
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("reflector-coldstart.log"));
     let file = match CaseFile::load(&args.cases) {
         Ok(f) => f,
         Err(e) => {
@@ -86,7 +75,7 @@ async fn main() -> ExitCode {
         .cloned()
         .unwrap_or_else(|| "reflector-meetings".into());
     if let Err(e) =
-        reflector_bench::seed::seed_meetings(&file.seed_meetings, &args.emulator, &table).await
+        reflector_bench::seed::seed_meetings(&file.seed_meetings, &emulator, &table).await
     {
         eprintln!("coldstart: seeding meetings in {table}: {e}");
         return ExitCode::FAILURE;
@@ -95,9 +84,9 @@ async fn main() -> ExitCode {
     let settings = Settings {
         root: &root,
         bin_dir: &args.bin_dir,
-        emulator: &args.emulator,
-        runs: args.runs,
-        log: &args.log,
+        emulator: &emulator,
+        runs,
+        log: &log,
     };
     let mut results = Vec::new();
     for case in &file.cases {

@@ -1,12 +1,13 @@
 use daily_webhook::handler::{handle, Deps};
 use lambda_http::{run, service_fn, Error};
 use shared::aws::{load_sdk_config, AwsClients};
+use shared::config::Part;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Parsed once: a bad value stops the cold start with a message naming the variable.
-    let config = shared::config::Config::from_env()?;
+    let config = shared::config::Config::from_env_parts(&[Part::Daily])?;
     let clients = AwsClients::new(&load_sdk_config().await);
     let deps = Deps::from_config(&config, &clients)?;
     run(service_fn(|request| handle(&deps, request))).await

@@ -12,6 +12,9 @@
 //!    still open -> stays active; all ended -> deactivated. A platform or store error for one
 //!    meeting is logged and that meeting skipped.
 //!
+//! This module orchestrates the steps (deadline, order, summary); [`crate::deactivate`] and
+//! [`crate::requeue`] do them.
+//!
 //! The run stops starting work at the deadline (the Lambda timeout minus a margin) and reports
 //! `stopped_early`; whatever it did not reach is still there for the next run (meetings stay
 //! active, recordings stay unclaimed).
@@ -20,26 +23,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
-use tracing::{debug, error, info, instrument, warn};
+use tracing::{error, info, instrument};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
-use shared::domain::{
-    Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
-    TranscriptStatus,
-};
-use shared::messages::{JobSource, RecordingJob};
-use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions, SessionData};
+use shared::domain::Meeting;
+use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
 use shared::store::sessions::StoredRoomSessions;
 use shared::store::{
     MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, TranscriptStore,
 };
+
+pub use crate::deactivate::still_in_use;
+use crate::deactivate::sweep_meetings;
+use crate::requeue::requeue_recordings;
+pub use crate::requeue::{job_source, Reprocess, CANDIDATES_PER_REQUEUE};
 
 /// Time kept free before the Lambda deadline: the longest single AWS call
 /// ([`shared::aws::OPERATION_TIMEOUT`], 8 s) plus the summary log, so a call started just before
@@ -54,10 +57,6 @@ pub const DEFAULT_IN_FLIGHT_GRACE: Duration = Duration::from_secs(2 * 3600);
 /// Platform calls made at once. Small: it keeps the run well under the platforms' rate limits
 /// while still checking hundreds of meetings within one invocation.
 pub const DEFAULT_PLATFORM_CONCURRENCY: usize = 4;
-
-/// How many recordings of one status are looked at per requeued recording allowed: recordings
-/// that need nothing (permanent failures, cooling down) are skipped, so more are read than sent.
-pub const CANDIDATES_PER_REQUEUE: u32 = 4;
 
 /// Tunables of one run, from [`Config`] plus the constants above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +173,7 @@ pub struct Summary {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SweepError {
+pub(crate) enum SweepError {
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error(transparent)]
@@ -250,274 +249,20 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
     summary
 }
 
-#[derive(Debug)]
-enum MeetingOutcome {
-    StaysActive,
-    Deactivated,
-    Failed(SweepError),
-    /// Not started, or cut off, because the deadline came.
-    NotReached,
-}
-
-async fn sweep_meetings(
-    deps: &Deps,
-    meetings: Vec<Meeting>,
-    now: DateTime<Utc>,
-    deadline: Instant,
-    summary: &mut Summary,
-) {
-    let tokio_deadline = tokio::time::Instant::from_std(deadline);
-    let mut outcomes = stream::iter(meetings)
-        .map(|meeting| async move {
-            if Instant::now() >= deadline {
-                return (meeting, MeetingOutcome::NotReached);
-            }
-            // A platform call may retry for tens of seconds; it must not outlive the run.
-            let outcome =
-                match tokio::time::timeout_at(tokio_deadline, sweep_meeting(deps, &meeting, now))
-                    .await
-                {
-                    Ok(Ok(true)) => MeetingOutcome::Deactivated,
-                    Ok(Ok(false)) => MeetingOutcome::StaysActive,
-                    Ok(Err(e)) => MeetingOutcome::Failed(e),
-                    Err(_) => MeetingOutcome::NotReached,
-                };
-            (meeting, outcome)
-        })
-        .buffer_unordered(deps.settings.platform_concurrency.max(1));
-
-    while let Some((meeting, outcome)) = outcomes.next().await {
-        match outcome {
-            MeetingOutcome::NotReached => summary.stopped_early = true,
-            MeetingOutcome::StaysActive => summary.checked += 1,
-            MeetingOutcome::Deactivated => {
-                summary.checked += 1;
-                summary.deactivated += 1;
-            }
-            MeetingOutcome::Failed(e) => {
-                summary.checked += 1;
-                summary.skipped_on_error += 1;
-                warn!(
-                    meeting_id = %meeting.id,
-                    room_name = %meeting.room_name,
-                    platform = %meeting.platform,
-                    error = %e,
-                    "meeting skipped: checking it failed"
-                );
-            }
-        }
-    }
-}
-
-/// Returns whether the meeting was deactivated.
-async fn sweep_meeting(
-    deps: &Deps,
-    meeting: &Meeting,
-    now: DateTime<Utc>,
-) -> Result<bool, SweepError> {
-    if meeting.end_date <= now {
-        deps.meetings.deactivate(&meeting.id).await?;
-        info!(meeting_id = %meeting.id, end_date = %meeting.end_date, "meeting deactivated: past its end date");
-        return Ok(true);
-    }
-    let platform = deps.platforms.get(meeting.platform)?;
-    let sessions = platform.get_room_sessions(&meeting.room_name).await?;
-    if still_in_use(&sessions) {
-        debug!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting stays active");
-        return Ok(false);
-    }
-    deps.meetings.deactivate(&meeting.id).await?;
-    info!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting deactivated: all sessions ended");
-    Ok(true)
-}
-
-/// A meeting nobody has joined yet is waiting for its participants; one with an open session is
-/// in use. Only a meeting whose every session has ended is over.
-pub fn still_in_use(sessions: &[SessionData]) -> bool {
-    sessions.is_empty() || sessions.iter().any(|s| s.ended_at.is_none())
-}
-
-/// Why a recording needs (or does not need) to go through the processor again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reprocess {
-    /// Never got a transcript, or its transcript was never uploaded: the processing was lost.
-    Unprocessed,
-    /// Its transcript is `error` for a reason worth another try.
-    TransientError,
-    /// Its transcript is `error` for good (no audio, disallowed host): another try fails again.
-    PermanentError,
-    /// Its transcript was uploaded; nothing to do.
-    Done,
-}
-
-impl Reprocess {
-    pub fn of(transcript: Option<&Transcript>) -> Self {
-        match transcript {
-            None => Reprocess::Unprocessed,
-            Some(t) => match t.status {
-                TranscriptStatus::Idle => Reprocess::Unprocessed,
-                TranscriptStatus::Uploaded => Reprocess::Done,
-                TranscriptStatus::Error if t.error_permanent => Reprocess::PermanentError,
-                TranscriptStatus::Error => Reprocess::TransientError,
-            },
-        }
-    }
-
-    pub fn wanted(self) -> bool {
-        matches!(self, Reprocess::Unprocessed | Reprocess::TransientError)
-    }
-}
-
-/// The processor's job source for a stored recording source (`None` when no job can fetch it).
-pub fn job_source(source: &RecordingSource) -> Option<JobSource> {
-    match source {
-        RecordingSource::S3 { bucket, key } => Some(JobSource::S3(S3Location {
-            bucket: bucket.clone(),
-            key: key.clone(),
-        })),
-        RecordingSource::PlatformRecording {
-            platform: Platform::Daily,
-            recording_id,
-        } => Some(JobSource::DailyRecording(recording_id.clone())),
-        RecordingSource::PlatformRecording { .. } => None,
-    }
-}
-
-#[derive(Debug)]
-enum RequeueOutcome {
-    Sent,
-    NotNeeded(&'static str),
-}
-
-async fn requeue_recordings(
-    deps: &Deps,
-    now: DateTime<Utc>,
-    deadline: Instant,
-    summary: &mut Summary,
-) {
-    let limit = deps.settings.requeue_limit;
-    if limit == 0 {
-        return;
-    }
-    let window = limit.saturating_mul(CANDIDATES_PER_REQUEUE);
-    // Failed first: those are known to need it; pending and processing ones are only suspects.
-    for status in [
-        RecordingStatus::Failed,
-        RecordingStatus::Pending,
-        RecordingStatus::Processing,
-    ] {
-        if summary.requeued >= limit {
-            return;
-        }
-        if Instant::now() >= deadline {
-            summary.stopped_early = true;
-            return;
-        }
-        let candidates = match deps.recordings.list_by_status(status, window).await {
-            Ok(c) => c,
-            Err(e) => {
-                error!(status = ?status, error = %e, "listing recordings failed");
-                summary
-                    .errors
-                    .push(format!("listing {status:?} recordings: {e}"));
-                continue;
-            }
-        };
-        for recording in candidates {
-            if summary.requeued >= limit {
-                return;
-            }
-            if Instant::now() >= deadline {
-                summary.stopped_early = true;
-                return;
-            }
-            match requeue_one(deps, &recording, now).await {
-                Ok(RequeueOutcome::Sent) => summary.requeued += 1,
-                Ok(RequeueOutcome::NotNeeded(why)) => {
-                    debug!(recording_id = %recording.id, why, "recording not requeued");
-                }
-                Err(e) => {
-                    summary.requeue_failed += 1;
-                    warn!(recording_id = %recording.id, error = %e, "requeuing recording failed");
-                }
-            }
-        }
-    }
-}
-
-async fn requeue_one(
-    deps: &Deps,
-    recording: &Recording,
-    now: DateTime<Utc>,
-) -> Result<RequeueOutcome, SweepError> {
-    let grace =
-        chrono::Duration::from_std(deps.settings.in_flight_grace).unwrap_or(chrono::Duration::MAX);
-    let recent = |at: DateTime<Utc>| now.signed_duration_since(at) < grace;
-    if recent(recording.updated_at) {
-        return Ok(RequeueOutcome::NotNeeded(
-            "changed recently; may be in flight",
-        ));
-    }
-    let transcript = deps.transcripts.get_by_recording(&recording.id).await?;
-    let reprocess = Reprocess::of(transcript.as_ref());
-    match reprocess {
-        Reprocess::Done => return Ok(RequeueOutcome::NotNeeded("transcript uploaded")),
-        Reprocess::PermanentError => return Ok(RequeueOutcome::NotNeeded("failed permanently")),
-        Reprocess::Unprocessed | Reprocess::TransientError => {}
-    }
-    if transcript.as_ref().is_some_and(|t| recent(t.updated_at)) {
-        return Ok(RequeueOutcome::NotNeeded(
-            "transcript changed recently; may be in flight",
-        ));
-    }
-    let Some(source) = job_source(&recording.source) else {
-        warn!(recording_id = %recording.id, source = %recording.source.source_key(), "recording source cannot be requeued");
-        return Ok(RequeueOutcome::NotNeeded(
-            "source cannot be fetched by the processor",
-        ));
-    };
-    // The claim comes before the send: of two concurrent runs only one wins it. If the send then
-    // fails, the recording waits for the cooldown rather than risk being sent twice.
-    if !deps
-        .recordings
-        .claim_requeue(&recording.id, now, deps.settings.requeue_cooldown)
-        .await?
-    {
-        return Ok(RequeueOutcome::NotNeeded("requeued within the cooldown"));
-    }
-    let meeting = deps
-        .meetings
-        .get(&recording.meeting_id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            entity: "meeting",
-            id: recording.meeting_id.clone(),
-        })?;
-    let job = RecordingJob {
-        meeting_id: meeting.id,
-        recording_id: recording.id.clone(),
-        room_name: meeting.room_name,
-        source,
-    };
-    deps.queue.send(&job).await?;
-    info!(
-        recording_id = %recording.id,
-        meeting_id = %job.meeting_id,
-        status = ?recording.status,
-        reason = ?reprocess,
-        "recording requeued"
-    );
-    Ok(RequeueOutcome::Sent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Duration as Span;
+    use shared::domain::{
+        Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
+        TranscriptStatus,
+    };
     use shared::domain::{RecordingTrigger, RecordingType, RoomMode};
     use shared::fakes::{
         MemoryMeetings, MemoryRecordingQueue, MemoryRecordings, MemorySessions, MemoryTranscripts,
     };
+    use shared::messages::JobSource;
+    use shared::platform::SessionData;
 
     const SCHEDULE_EVENT: &str = include_str!("../../../events/schedule/sweep.json");
 

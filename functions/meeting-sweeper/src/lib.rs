@@ -1,1 +1,3 @@
+pub mod deactivate;
 pub mod handler;
+pub mod requeue;

@@ -1,9 +1,10 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::config::Part;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = shared::config::Config::from_env()?;
+    let config = shared::config::Config::from_env_parts(&[Part::Daily, Part::Downloads])?;
     let sdk = shared::aws::load_sdk_config().await;
     let aws = shared::aws::AwsClients::new(&sdk);
     let deps = recording_processor::build(&config, &aws)?;

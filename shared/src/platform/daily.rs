@@ -10,7 +10,6 @@
 //!   Daily's coarse meeting history.
 //! - Webhooks have no dashboard at Daily, so this client also creates, lists, deletes and
 //!   re-activates them (`POST /webhooks/:uuid` re-arms a FAILED circuit-breaker webhook).
-//! - `upload_logo` succeeds without doing anything: Daily has no per-room logo.
 
 use std::sync::Arc;
 
@@ -522,10 +521,6 @@ impl VideoPlatform for DailyClient {
         } else {
             Err(api_error(PLATFORM, &ex))
         }
-    }
-
-    async fn upload_logo(&self, _room_name: &str, _logo: &[u8]) -> Result<(), PlatformError> {
-        Ok(())
     }
 }
 

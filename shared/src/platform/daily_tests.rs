@@ -788,13 +788,6 @@ async fn room_sessions_without_a_source_are_unsupported() {
     ));
 }
 
-#[tokio::test]
-async fn upload_logo_succeeds_without_calling_daily() {
-    let s = server().await;
-    assert_eq!(client(&s).upload_logo(ROOM_NAME, b"\x89PNG").await, Ok(()));
-    assert!(s.received_requests().await.unwrap().is_empty());
-}
-
 #[test]
 fn from_config_requires_the_api_key_and_complete_bucket_settings() {
     let mut cfg = crate::config::DailyConfig {

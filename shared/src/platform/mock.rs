@@ -33,10 +33,6 @@ pub enum MockCall {
         room_name: String,
         platform_meeting_id: Option<String>,
     },
-    UploadLogo {
-        room_name: String,
-        bytes: usize,
-    },
 }
 
 #[derive(Default)]
@@ -160,13 +156,6 @@ impl VideoPlatform for MockClient {
         self.record(MockCall::DeleteRoom {
             room_name: room_name.to_owned(),
             platform_meeting_id: platform_meeting_id.map(str::to_owned),
-        })
-    }
-
-    async fn upload_logo(&self, room_name: &str, logo: &[u8]) -> Result<(), PlatformError> {
-        self.record(MockCall::UploadLogo {
-            room_name: room_name.to_owned(),
-            bytes: logo.len(),
         })
     }
 }

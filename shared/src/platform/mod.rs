@@ -1,7 +1,7 @@
 //! Video platform layer (DESIGN.md section 3).
 //!
 //! - [`VideoPlatform`]: what the handlers need from a platform (create a meeting room, list its
-//!   sessions, delete it, upload a logo). Implemented by [`DailyClient`],
+//!   sessions, delete it). Implemented by [`DailyClient`],
 //!   [`WherebyClient`] and [`MockClient`].
 //! - [`PlatformRegistry`]: `Platform -> Arc<dyn VideoPlatform>` built once from [`Config`];
 //!   a platform without credentials answers with a [`PlatformError::Config`] naming the variable.
@@ -149,8 +149,6 @@ pub trait VideoPlatform: Send + Sync {
         room_name: &str,
         platform_meeting_id: Option<&str>,
     ) -> Result<(), PlatformError>;
-
-    async fn upload_logo(&self, room_name: &str, logo: &[u8]) -> Result<(), PlatformError>;
 }
 
 /// Where Daily room sessions come from: Daily's own history is coarse (a join is recorded only

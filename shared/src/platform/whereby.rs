@@ -12,12 +12,9 @@
 //!   rather than risking two meetings.
 //! - Deletion is by `meetingId` (`DELETE /meetings/:id`, 204, idempotent), so
 //!   [`VideoPlatform::delete_room`] needs the platform meeting id.
-//! - The logo path uses the room name without its slash: the spec's example has one, which
-//!   would make `//` in the path (video-platform-apis.md B2, untested by anyone).
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::multipart::{Form, Part};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -214,18 +211,6 @@ fn ok_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn image_part(logo: &[u8]) -> Part {
-    let mime = if logo.starts_with(b"\x89PNG") {
-        "image/png"
-    } else if logo.starts_with(&[0xFF, 0xD8]) {
-        "image/jpeg"
-    } else {
-        "application/octet-stream"
-    };
-    let part = || Part::bytes(logo.to_vec()).file_name("logo");
-    part().mime_str(mime).unwrap_or_else(|_| part())
-}
-
 #[async_trait]
 impl VideoPlatform for WherebyClient {
     fn platform(&self) -> Platform {
@@ -314,25 +299,6 @@ impl VideoPlatform for WherebyClient {
                 operation: "delete a room",
                 reason: format!("Whereby deletes by meetingId, and none was given for {room_name}"),
             }),
-        }
-    }
-
-    /// `PUT /rooms/:roomName/theme/logo` with multipart field `image`; 204.
-    async fn upload_logo(&self, room_name: &str, logo: &[u8]) -> Result<(), PlatformError> {
-        let url = self
-            .api
-            .url(&["rooms", room_name.trim_start_matches('/'), "theme", "logo"]);
-        let ex = self
-            .api
-            .call("upload logo", Safety::Idempotent, |c| {
-                c.put(url.clone())
-                    .multipart(Form::new().part("image", image_part(logo)))
-            })
-            .await?;
-        if ex.status.is_success() {
-            Ok(())
-        } else {
-            Err(api_error(PLATFORM, &ex))
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
 use crate::domain::{RecordingTrigger, RoomMode};
@@ -446,53 +446,6 @@ async fn delete_without_meeting_id_is_unsupported_and_calls_nothing() {
         }
     ));
     assert!(s.received_requests().await.unwrap().is_empty());
-}
-
-fn is_multipart_image(expected: &'static [u8]) -> impl Fn(&Request) -> bool + Send + Sync {
-    move |r: &Request| {
-        let ct = r
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let body = String::from_utf8_lossy(&r.body);
-        ct.starts_with("multipart/form-data; boundary=")
-            && body.contains("Content-Disposition: form-data; name=\"image\"")
-            && body.contains("Content-Type: image/png")
-            && r.body.windows(expected.len()).any(|w| w == expected)
-    }
-}
-
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake-png-bytes";
-
-#[tokio::test]
-async fn logo_upload_puts_a_multipart_image_field() {
-    let s = server().await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/v1/rooms/{ROOM}/theme/logo")))
-        .and(header(AUTH.0, AUTH.1))
-        .and(is_multipart_image(PNG))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&s)
-        .await;
-    assert_eq!(client(&s).upload_logo(ROOM, PNG).await, Ok(()));
-}
-
-#[tokio::test]
-async fn logo_upload_rejected_by_whereby_is_an_error() {
-    let s = server().await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/v1/rooms/{ROOM}/theme/logo")))
-        .and(header(AUTH.0, AUTH.1))
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"error": "Unsupported content type"})),
-        )
-        .expect(1)
-        .mount(&s)
-        .await;
-    let err = client(&s).upload_logo(ROOM, b"GIF89a").await.unwrap_err();
-    assert_eq!(err.status(), Some(400));
 }
 
 #[test]

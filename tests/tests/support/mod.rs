@@ -69,6 +69,7 @@ impl Stack {
                 resource_prefix: prefix.clone(),
                 background,
                 retry_delay,
+                ..Default::default()
             },
         )
         .await

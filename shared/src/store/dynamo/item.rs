@@ -1,5 +1,13 @@
 //! Small conversions between domain values and DynamoDB attributes. Reading never panics: a
 //! missing or mistyped attribute is a `StoreError::Corrupt` naming the item and the attribute.
+//!
+//! Why by hand and not `serde_dynamo` (as the runtime's `http-dynamodb` example does): the items
+//! are not the domain types' serde shape. Timestamps are fixed-width nanosecond strings so that
+//! string order is time order in sort keys and conditions; items carry attributes no domain
+//! field has (GSI keys such as the active-meetings index, markers, requeue claims), and most
+//! writes are `UpdateItem`/condition expressions over a few attributes, where a whole-struct mapping does not help. Switching would mean serde
+//! attributes on the domain types for storage concerns, or mirror structs as long as this file,
+//! with no change in requests or attribute names to show for it.
 
 use std::collections::HashMap;
 use std::str::FromStr;
