@@ -4,7 +4,7 @@
 //! asserts on the state a user would see. Adapter behaviour against DynamoDB is tested against the
 //! emulator elsewhere; these are not a substitute for that.
 //!
-//! Each fake can be told to fail a named method (`fail("add_clients")`) to test error paths.
+//! Each fake can be told to fail a named method (`fail("set_clients_if_newer")`) to test error paths.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -112,16 +112,6 @@ impl MeetingStore for MemoryMeetings {
             .cloned()
             .collect())
     }
-    async fn add_clients(&self, id: &str, delta: i64) -> StoreResult<i64> {
-        self.failures.check("add_clients")?;
-        let mut meetings = lock(&self.meetings);
-        let (m, _) = meetings.get_mut(id).ok_or_else(|| StoreError::NotFound {
-            entity: "meeting",
-            id: id.to_owned(),
-        })?;
-        m.num_clients = (m.num_clients + delta).max(0);
-        Ok(m.num_clients)
-    }
     async fn set_clients_if_newer(
         &self,
         id: &str,
@@ -157,6 +147,11 @@ pub struct MemorySessions {
 }
 
 impl MemorySessions {
+    /// Stores a session as `ParticipantEvents::apply` would have.
+    pub fn insert(&self, session: ParticipantSession) {
+        let key = (session.meeting_id.clone(), session.session_id.clone());
+        lock(&self.sessions).insert(key, session);
+    }
     pub fn get(&self, meeting_id: &str, session_id: &str) -> Option<ParticipantSession> {
         lock(&self.sessions)
             .get(&(meeting_id.to_owned(), session_id.to_owned()))
@@ -166,36 +161,6 @@ impl MemorySessions {
 
 #[async_trait]
 impl ParticipantSessionStore for MemorySessions {
-    async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool> {
-        self.failures.check("record_join")?;
-        let key = (session.meeting_id.clone(), session.session_id.clone());
-        let mut sessions = lock(&self.sessions);
-        if sessions.contains_key(&key) {
-            return Ok(false);
-        }
-        sessions.insert(key, session.clone());
-        Ok(true)
-    }
-    async fn record_leave(
-        &self,
-        meeting_id: &str,
-        session_id: &str,
-        left_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.failures.check("record_leave")?;
-        let key = (meeting_id.to_owned(), session_id.to_owned());
-        let mut sessions = lock(&self.sessions);
-        let entry = sessions.entry(key).or_insert_with(|| ParticipantSession {
-            meeting_id: meeting_id.to_owned(),
-            session_id: session_id.to_owned(),
-            user_id: None,
-            user_name: None,
-            joined_at: left_at,
-            left_at: None,
-        });
-        entry.left_at = Some(left_at);
-        Ok(())
-    }
     async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>> {
         self.failures.check("list_by_meeting")?;
         Ok(lock(&self.sessions)
@@ -498,10 +463,6 @@ impl TranscriptStore for MemoryTranscripts {
         }
         all.push(transcript.clone());
         Ok((transcript.clone(), true))
-    }
-    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
-        self.failures.check("get")?;
-        Ok(lock(&self.transcripts).iter().find(|t| t.id == id).cloned())
     }
     async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
         self.failures.check("get_by_recording")?;

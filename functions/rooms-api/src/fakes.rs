@@ -185,10 +185,6 @@ impl MeetingStore for MemMeetings {
         unsupported()
     }
 
-    async fn add_clients(&self, _id: &str, _delta: i64) -> StoreResult<i64> {
-        unsupported()
-    }
-
     async fn set_clients_if_newer(
         &self,
         _id: &str,
@@ -227,14 +223,5 @@ impl ConsentStore for MemConsents {
         }
         all.push(consent.clone());
         Ok(consent.clone())
-    }
-
-    async fn has_any_denial(&self, meeting_id: &str) -> StoreResult<bool> {
-        Ok(self
-            .consents
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|c| c.meeting_id == meeting_id && !c.consent_given))
     }
 }

@@ -535,9 +535,6 @@ impl MeetingStore for AlwaysLoses {
     async fn list_active(&self) -> StoreResult<Vec<Meeting>> {
         Ok(vec![])
     }
-    async fn add_clients(&self, _id: &str, _d: i64) -> StoreResult<i64> {
-        Ok(0)
-    }
     async fn set_clients_if_newer(
         &self,
         _i: &str,

@@ -54,9 +54,6 @@ impl MeetingStore for FakeMeetings {
     async fn list_active(&self) -> StoreResult<Vec<Meeting>> {
         unused("list_active")
     }
-    async fn add_clients(&self, _: &str, _: i64) -> StoreResult<i64> {
-        unused("add_clients")
-    }
     async fn set_clients_if_newer(&self, _: &str, _: i64, _: DateTime<Utc>) -> StoreResult<bool> {
         unused("set_clients_if_newer")
     }
@@ -161,9 +158,6 @@ impl TranscriptStore for FakeTranscripts {
         }
         all.insert(transcript.id.clone(), transcript.clone());
         Ok((transcript.clone(), true))
-    }
-    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
-        Ok(self.0.lock().unwrap().get(id).cloned())
     }
     async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
         Ok(self.for_recording(recording_id))
