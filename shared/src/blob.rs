@@ -1,6 +1,7 @@
 //! Audio objects in S3: streaming multipart upload with bounded memory, server-side copy,
 //! range reads for the media check, and the "already there" check that makes reprocessing
-//! idempotent.
+//! idempotent. The recording processor uses them through the [`BlobStore`] port, implemented
+//! over S3 by [`Blobs`] (and in memory by `fakes::MemoryBlobs`, for handler tests).
 //!
 //! Memory of an upload is bounded by `(max_in_flight + 1) * part_size` whatever the file size:
 //! one part filling from the source while at most `max_in_flight` parts upload in background
@@ -9,19 +10,23 @@
 //! half-written object and no orphaned parts (which S3 bills for) stay behind.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::domain::S3Location;
+use crate::download::DownloadError;
 use crate::media::{MediaError, MediaInfo, Sniffer};
 
 const MIB: usize = 1024 * 1024;
@@ -221,6 +226,51 @@ pub struct ObjectInfo {
     pub metadata: HashMap<String, String>,
 }
 
+/// A download's body, as [`BlobStore::upload`] takes it.
+pub type SourceBody<'a> = BoxStream<'a, Result<Bytes, DownloadError>>;
+
+/// Why [`BlobStore::upload`] failed.
+pub type SourceUploadError = UploadError<DownloadError, MediaError>;
+
+/// The object-store operations the recording processor needs. Contract, as S3 has it and
+/// [`Blobs`] implements it: an uploaded or copied object becomes visible (to `head`,
+/// `find_by_prefix`) only once complete; a failed or refused upload leaves no object and no
+/// multipart upload behind; errors say whether a retry may help (`S3Error::retryable`) and carry
+/// the HTTP status when the store answered (404 for a missing object or bucket).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Size and metadata of an object; `None` when it does not exist.
+    async fn head(&self, loc: &S3Location) -> Result<Option<ObjectInfo>, S3Error>;
+    /// The first non-empty complete object whose key starts with `prefix`.
+    async fn find_by_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<ObjectInfo>, S3Error>;
+    /// Streams `body` into `target`, `inspector` seeing every chunk and able to refuse it; a body
+    /// whose length differs from `expected_len` is `Incomplete` and not stored.
+    async fn upload(
+        &self,
+        target: &UploadTarget,
+        body: SourceBody<'_>,
+        expected_len: Option<u64>,
+        inspector: &mut (dyn Inspect<Error = MediaError> + Send),
+    ) -> Result<Uploaded, SourceUploadError>;
+    /// Copies an object of `size` bytes into `target` without the bytes passing through here.
+    async fn copy(
+        &self,
+        from: &S3Location,
+        size: u64,
+        target: &UploadTarget,
+    ) -> Result<Uploaded, S3Error>;
+    /// The media check of an object of `size` bytes, reading only what the check needs.
+    async fn check_media(
+        &self,
+        loc: &S3Location,
+        size: u64,
+    ) -> Result<Result<MediaInfo, MediaError>, S3Error>;
+}
+
 /// S3 operations on audio objects.
 #[derive(Clone, Debug)]
 pub struct Blobs {
@@ -243,10 +293,6 @@ impl Blobs {
             s3: aws_sdk_s3::Client::from_conf(config),
             settings,
         }
-    }
-
-    pub fn settings(&self) -> &BlobSettings {
-        &self.settings
     }
 
     /// Size and metadata of an object; `None` when it does not exist.
@@ -319,7 +365,7 @@ impl Blobs {
     ) -> Result<Uploaded, UploadError<E, I::Error>>
     where
         S: Stream<Item = Result<Bytes, E>>,
-        I: Inspect,
+        I: Inspect + ?Sized,
     {
         let mut upload = MultipartUpload::new(self, target);
         let result = self
@@ -341,7 +387,7 @@ impl Blobs {
     ) -> Result<Uploaded, UploadError<E, I::Error>>
     where
         S: Stream<Item = Result<Bytes, E>>,
-        I: Inspect,
+        I: Inspect + ?Sized,
     {
         let part_size = self.settings.part_size.max(1);
         let mut progress = Progress::new(&self.settings, target, expected_len);
@@ -501,33 +547,8 @@ impl Blobs {
         loc: &S3Location,
         size: u64,
     ) -> Result<Result<MediaInfo, MediaError>, S3Error> {
-        let mut sniffer = Sniffer::new();
-        let mut reads = 0u32;
-        loop {
-            if sniffer.verdict().is_some() {
-                break;
-            }
-            if let Some(offset) = sniffer.resume_offset() {
-                sniffer.jump_to(offset.min(size));
-            }
-            let pos = sniffer.position();
-            if pos >= size {
-                break;
-            }
-            let len = sniffer
-                .bytes_wanted()
-                .clamp(self.settings.range_read_size, self.settings.part_size)
-                as u64;
-            let data = self.read_range(loc, pos, len.min(size - pos)).await?;
-            reads += 1;
-            if data.is_empty() {
-                break;
-            }
-            sniffer.feed(&data);
-        }
-        let result = sniffer.finish();
-        info!(bucket = %loc.bucket, key = %loc.key, size, reads, ok = result.is_ok(), "media check by range reads");
-        Ok(result)
+        let reads = (self.settings.range_read_size, self.settings.part_size);
+        check_media_by_ranges(loc, size, reads, |pos, len| self.read_range(loc, pos, len)).await
     }
 }
 
@@ -538,6 +559,83 @@ const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~')
     .remove(b'/');
+
+#[async_trait]
+impl BlobStore for Blobs {
+    async fn head(&self, loc: &S3Location) -> Result<Option<ObjectInfo>, S3Error> {
+        Blobs::head(self, loc).await
+    }
+    async fn find_by_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<ObjectInfo>, S3Error> {
+        Blobs::find_by_prefix(self, bucket, prefix).await
+    }
+    async fn upload(
+        &self,
+        target: &UploadTarget,
+        body: SourceBody<'_>,
+        expected_len: Option<u64>,
+        inspector: &mut (dyn Inspect<Error = MediaError> + Send),
+    ) -> Result<Uploaded, SourceUploadError> {
+        self.upload_stream(target, body, expected_len, inspector)
+            .await
+    }
+    async fn copy(
+        &self,
+        from: &S3Location,
+        size: u64,
+        target: &UploadTarget,
+    ) -> Result<Uploaded, S3Error> {
+        Blobs::copy(self, from, size, target).await
+    }
+    async fn check_media(
+        &self,
+        loc: &S3Location,
+        size: u64,
+    ) -> Result<Result<MediaInfo, MediaError>, S3Error> {
+        Blobs::check_media(self, loc, size).await
+    }
+}
+
+/// The media check by range reads of `[min, max]` bytes (`read(start, len)`), jumping over the
+/// payload the check does not need; shared by every [`BlobStore`].
+pub async fn check_media_by_ranges<F, Fut>(
+    loc: &S3Location,
+    size: u64,
+    (min_read, max_read): (usize, usize),
+    mut read: F,
+) -> Result<Result<MediaInfo, MediaError>, S3Error>
+where
+    F: FnMut(u64, u64) -> Fut,
+    Fut: Future<Output = Result<Bytes, S3Error>>,
+{
+    let mut sniffer = Sniffer::new();
+    let mut reads = 0u32;
+    loop {
+        if sniffer.verdict().is_some() {
+            break;
+        }
+        if let Some(offset) = sniffer.resume_offset() {
+            sniffer.jump_to(offset.min(size));
+        }
+        let pos = sniffer.position();
+        if pos >= size {
+            break;
+        }
+        let len = sniffer.bytes_wanted().clamp(min_read, max_read) as u64;
+        let data = read(pos, len.min(size - pos)).await?;
+        reads += 1;
+        if data.is_empty() {
+            break;
+        }
+        sniffer.feed(&data);
+    }
+    let result = sniffer.finish();
+    info!(bucket = %loc.bucket, key = %loc.key, size, reads, ok = result.is_ok(), "media check by range reads");
+    Ok(result)
+}
 
 /// `bucket/key` with the key percent-encoded, as CopySource wants it.
 fn copy_source(from: &S3Location) -> String {

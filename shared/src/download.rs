@@ -1,10 +1,14 @@
-//! Recording downloads over HTTP(S), limited to `RECORDING_URL_ALLOWED_HOSTS`.
+//! Recording downloads over HTTP(S), limited to `RECORDING_URL_ALLOWED_HOSTS`: the
+//! [`Downloader`] port, implemented over HTTP by [`HttpDownloader`] (and in memory by
+//! `fakes::MemoryDownloads`, for handler tests).
 //!
 //! The allow-list is checked before the first request and again on every redirect (a custom
 //! redirect policy), so an allowed host cannot bounce the function to an internal address or a
 //! host nobody approved. The body is a stream: nothing is buffered here.
 
 use std::sync::Arc;
+
+use async_trait::async_trait;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,8 +83,32 @@ pub fn redact(url: &Url) -> String {
     u.to_string()
 }
 
+/// Opens recording downloads. Contract (what the processor relies on): a URL that does not
+/// parse is `InvalidUrl`, one off the allow-list is `NotAllowed` and nothing is sent to it; a
+/// non-2xx answer is `Status`; a transfer that breaks is `Network`, at open or in the body.
+#[async_trait]
+pub trait Downloader: Send + Sync {
+    /// Sends the request and returns the open body once a 2xx answer arrived.
+    async fn open(&self, url: &str) -> Result<Download, DownloadError>;
+}
+
+/// Parses `url` and checks it against the allow-list, without sending anything.
+pub fn check_allowed(allowed: &[AllowedHost], url: &str) -> Result<Url, DownloadError> {
+    let parsed = Url::parse(url).map_err(|e| DownloadError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !allowed.iter().any(|h| h.allows(&parsed)) {
+        return Err(DownloadError::NotAllowed {
+            url: redact(&parsed),
+        });
+    }
+    Ok(parsed)
+}
+
+/// [`Downloader`] over HTTP(S) with reqwest; the allow-list is also applied to every redirect.
 #[derive(Clone, Debug)]
-pub struct Downloader {
+pub struct HttpDownloader {
     client: reqwest::Client,
     allowed: Arc<Vec<AllowedHost>>,
 }
@@ -91,7 +119,7 @@ pub struct Downloader {
 #[error("redirect to {0}, which is not on an allowed recording host")]
 struct DisallowedRedirect(String);
 
-impl Downloader {
+impl HttpDownloader {
     pub fn new(allowed: Vec<AllowedHost>) -> Result<Self, DownloadError> {
         let allowed = Arc::new(allowed);
         let policy_hosts = Arc::clone(&allowed);
@@ -116,29 +144,13 @@ impl Downloader {
             })?;
         Ok(Self { client, allowed })
     }
+}
 
-    /// Whether `url` may be downloaded.
-    pub fn is_allowed(&self, url: &Url) -> bool {
-        self.allowed.iter().any(|h| h.allows(url))
-    }
-
-    /// Parses `url` and checks it against the allow-list without sending anything.
-    pub fn check(&self, url: &str) -> Result<Url, DownloadError> {
-        let parsed = Url::parse(url).map_err(|e| DownloadError::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-        if !self.is_allowed(&parsed) {
-            return Err(DownloadError::NotAllowed {
-                url: redact(&parsed),
-            });
-        }
-        Ok(parsed)
-    }
-
+#[async_trait]
+impl Downloader for HttpDownloader {
     /// Sends the GET and returns the open body once a 2xx answer arrived.
-    pub async fn open(&self, url: &str) -> Result<Download, DownloadError> {
-        let url = self.check(url)?;
+    async fn open(&self, url: &str) -> Result<Download, DownloadError> {
+        let url = check_allowed(&self.allowed, url)?;
         let shown = redact(&url);
         let response = self
             .client

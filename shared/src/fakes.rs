@@ -1,28 +1,41 @@
-//! Small in-memory implementations of the store and queue ports, for handler unit tests (feature
-//! `fakes`, or this crate's own tests). They keep the documented semantics of each trait method
-//! (conditional writes, never-below-zero counters, legal status transitions) so a handler test
-//! asserts on the state a user would see. Adapter behaviour against DynamoDB is tested against the
-//! emulator elsewhere; these are not a substitute for that.
+//! Small in-memory implementations of the ports (stores, queues, blob store, downloads), for
+//! handler unit tests (feature `fakes`, or this crate's own tests); the one in-memory
+//! implementation of each in the workspace. They keep the documented semantics of each trait
+//! method (conditional writes, never-below-zero counters, legal status transitions, objects
+//! visible only once complete, the download allow-list) so a handler test asserts on the state a
+//! user would see. Adapter behaviour against DynamoDB and S3 is tested against the emulator
+//! elsewhere; these are not a substitute for that. The fake video platform is
+//! [`crate::platform::mock::MockClient`].
 //!
-//! Each fake can be told to fail a named method (`fail("add_clients")`) to test error paths.
+//! Each store fake can be told to fail a named method (`fail("set_clients_if_newer")`) to test
+//! error paths.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
-use crate::domain::{
-    Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus, S3Location,
-    Transcript, TranscriptStatus,
+use crate::blob::{
+    check_media_by_ranges, BlobSettings, BlobStore, Inspect, ObjectInfo, S3Error, SourceBody,
+    SourceUploadError, UploadError, UploadTarget, Uploaded,
 };
-use crate::messages::RecordingJob;
-use crate::queue::{QueueError, RecordingQueue};
+use crate::config::AllowedHost;
+use crate::domain::{
+    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
+    Room, S3Location, Transcript, TranscriptStatus,
+};
+use crate::download::{check_allowed, redact, Download, DownloadError, Downloader};
+use crate::media::{MediaError, MediaInfo};
+use crate::messages::{PipelineMessage, RecordingJob};
+use crate::queue::{PipelineQueue, QueueError, RecordingQueue};
 use crate::store::{
-    Applied, Claim, EventClaim, MeetingStore, ParticipantChange, ParticipantEvents,
-    ParticipantSessionStore, RecordingStore, StoreError, StoreResult, TranscriptStore,
-    WebhookEventStore,
+    Applied, Claim, ConsentStore, EventClaim, MeetingStore, Page, ParticipantChange,
+    ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomPatch, RoomStore, StoreError,
+    StoreResult, TranscriptStore, WebhookEventStore,
 };
 
 /// Names of methods that should fail, shared by every fake.
@@ -62,6 +75,12 @@ pub struct MemoryMeetings {
 impl MemoryMeetings {
     pub fn insert(&self, meeting: Meeting) {
         lock(&self.meetings).insert(meeting.id.clone(), (meeting, None));
+    }
+    pub fn all(&self) -> Vec<Meeting> {
+        lock(&self.meetings)
+            .values()
+            .map(|(m, _)| m.clone())
+            .collect()
     }
     pub fn num_clients(&self, id: &str) -> Option<i64> {
         lock(&self.meetings).get(id).map(|(m, _)| m.num_clients)
@@ -112,16 +131,6 @@ impl MeetingStore for MemoryMeetings {
             .cloned()
             .collect())
     }
-    async fn add_clients(&self, id: &str, delta: i64) -> StoreResult<i64> {
-        self.failures.check("add_clients")?;
-        let mut meetings = lock(&self.meetings);
-        let (m, _) = meetings.get_mut(id).ok_or_else(|| StoreError::NotFound {
-            entity: "meeting",
-            id: id.to_owned(),
-        })?;
-        m.num_clients = (m.num_clients + delta).max(0);
-        Ok(m.num_clients)
-    }
     async fn set_clients_if_newer(
         &self,
         id: &str,
@@ -157,6 +166,11 @@ pub struct MemorySessions {
 }
 
 impl MemorySessions {
+    /// Stores a session as `ParticipantEvents::apply` would have.
+    pub fn insert(&self, session: ParticipantSession) {
+        let key = (session.meeting_id.clone(), session.session_id.clone());
+        lock(&self.sessions).insert(key, session);
+    }
     pub fn get(&self, meeting_id: &str, session_id: &str) -> Option<ParticipantSession> {
         lock(&self.sessions)
             .get(&(meeting_id.to_owned(), session_id.to_owned()))
@@ -166,36 +180,6 @@ impl MemorySessions {
 
 #[async_trait]
 impl ParticipantSessionStore for MemorySessions {
-    async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool> {
-        self.failures.check("record_join")?;
-        let key = (session.meeting_id.clone(), session.session_id.clone());
-        let mut sessions = lock(&self.sessions);
-        if sessions.contains_key(&key) {
-            return Ok(false);
-        }
-        sessions.insert(key, session.clone());
-        Ok(true)
-    }
-    async fn record_leave(
-        &self,
-        meeting_id: &str,
-        session_id: &str,
-        left_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.failures.check("record_leave")?;
-        let key = (meeting_id.to_owned(), session_id.to_owned());
-        let mut sessions = lock(&self.sessions);
-        let entry = sessions.entry(key).or_insert_with(|| ParticipantSession {
-            meeting_id: meeting_id.to_owned(),
-            session_id: session_id.to_owned(),
-            user_id: None,
-            user_name: None,
-            joined_at: left_at,
-            left_at: None,
-        });
-        entry.left_at = Some(left_at);
-        Ok(())
-    }
     async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>> {
         self.failures.check("list_by_meeting")?;
         Ok(lock(&self.sessions)
@@ -220,6 +204,9 @@ impl MemoryRecordings {
     }
     pub fn insert(&self, recording: Recording) {
         lock(&self.recordings).push(recording);
+    }
+    pub fn get(&self, id: &str) -> Option<Recording> {
+        lock(&self.recordings).iter().find(|r| r.id == id).cloned()
     }
 }
 
@@ -483,6 +470,15 @@ impl MemoryTranscripts {
     pub fn insert(&self, transcript: Transcript) {
         lock(&self.transcripts).push(transcript);
     }
+    pub fn all(&self) -> Vec<Transcript> {
+        lock(&self.transcripts).clone()
+    }
+    pub fn for_recording(&self, recording_id: &str) -> Option<Transcript> {
+        lock(&self.transcripts)
+            .iter()
+            .find(|t| t.recording_id == recording_id)
+            .cloned()
+    }
 }
 
 #[async_trait]
@@ -498,10 +494,6 @@ impl TranscriptStore for MemoryTranscripts {
         }
         all.push(transcript.clone());
         Ok((transcript.clone(), true))
-    }
-    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
-        self.failures.check("get")?;
-        Ok(lock(&self.transcripts).iter().find(|t| t.id == id).cloned())
     }
     async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
         self.failures.check("get_by_recording")?;
@@ -561,5 +553,535 @@ impl TranscriptStore for MemoryTranscripts {
             }
         }
         Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryPipelineQueue {
+    sent: Mutex<Vec<PipelineMessage>>,
+    /// Sends that fail before the next one succeeds.
+    failing_sends: Mutex<u32>,
+}
+
+impl MemoryPipelineQueue {
+    pub fn sent(&self) -> Vec<PipelineMessage> {
+        lock(&self.sent).clone()
+    }
+    /// The next `n` sends fail (a throttled or unavailable queue).
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.failing_sends) = n;
+    }
+}
+
+#[async_trait]
+impl PipelineQueue for MemoryPipelineQueue {
+    async fn send(&self, message: &PipelineMessage) -> Result<(), QueueError> {
+        {
+            let mut failing = lock(&self.failing_sends);
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(QueueError {
+                    queue: "memory-pipeline".into(),
+                    message: "injected failure".into(),
+                });
+            }
+        }
+        lock(&self.sent).push(message.clone());
+        Ok(())
+    }
+}
+
+fn room_not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        entity: "room",
+        id: id.to_owned(),
+    }
+}
+
+fn room_name_taken(name: &str) -> StoreError {
+    StoreError::Conflict {
+        entity: "room",
+        id: name.to_owned(),
+        condition: crate::store::conflict::ROOM_NAME_TAKEN.into(),
+    }
+}
+
+/// Rooms with unique names, owner-only updates and deletes, and newest-first pages of the
+/// caller's and shared rooms, as the DynamoDB store has them.
+#[derive(Debug, Default)]
+pub struct MemoryRooms {
+    pub rooms: Mutex<Vec<Room>>,
+    pub failures: Failures,
+}
+
+#[async_trait]
+impl RoomStore for MemoryRooms {
+    async fn create(&self, room: &Room) -> StoreResult<()> {
+        self.failures.check("create")?;
+        let mut rooms = lock(&self.rooms);
+        if rooms.iter().any(|r| r.name == room.name) {
+            return Err(room_name_taken(room.name.as_str()));
+        }
+        rooms.push(room.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<Room>> {
+        self.failures.check("get")?;
+        Ok(lock(&self.rooms).iter().find(|r| r.id == id).cloned())
+    }
+
+    async fn get_by_name(&self, name: &str) -> StoreResult<Option<Room>> {
+        self.failures.check("get_by_name")?;
+        Ok(lock(&self.rooms)
+            .iter()
+            .find(|r| r.name.as_str() == name)
+            .cloned())
+    }
+
+    async fn list_for_user(
+        &self,
+        user_id: Option<&str>,
+        page: u32,
+        size: u32,
+    ) -> StoreResult<Page<Room>> {
+        self.failures.check("list_for_user")?;
+        let mut visible: Vec<Room> = lock(&self.rooms)
+            .iter()
+            .filter(|r| r.is_shared || (user_id.is_some() && r.user_id.as_deref() == user_id))
+            .cloned()
+            .collect();
+        visible.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        let total = visible.len() as u64;
+        let skip = (page.max(1) - 1) as usize * size as usize;
+        let items = visible.into_iter().skip(skip).take(size as usize).collect();
+        Ok(Page { items, total })
+    }
+
+    async fn update(&self, id: &str, owner: Option<&str>, patch: &RoomPatch) -> StoreResult<Room> {
+        self.failures.check("update")?;
+        let mut rooms = lock(&self.rooms);
+        if let Some(name) = &patch.name {
+            if rooms.iter().any(|r| r.name == *name && r.id != id) {
+                return Err(room_name_taken(name.as_str()));
+            }
+        }
+        let room = rooms
+            .iter_mut()
+            .find(|r| r.id == id && r.user_id.as_deref() == owner)
+            .ok_or_else(|| room_not_found(id))?;
+        *room = patch.applied_to(room);
+        Ok(room.clone())
+    }
+
+    async fn delete(&self, id: &str, owner: Option<&str>) -> StoreResult<()> {
+        self.failures.check("delete")?;
+        let mut rooms = lock(&self.rooms);
+        let before = rooms.len();
+        rooms.retain(|r| !(r.id == id && r.user_id.as_deref() == owner));
+        if rooms.len() == before {
+            return Err(room_not_found(id));
+        }
+        Ok(())
+    }
+}
+
+/// Consents upserted per (meeting, user) for authenticated users, appended for anonymous ones.
+#[derive(Debug, Default)]
+pub struct MemoryConsents {
+    pub consents: Mutex<Vec<Consent>>,
+    pub failures: Failures,
+}
+
+#[async_trait]
+impl ConsentStore for MemoryConsents {
+    async fn upsert(&self, consent: &Consent) -> StoreResult<Consent> {
+        self.failures.check("upsert")?;
+        let mut all = lock(&self.consents);
+        if consent.user_id.is_some() {
+            if let Some(existing) = all
+                .iter_mut()
+                .find(|c| c.meeting_id == consent.meeting_id && c.user_id == consent.user_id)
+            {
+                existing.consent_given = consent.consent_given;
+                existing.consent_timestamp = consent.consent_timestamp;
+                return Ok(existing.clone());
+            }
+        }
+        all.push(consent.clone());
+        Ok(consent.clone())
+    }
+}
+
+/// An object held by [`MemoryBlobs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryObject {
+    pub bytes: Bytes,
+    pub content_type: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Every bucket of an object store in memory, with S3's contract as [`BlobStore`] states it: an
+/// upload larger than one part is a multipart upload, listed in `uploads_in_progress` until it
+/// completes (then the object appears) or is aborted (then nothing remains); a refused, short or
+/// failing upload stores nothing. Buckets need no creating.
+///
+/// `fail(op)` makes an operation (`"HeadObject"`, `"ListObjectsV2"`, `"PutObject"`,
+/// `"UploadPart"`, `"CopyObject"`, `"GetObject"`) fail as S3 would when unavailable (503,
+/// retryable).
+#[derive(Debug)]
+pub struct MemoryBlobs {
+    objects: Mutex<BTreeMap<(String, String), MemoryObject>>,
+    uploads: Mutex<Vec<(String, String)>>,
+    settings: BlobSettings,
+    failing: Mutex<HashSet<&'static str>>,
+}
+
+impl Default for MemoryBlobs {
+    fn default() -> Self {
+        Self::new(BlobSettings::default())
+    }
+}
+
+impl MemoryBlobs {
+    /// `settings.part_size` decides when an upload is multipart and how many parts it has;
+    /// the range sizes are those of the media check.
+    pub fn new(settings: BlobSettings) -> Self {
+        Self {
+            objects: Mutex::default(),
+            uploads: Mutex::default(),
+            settings,
+            failing: Mutex::default(),
+        }
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, bytes: impl Into<Bytes>) {
+        let object = MemoryObject {
+            bytes: bytes.into(),
+            content_type: None,
+            metadata: HashMap::new(),
+        };
+        lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), object);
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Option<MemoryObject> {
+        lock(&self.objects)
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned()
+    }
+
+    /// The bucket's keys, in order.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        lock(&self.objects)
+            .keys()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Multipart uploads started and neither completed nor aborted, as (bucket, key).
+    pub fn uploads_in_progress(&self) -> Vec<(String, String)> {
+        lock(&self.uploads).clone()
+    }
+
+    pub fn fail(&self, op: &'static str) {
+        lock(&self.failing).insert(op);
+    }
+
+    pub fn heal(&self, op: &'static str) {
+        lock(&self.failing).remove(op);
+    }
+
+    fn check(&self, op: &'static str, bucket: &str, key: &str) -> Result<(), S3Error> {
+        if lock(&self.failing).contains(op) {
+            return Err(s3_error(op, bucket, key, 503, "injected failure"));
+        }
+        Ok(())
+    }
+
+    fn read(&self, loc: &S3Location, op: &'static str) -> Result<MemoryObject, S3Error> {
+        self.check(op, &loc.bucket, &loc.key)?;
+        self.object(&loc.bucket, &loc.key)
+            .ok_or_else(|| s3_error(op, &loc.bucket, &loc.key, 404, "NoSuchKey"))
+    }
+
+    fn store(&self, target: &UploadTarget, bytes: Bytes) {
+        let object = MemoryObject {
+            bytes,
+            content_type: target.content_type.clone(),
+            metadata: target.metadata.clone(),
+        };
+        lock(&self.objects).insert((target.bucket.clone(), target.key.clone()), object);
+    }
+
+    fn end_upload(&self, target: &UploadTarget) {
+        let mut uploads = lock(&self.uploads);
+        if let Some(i) = uploads
+            .iter()
+            .position(|(b, k)| *b == target.bucket && *k == target.key)
+        {
+            uploads.remove(i);
+        }
+    }
+
+    async fn upload_inner(
+        &self,
+        target: &UploadTarget,
+        mut body: SourceBody<'_>,
+        expected_len: Option<u64>,
+        inspector: &mut (dyn Inspect<Error = MediaError> + Send),
+        multipart: &mut bool,
+    ) -> Result<Uploaded, SourceUploadError> {
+        let part_size = self.settings.part_size.max(1);
+        let mut data = BytesMut::new();
+        while let Some(next) = body.next().await {
+            let chunk = next.map_err(|error| UploadError::Source {
+                error,
+                bytes: data.len() as u64,
+            })?;
+            inspector.inspect(&chunk).map_err(UploadError::Rejected)?;
+            data.extend_from_slice(&chunk);
+            if data.len() >= part_size && !*multipart {
+                self.check("UploadPart", &target.bucket, &target.key)?;
+                lock(&self.uploads).push((target.bucket.clone(), target.key.clone()));
+                *multipart = true;
+            }
+        }
+        let total = data.len() as u64;
+        if let Some(expected) = expected_len {
+            if total != expected {
+                return Err(UploadError::Incomplete {
+                    got: total,
+                    expected,
+                });
+            }
+        }
+        inspector.finish().map_err(UploadError::Rejected)?;
+        let parts = if *multipart {
+            total.div_ceil(part_size as u64) as u32
+        } else {
+            self.check("PutObject", &target.bucket, &target.key)?;
+            0
+        };
+        self.store(target, data.freeze());
+        Ok(Uploaded {
+            location: S3Location {
+                bucket: target.bucket.clone(),
+                key: target.key.clone(),
+            },
+            bytes: total,
+            parts,
+        })
+    }
+}
+
+fn s3_error(op: &'static str, bucket: &str, key: &str, status: u16, message: &str) -> S3Error {
+    S3Error {
+        op,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message: message.to_owned(),
+        status: Some(status),
+        retryable: status >= 500,
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn head(&self, loc: &S3Location) -> Result<Option<ObjectInfo>, S3Error> {
+        self.check("HeadObject", &loc.bucket, &loc.key)?;
+        Ok(self.object(&loc.bucket, &loc.key).map(|o| ObjectInfo {
+            location: loc.clone(),
+            size: o.bytes.len() as u64,
+            metadata: o.metadata,
+        }))
+    }
+
+    async fn find_by_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<ObjectInfo>, S3Error> {
+        self.check("ListObjectsV2", bucket, prefix)?;
+        Ok(lock(&self.objects)
+            .iter()
+            .find(|((b, k), o)| b == bucket && k.starts_with(prefix) && !o.bytes.is_empty())
+            .map(|((b, k), o)| ObjectInfo {
+                location: S3Location {
+                    bucket: b.clone(),
+                    key: k.clone(),
+                },
+                size: o.bytes.len() as u64,
+                // S3's listing carries no metadata either.
+                metadata: HashMap::new(),
+            }))
+    }
+
+    async fn upload(
+        &self,
+        target: &UploadTarget,
+        body: SourceBody<'_>,
+        expected_len: Option<u64>,
+        inspector: &mut (dyn Inspect<Error = MediaError> + Send),
+    ) -> Result<Uploaded, SourceUploadError> {
+        let mut multipart = false;
+        let result = self
+            .upload_inner(target, body, expected_len, inspector, &mut multipart)
+            .await;
+        if multipart {
+            // Completed or aborted: either way no longer in progress.
+            self.end_upload(target);
+        }
+        result
+    }
+
+    async fn copy(
+        &self,
+        from: &S3Location,
+        size: u64,
+        target: &UploadTarget,
+    ) -> Result<Uploaded, S3Error> {
+        let source = self.read(from, "CopyObject")?;
+        self.check("CopyObject", &target.bucket, &target.key)?;
+        self.store(target, source.bytes);
+        let parts = if size <= self.settings.single_copy_limit {
+            0
+        } else {
+            size.div_ceil(self.settings.copy_part_size.max(1)) as u32
+        };
+        Ok(Uploaded {
+            location: S3Location {
+                bucket: target.bucket.clone(),
+                key: target.key.clone(),
+            },
+            bytes: size,
+            parts,
+        })
+    }
+
+    async fn check_media(
+        &self,
+        loc: &S3Location,
+        size: u64,
+    ) -> Result<Result<MediaInfo, MediaError>, S3Error> {
+        let reads = (self.settings.range_read_size, self.settings.part_size);
+        check_media_by_ranges(loc, size, reads, |start, len| {
+            let read = self.read(loc, "GetObject").map(|o| {
+                let start = (start as usize).min(o.bytes.len());
+                let end = (start + len.max(1) as usize).min(o.bytes.len());
+                o.bytes.slice(start..end)
+            });
+            std::future::ready(read)
+        })
+        .await
+    }
+}
+
+/// What [`MemoryDownloads`] answers to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with this body (streamed in chunks, its length announced).
+    Body(Bytes),
+    /// This HTTP status, no body.
+    Status(u16),
+    /// No answer at all (connection refused, timeout).
+    Unreachable,
+    /// 200 announcing `announced` bytes, then the transfer breaks after `sent`.
+    BreaksAfter { sent: Bytes, announced: u64 },
+}
+
+/// Downloads served from memory by URL (the query string ignored, as a file server would),
+/// honouring the allow-list exactly as `HttpDownloader` does: a URL off the list is refused
+/// without being requested. Each URL's replies are taken in order, the last one repeating;
+/// an unknown URL answers 404. `requests()` lists every URL requested.
+#[derive(Debug, Default)]
+pub struct MemoryDownloads {
+    allowed: Vec<AllowedHost>,
+    replies: Mutex<HashMap<String, VecDeque<Reply>>>,
+    requests: Mutex<Vec<String>>,
+}
+
+/// Chunk size of a served body, small enough that a body spans several chunks.
+const SERVED_CHUNK: usize = 64 * 1024;
+
+impl MemoryDownloads {
+    pub fn new(allowed: Vec<AllowedHost>) -> Self {
+        Self {
+            allowed,
+            ..Self::default()
+        }
+    }
+
+    /// Serves `body` at `url` from now on.
+    pub fn serve(&self, url: &str, body: impl Into<Bytes>) {
+        lock(&self.replies).insert(served_key(url), VecDeque::from([Reply::Body(body.into())]));
+    }
+
+    /// Adds `reply` after the replies already queued for `url`.
+    pub fn then(&self, url: &str, reply: Reply) {
+        lock(&self.replies)
+            .entry(served_key(url))
+            .or_default()
+            .push_back(reply);
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.requests).clone()
+    }
+
+    fn next_reply(&self, url: &str) -> Reply {
+        let mut replies = lock(&self.replies);
+        match replies.get_mut(&served_key(url)) {
+            Some(queue) if queue.len() > 1 => queue.pop_front().unwrap_or(Reply::Status(404)),
+            Some(queue) => queue.front().cloned().unwrap_or(Reply::Status(404)),
+            None => Reply::Status(404),
+        }
+    }
+}
+
+fn served_key(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_owned()
+}
+
+fn chunks(bytes: Bytes) -> Vec<Result<Bytes, DownloadError>> {
+    (0..bytes.len())
+        .step_by(SERVED_CHUNK)
+        .map(|i| Ok(bytes.slice(i..(i + SERVED_CHUNK).min(bytes.len()))))
+        .collect()
+}
+
+#[async_trait]
+impl Downloader for MemoryDownloads {
+    async fn open(&self, url: &str) -> Result<Download, DownloadError> {
+        let parsed = check_allowed(&self.allowed, url)?;
+        lock(&self.requests).push(url.to_owned());
+        let shown = redact(&parsed);
+        let (body, content_length) = match self.next_reply(url) {
+            Reply::Body(bytes) => {
+                let len = bytes.len() as u64;
+                (chunks(bytes), len)
+            }
+            Reply::Status(status) => return Err(DownloadError::Status { url: shown, status }),
+            Reply::Unreachable => {
+                return Err(DownloadError::Network {
+                    url: shown,
+                    reason: "connection refused".into(),
+                })
+            }
+            Reply::BreaksAfter { sent, announced } => {
+                let mut body = chunks(sent);
+                body.push(Err(DownloadError::Network {
+                    url: shown.clone(),
+                    reason: "connection reset".into(),
+                }));
+                (body, announced)
+            }
+        };
+        Ok(Download {
+            url: parsed,
+            content_length: Some(content_length),
+            content_type: None,
+            body: futures::stream::iter(body).boxed(),
+        })
     }
 }

@@ -41,10 +41,6 @@ impl SqsQueue {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Sends `body` as JSON; `dedup_id` and `group_id` are used on FIFO queues only.
     pub async fn send_json<T: serde::Serialize + Sync>(
         &self,

@@ -14,12 +14,14 @@ use meeting_sweeper::handler::{run, Deps, Summary};
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{
-    Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
-    RecordingTrigger, RecordingType, RoomMode, Transcript, TranscriptStatus,
+    Meeting, Platform, Recording, RecordingSource, RecordingStatus, RecordingTrigger,
+    RecordingType, RoomMode, Transcript, TranscriptStatus,
 };
 use shared::platform::{HttpSettings, RegistryOptions};
 use shared::store::dynamo::DynamoStores;
-use shared::store::{MeetingStore, ParticipantSessionStore, RecordingStore, TranscriptStore};
+use shared::store::{
+    EventClaim, MeetingStore, ParticipantChange, ParticipantEvents, RecordingStore, TranscriptStore,
+};
 use shared::testing;
 
 const WHEREBY_KEY: &str = "wb-test-key";
@@ -119,6 +121,22 @@ impl Env {
             .await
             .unwrap();
         meeting
+    }
+
+    /// Applies a participant join or leave under a fresh event id, as the Daily webhook does.
+    async fn participant_event(&self, meeting: &Meeting, change: ParticipantChange<'_>) {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let claim = EventClaim {
+            platform: Platform::Daily,
+            event_id: &event_id,
+            ttl: Duration::from_secs(86_400),
+            now: self.now,
+        };
+        self.stores
+            .participant_events
+            .apply(claim, &meeting.id, change)
+            .await
+            .unwrap();
     }
 
     async fn is_active(&self, meeting: &Meeting) -> bool {
@@ -331,34 +349,39 @@ async fn daily_meeting_stays_active_while_a_stored_participant_is_in_and_ends_af
     e.sweep(&deps, e.now).await;
     assert!(e.is_active(&m).await);
 
+    // Sessions are written the way the Daily webhook writes them.
     for (id, joined) in [("p1", 30), ("p2", 20)] {
-        e.stores
-            .participant_sessions
-            .record_join(&ParticipantSession {
-                meeting_id: m.id.clone(),
-                session_id: id.into(),
+        e.participant_event(
+            &m,
+            ParticipantChange::Joined {
+                session_id: id,
                 user_id: None,
-                user_name: Some(id.into()),
+                user_name: Some(id),
                 joined_at: e.now - Span::minutes(joined),
-                left_at: None,
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await;
     }
-    e.stores
-        .participant_sessions
-        .record_leave(&m.id, "p1", e.now - Span::minutes(10))
-        .await
-        .unwrap();
+    e.participant_event(
+        &m,
+        ParticipantChange::Left {
+            session_id: "p1",
+            left_at: e.now - Span::minutes(10),
+        },
+    )
+    .await;
     let summary = e.sweep(&deps, e.now).await;
     assert!(e.is_active(&m).await, "p2 is still in the room");
     assert_eq!(summary.deactivated, 0);
 
-    e.stores
-        .participant_sessions
-        .record_leave(&m.id, "p2", e.now - Span::minutes(5))
-        .await
-        .unwrap();
+    e.participant_event(
+        &m,
+        ParticipantChange::Left {
+            session_id: "p2",
+            left_at: e.now - Span::minutes(5),
+        },
+    )
+    .await;
     let summary = e.sweep(&deps, e.now).await;
     assert!(!e.is_active(&m).await);
     assert_eq!((summary.checked, summary.deactivated), (1, 1));

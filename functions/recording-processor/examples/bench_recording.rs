@@ -32,7 +32,8 @@ use recording_processor::handler::{handle, Deps};
 use shared::blob::{BlobSettings, Blobs, NoInspect, UploadTarget};
 use shared::config::AllowedHost;
 use shared::domain::Platform;
-use shared::download::Downloader;
+use shared::download::HttpDownloader;
+use shared::fakes::{MemoryMeetings, MemoryPipelineQueue, MemoryRecordings, MemoryTranscripts};
 use shared::media::samples;
 
 const MIB: u64 = 1024 * 1024;
@@ -271,22 +272,25 @@ fn process(
             Some(b) => b,
             None => support::bucket(&s3, "bench").await,
         };
-        let meetings = Arc::new(support::FakeMeetings::default());
-        let transcripts = Arc::new(support::FakeTranscripts::default());
-        let pipeline = Arc::new(support::FakePipeline::default());
+        let meetings = Arc::new(MemoryMeetings::default());
+        let transcripts = Arc::new(MemoryTranscripts::default());
+        let pipeline = Arc::new(MemoryPipelineQueue::default());
         let deps = Deps {
             meetings: meetings.clone(),
-            recordings: Arc::new(support::FakeRecordings::default()),
+            recordings: Arc::new(MemoryRecordings::default()),
             transcripts: transcripts.clone(),
             pipeline: pipeline.clone(),
             links: Arc::new(support::FakeLinks::default()),
-            blobs: Blobs::new(&s3, BlobSettings::default()),
-            downloader: Downloader::new(vec![AllowedHost::HttpOrigin { host, port }])?,
+            blobs: Arc::new(Blobs::new(&s3, BlobSettings::default())),
+            downloader: Arc::new(HttpDownloader::new(vec![AllowedHost::HttpOrigin {
+                host,
+                port,
+            }])?),
             bucket: bucket.clone(),
             concurrency: 1,
         };
         let meeting = support::meeting_for_bench("bench-room", Platform::Daily);
-        meetings.0.lock().map_err(|_| "lock")?.push(meeting.clone());
+        meetings.insert(meeting.clone());
         let body = support::job(&meeting, "rec-bench", serde_json::json!({ "url": url }));
         let started = Instant::now();
         let response = handle(&deps, support::sqs_event(&[("bench", body)])).await;
@@ -296,9 +300,7 @@ fn process(
             .first()
             .and_then(|t| t.audio.clone())
             .ok_or("no audio stored")?;
-        if !response.batch_item_failures.is_empty()
-            || pipeline.0.lock().map_err(|_| "lock")?.len() != 1
-        {
+        if !response.batch_item_failures.is_empty() || pipeline.sent().len() != 1 {
             return Err("processing failed".into());
         }
         let head = s3

@@ -15,13 +15,15 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use futures::{stream, StreamExt};
-use shared::blob::{BlobSettings, Blobs, MediaCheck, S3Error, UploadError, UploadTarget};
+use shared::blob::{
+    BlobSettings, BlobStore, Blobs, MediaCheck, S3Error, UploadError, UploadTarget,
+};
 use shared::config::Config;
 use shared::domain::{
     Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
     TranscriptStatus,
 };
-use shared::download::{DownloadError, Downloader};
+use shared::download::{DownloadError, Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
 use shared::messages::{JobSource, PipelineMessage, RecordingJob};
 use shared::queue::PipelineQueue;
@@ -45,8 +47,10 @@ pub struct Deps {
     pub transcripts: Arc<dyn TranscriptStore>,
     pub pipeline: Arc<dyn PipelineQueue>,
     pub links: Arc<dyn RecordingLinks>,
-    pub blobs: Blobs,
-    pub downloader: Downloader,
+    /// The recordings bucket and the sources copied from (S3 in production).
+    pub blobs: Arc<dyn BlobStore>,
+    /// URL downloads, limited to `RECORDING_URL_ALLOWED_HOSTS` (HTTP in production).
+    pub downloader: Arc<dyn Downloader>,
     /// Our recordings bucket (`RECORDINGS_BUCKET`).
     pub bucket: String,
     pub concurrency: usize,
@@ -86,8 +90,10 @@ impl Deps {
             transcripts: stores.transcripts,
             pipeline: Arc::new(shared::queue::SqsQueue::new(aws.sqs.clone(), pipeline_url)),
             links,
-            blobs: Blobs::new(&aws.s3, BlobSettings::default()),
-            downloader: Downloader::new(config.recording_url_allowed_hosts.clone())?,
+            blobs: Arc::new(Blobs::new(&aws.s3, BlobSettings::default())),
+            downloader: Arc::new(HttpDownloader::new(
+                config.recording_url_allowed_hosts.clone(),
+            )?),
             bucket: config.recordings_bucket.clone(),
             concurrency: DEFAULT_CONCURRENCY,
         })
@@ -570,11 +576,11 @@ async fn stream_url(
         content_type: Some(container.content_type().to_owned()),
         metadata,
     };
-    let stream = stream::iter(first.into_iter().map(Ok)).chain(body);
+    let stream = stream::iter(first.into_iter().map(Ok)).chain(body).boxed();
     let mut check = MediaCheck::new();
     let uploaded = deps
         .blobs
-        .upload_stream(&target, stream, download.content_length, &mut check)
+        .upload(&target, stream, download.content_length, &mut check)
         .await
         .map_err(|e| match e {
             UploadError::Source { error, .. } => download_failure(error),

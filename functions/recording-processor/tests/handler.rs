@@ -1,4 +1,6 @@
-//! The handler end to end over in-memory stores, a real emulator bucket and a local file server.
+//! The handler end to end over in-memory ports (`shared::fakes`): no emulator, no network. The
+//! adapters behind the same ports are tested against the emulator and local servers (shared's
+//! blob and download tests, and tests/emulator.rs for the real wiring).
 
 mod support;
 
@@ -6,18 +8,9 @@ use recording_processor::handler::{audio_prefix, handle};
 use recording_processor::links::LinkError;
 use serde_json::json;
 use shared::domain::{Platform, RecordingStatus, S3Location, TranscriptStatus};
+use shared::fakes::Reply;
 use shared::media::samples;
 use support::*;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
-
-async fn serve(h: &Harness, at: &str, status: u16, body: Vec<u8>) {
-    Mock::given(method("GET"))
-        .and(path(at))
-        .respond_with(ResponseTemplate::new(status).set_body_bytes(body))
-        .mount(&h.server)
-        .await;
-}
 
 fn failures(r: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
     let mut ids: Vec<String> = r
@@ -31,21 +24,17 @@ fn failures(r: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> 
 
 #[tokio::test]
 async fn url_job_ends_with_audio_stored_transcript_uploaded_and_one_pipeline_message() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
     let file = samples::mp4_audio(6 * 1024 * 1024);
-    serve(&h, "/rec.mp4", 200, file.clone()).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/rec.mp4", h.server.uri())}),
-    );
+    h.serve("/rec.mp4", 200, file.clone());
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/rec.mp4")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
     let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-1"));
-    assert!(h.object(&key).await.unwrap() == file);
+    assert!(h.object(&key).unwrap() == file);
     let transcript = h.transcripts.for_recording("rec-1").unwrap();
     assert_eq!(transcript.status, TranscriptStatus::Uploaded);
     let audio = S3Location {
@@ -53,11 +42,8 @@ async fn url_job_ends_with_audio_stored_transcript_uploaded_and_one_pipeline_mes
         key,
     };
     assert_eq!(transcript.audio.as_ref(), Some(&audio));
-    assert_eq!(
-        h.recordings.0.lock().unwrap()["rec-1"].status,
-        RecordingStatus::Completed
-    );
-    let sent = h.pipeline.0.lock().unwrap().clone();
+    assert_eq!(h.recording("rec-1").status, RecordingStatus::Completed);
+    let sent = h.pipeline.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].transcript_id, transcript.id);
     assert_eq!(
@@ -69,73 +55,53 @@ async fn url_job_ends_with_audio_stored_transcript_uploaded_and_one_pipeline_mes
 
 #[tokio::test]
 async fn redelivered_job_downloads_nothing_again_and_sends_no_second_message() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/rec.webm", 200, samples::webm(&[1, 2], b"webm")).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/rec.webm", h.server.uri())}),
-    );
+    h.serve("/rec.webm", 200, samples::webm(&[1, 2], b"webm"));
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/rec.webm")}));
 
     handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
     let again = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&again).is_empty());
-    assert_eq!(h.server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(h.downloads.requests().len(), 1);
     assert_eq!(h.transcripts.all().len(), 1);
-    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+    assert_eq!(h.pipeline.sent().len(), 1);
     assert_eq!(
-        h.keys().await,
+        h.keys(),
         vec![format!("{}webm", audio_prefix(&meeting.id, "rec-1"))]
     );
 }
 
 #[tokio::test]
 async fn redelivery_after_a_crash_between_upload_and_transcript_reuses_the_stored_object() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
     // The object was completed by an earlier attempt that died before updating the transcript.
     let key = format!("{}wav", audio_prefix(&meeting.id, "rec-1"));
-    h.s3.put_object()
-        .bucket(&h.bucket)
-        .key(&key)
-        .body(samples::wav().into())
-        .send()
-        .await
-        .unwrap();
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/never.wav", h.server.uri())}),
-    );
+    h.blobs.put(&h.bucket, &key, samples::wav());
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/never.wav")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
-    assert!(h.server.received_requests().await.unwrap().is_empty());
+    assert!(h.downloads.requests().is_empty());
     let transcript = h.transcripts.for_recording("rec-1").unwrap();
     assert_eq!(transcript.status, TranscriptStatus::Uploaded);
     assert_eq!(transcript.audio.map(|a| a.key), Some(key));
-    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+    assert_eq!(h.pipeline.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn text_file_served_as_a_recording_ends_as_error_without_redelivery() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(
-        &h,
+    h.serve(
         "/notes.txt",
         200,
         b"Meeting notes: nothing recorded.\n".repeat(1000),
-    )
-    .await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/notes.txt", h.server.uri())}),
     );
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/notes.txt")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
@@ -148,28 +114,24 @@ async fn text_file_served_as_a_recording_ends_as_error_without_redelivery() {
         reason.contains("not a media container (starts with text \"Meeting note"),
         "{reason}"
     );
-    let recording = h.recordings.0.lock().unwrap()["rec-1"].clone();
+    let recording = h.recording("rec-1");
     assert_eq!(recording.status, RecordingStatus::Failed);
     assert_eq!(recording.error.as_deref(), Some(reason.as_str()));
-    assert!(h.keys().await.is_empty());
-    assert!(h.pipeline.0.lock().unwrap().is_empty());
+    assert!(h.keys().is_empty());
+    assert!(h.pipeline.sent().is_empty());
 }
 
 #[tokio::test]
 async fn video_without_audio_ends_as_error_and_leaves_no_object() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
     let file = samples::cat(&[
         samples::ftyp(),
         samples::mdat(6 * 1024 * 1024),
         samples::moov(&[samples::trak(b"vide", b"avc1")]),
     ]);
-    serve(&h, "/video.mp4", 200, file).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/video.mp4", h.server.uri())}),
-    );
+    h.serve("/video.mp4", 200, file);
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/video.mp4")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
@@ -179,31 +141,24 @@ async fn video_without_audio_ends_as_error_and_leaves_no_object() {
         transcript.error.as_deref(),
         Some("mp4 without an audio track")
     );
-    assert!(h.keys().await.is_empty());
-    let pending =
-        h.s3.list_multipart_uploads()
-            .bucket(&h.bucket)
-            .send()
-            .await
-            .unwrap();
-    assert!(pending.uploads().is_empty());
+    assert!(h.keys().is_empty());
+    assert!(h.blobs.uploads_in_progress().is_empty());
 }
 
 #[tokio::test]
 async fn url_on_a_host_not_allowed_is_never_requested_and_recorded_as_failed() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    let other = wiremock::MockServer::start().await;
     let body = job(
         &meeting,
         "rec-1",
-        json!({"url": format!("{}/rec.mp4", other.uri())}),
+        json!({"url": "https://elsewhere.test/rec.mp4"}),
     );
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
-    assert!(other.received_requests().await.unwrap().is_empty());
+    assert!(h.downloads.requests().is_empty());
     let transcript = h.transcripts.for_recording("rec-1").unwrap();
     assert_eq!(transcript.status, TranscriptStatus::Error);
     assert!(transcript
@@ -214,14 +169,10 @@ async fn url_on_a_host_not_allowed_is_never_requested_and_recorded_as_failed() {
 
 #[tokio::test]
 async fn source_answering_404_is_permanent() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/gone.mp4", 404, Vec::new()).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/gone.mp4", h.server.uri())}),
-    );
+    h.serve("/gone.mp4", 404, Vec::new());
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/gone.mp4")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
@@ -232,32 +183,28 @@ async fn source_answering_404_is_permanent() {
 
 #[tokio::test]
 async fn unknown_meeting_is_acknowledged() {
-    let h = Harness::new().await;
-    let ghost = h.meeting("ghost", Platform::Daily);
-    h.meetings.0.lock().unwrap().clear();
-    let body = job(
-        &ghost,
-        "rec-1",
-        json!({"url": format!("{}/rec.mp4", h.server.uri())}),
-    );
+    let h = Harness::new();
+    // Never stored.
+    let ghost = meeting_for_bench("ghost", Platform::Daily);
+    let body = job(&ghost, "rec-1", json!({"url": h.url("/rec.mp4")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
-    assert!(h.server.received_requests().await.unwrap().is_empty());
+    assert!(h.downloads.requests().is_empty());
     assert!(h.transcripts.all().is_empty());
 }
 
 #[tokio::test]
 async fn batch_of_ten_with_three_transient_failures_reports_exactly_those_three() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/ok.ogg", 200, samples::ogg(&[b"OpusHead\x01\x02"])).await;
-    serve(&h, "/busy.ogg", 503, Vec::new()).await;
+    h.serve("/ok.ogg", 200, samples::ogg(&[b"OpusHead\x01\x02"]));
+    h.serve("/busy.ogg", 503, Vec::new());
     let bodies: Vec<(String, String)> = (0..10)
         .map(|i| {
             let file = if [2, 5, 9].contains(&i) { "busy" } else { "ok" };
-            let url = format!("{}/{file}.ogg", h.server.uri());
+            let url = h.url(&format!("/{file}.ogg"));
             (
                 format!("m{i}"),
                 job(&meeting, &format!("rec-{i}"), json!({"url": url})),
@@ -272,7 +219,7 @@ async fn batch_of_ten_with_three_transient_failures_reports_exactly_those_three(
     let response = handle(&h.deps, sqs_event(&refs)).await;
 
     assert_eq!(failures(&response), vec!["m2", "m5", "m9"]);
-    assert_eq!(h.pipeline.0.lock().unwrap().len(), 7);
+    assert_eq!(h.pipeline.sent().len(), 7);
     // Transient failures leave the transcript to the redelivery, not in error.
     let busy = h.transcripts.for_recording("rec-5").unwrap();
     assert_eq!(busy.status, TranscriptStatus::Idle);
@@ -280,19 +227,12 @@ async fn batch_of_ten_with_three_transient_failures_reports_exactly_those_three(
 
 #[tokio::test]
 async fn transient_failure_then_success_on_redelivery() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    Mock::given(path("/flaky.mp3"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .mount(&h.server)
-        .await;
-    serve(&h, "/flaky.mp3", 200, samples::mp3(true)).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/flaky.mp3", h.server.uri())}),
-    );
+    h.downloads.then(&h.url("/flaky.mp3"), Reply::Status(500));
+    h.downloads
+        .then(&h.url("/flaky.mp3"), Reply::Body(samples::mp3(true).into()));
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/flaky.mp3")}));
 
     let first = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
     let second = handle(&h.deps, sqs_event(&[("m1", body)])).await;
@@ -303,12 +243,12 @@ async fn transient_failure_then_success_on_redelivery() {
         h.transcripts.for_recording("rec-1").unwrap().status,
         TranscriptStatus::Uploaded
     );
-    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+    assert_eq!(h.pipeline.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn unrecognised_message_is_reported_so_that_it_reaches_the_dlq() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let response = handle(
         &h.deps,
         sqs_event(&[
@@ -322,7 +262,7 @@ async fn unrecognised_message_is_reported_so_that_it_reaches_the_dlq() {
 
 #[tokio::test]
 async fn s3_test_event_is_acknowledged_and_does_nothing() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let body =
         json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-15T10:00:00.000Z",
         "Bucket": "wb", "RequestId": "r", "HostId": "h"})
@@ -334,18 +274,12 @@ async fn s3_test_event_is_acknowledged_and_does_nothing() {
 
 #[tokio::test]
 async fn whereby_upload_in_another_bucket_is_copied_and_a_redelivery_changes_nothing() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("a1b2-c3d4", Platform::Whereby);
-    let whereby = bucket(&h.s3, "whereby").await;
+    let whereby = unique("whereby");
     let key = "recordings/a1b2-c3d4-2026-01-15T10:30:00Z.mp4";
     let file = samples::mp4_audio(200_000);
-    h.s3.put_object()
-        .bucket(&whereby)
-        .key(key)
-        .body(file.clone().into())
-        .send()
-        .await
-        .unwrap();
+    h.blobs.put(&whereby, key, file.clone());
     let body = s3_notification(&whereby, key, file.len() as u64);
 
     let first = handle(&h.deps, sqs_event(&[("n1", body.clone())])).await;
@@ -356,15 +290,15 @@ async fn whereby_upload_in_another_bucket_is_copied_and_a_redelivery_changes_not
     assert_eq!(recordings.len(), 1);
     assert_eq!(recordings[0].meeting_id, meeting.id);
     let stored = format!("{}mp4", audio_prefix(&meeting.id, &recordings[0].id));
-    assert!(h.object(&stored).await.unwrap() == file);
-    let sent = h.pipeline.0.lock().unwrap().clone();
+    assert!(h.object(&stored).unwrap() == file);
+    let sent = h.pipeline.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].audio.key, stored);
 }
 
 #[tokio::test]
 async fn whereby_key_that_does_not_match_is_acknowledged_not_retried() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     h.meeting("a1b2-c3d4", Platform::Whereby);
     let body = s3_notification("whereby", "uploads/holiday photo.jpg", 10);
     let response = handle(&h.deps, sqs_event(&[("n1", body)])).await;
@@ -374,16 +308,10 @@ async fn whereby_key_that_does_not_match_is_acknowledged_not_retried() {
 
 #[tokio::test]
 async fn daily_s3_key_in_our_bucket_is_referenced_in_place() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
     let key = "reflector/daily-room/1692124183028";
-    h.s3.put_object()
-        .bucket(&h.bucket)
-        .key(key)
-        .body(samples::webm(&[2], b"webm").into())
-        .send()
-        .await
-        .unwrap();
+    h.blobs.put(&h.bucket, key, samples::webm(&[2], b"webm"));
     let body = job(
         &meeting,
         "rec-1",
@@ -393,7 +321,7 @@ async fn daily_s3_key_in_our_bucket_is_referenced_in_place() {
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
-    assert_eq!(h.keys().await, vec![key.to_owned()]);
+    assert_eq!(h.keys(), vec![key.to_owned()]);
     let transcript = h.transcripts.for_recording("rec-1").unwrap();
     assert_eq!(
         transcript.audio,
@@ -402,12 +330,12 @@ async fn daily_s3_key_in_our_bucket_is_referenced_in_place() {
             key: key.into()
         })
     );
-    assert_eq!(h.pipeline.0.lock().unwrap().len(), 1);
+    assert_eq!(h.pipeline.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn missing_source_object_is_permanent() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
     let body = job(
         &meeting,
@@ -422,15 +350,12 @@ async fn missing_source_object_is_permanent() {
 
 #[tokio::test]
 async fn daily_recording_is_fetched_through_its_access_link() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/signed/rec.mp4", 200, samples::mp4_audio(1000)).await;
+    h.serve("/signed/rec.mp4", 200, samples::mp4_audio(1000));
     h.links.0.lock().unwrap().insert(
         "daily-rec".into(),
-        Ok(format!(
-            "{}/signed/rec.mp4?X-Amz-Signature=s",
-            h.server.uri()
-        )),
+        Ok(format!("{}?X-Amz-Signature=s", h.url("/signed/rec.mp4"))),
     );
     h.links.0.lock().unwrap().insert(
         "throttled".into(),
@@ -462,7 +387,7 @@ async fn daily_recording_is_fetched_through_its_access_link() {
 
 #[tokio::test]
 async fn notification_for_audio_this_function_stored_is_ignored() {
-    let h = Harness::new().await;
+    let h = Harness::new();
     h.meeting("room", Platform::Whereby);
     // Even a key that would parse as a Whereby recording: our own output is never reprocessed.
     let key = "recordings/meeting-1/room-2026-01-15T10:30:00Z.mp4";
@@ -470,76 +395,36 @@ async fn notification_for_audio_this_function_stored_is_ignored() {
     let response = handle(&h.deps, sqs_event(&[("n1", body)])).await;
     assert!(failures(&response).is_empty());
     assert!(h.recordings.all().is_empty());
-    assert!(h.pipeline.0.lock().unwrap().is_empty());
+    assert!(h.pipeline.sent().is_empty());
 }
 
 #[tokio::test]
 async fn pipeline_send_is_retried_before_giving_up() {
-    let mut h = Harness::new().await;
-    let flaky = std::sync::Arc::new(FlakyPipeline {
-        failures_left: std::sync::Mutex::new(2),
-        sent: Default::default(),
-    });
-    h.deps.pipeline = flaky.clone();
+    let h = Harness::new();
+    h.pipeline.fail_next(2);
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/a.wav", 200, samples::wav()).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/a.wav", h.server.uri())}),
-    );
+    h.serve("/a.wav", 200, samples::wav());
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/a.wav")}));
 
     let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
 
     assert!(failures(&response).is_empty());
-    assert_eq!(flaky.sent.lock().unwrap().len(), 1);
+    assert_eq!(h.pipeline.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn a_pipeline_send_that_keeps_failing_is_sent_by_the_redelivery() {
-    let mut h = Harness::new().await;
-    let flaky = std::sync::Arc::new(FlakyPipeline {
-        failures_left: std::sync::Mutex::new(3),
-        sent: Default::default(),
-    });
-    h.deps.pipeline = flaky.clone();
+    let h = Harness::new();
+    h.pipeline.fail_next(3);
     let meeting = h.meeting("daily-room", Platform::Daily);
-    serve(&h, "/a.wav", 200, samples::wav()).await;
-    let body = job(
-        &meeting,
-        "rec-1",
-        json!({"url": format!("{}/a.wav", h.server.uri())}),
-    );
+    h.serve("/a.wav", 200, samples::wav());
+    let body = job(&meeting, "rec-1", json!({"url": h.url("/a.wav")}));
 
     let first = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
     assert_eq!(failures(&first), vec!["m1".to_owned()]);
-    assert!(flaky.sent.lock().unwrap().is_empty());
+    assert!(h.pipeline.sent().is_empty());
 
     let again = handle(&h.deps, sqs_event(&[("m1", body)])).await;
     assert!(failures(&again).is_empty());
-    assert_eq!(flaky.sent.lock().unwrap().len(), 1);
-}
-
-struct FlakyPipeline {
-    failures_left: std::sync::Mutex<u32>,
-    sent: std::sync::Mutex<Vec<shared::messages::PipelineMessage>>,
-}
-
-#[async_trait::async_trait]
-impl shared::queue::PipelineQueue for FlakyPipeline {
-    async fn send(
-        &self,
-        m: &shared::messages::PipelineMessage,
-    ) -> Result<(), shared::queue::QueueError> {
-        let mut left = self.failures_left.lock().unwrap();
-        if *left > 0 {
-            *left -= 1;
-            return Err(shared::queue::QueueError {
-                queue: "pipeline".into(),
-                message: "throttled".into(),
-            });
-        }
-        self.sent.lock().unwrap().push(m.clone());
-        Ok(())
-    }
+    assert_eq!(h.pipeline.sent().len(), 1);
 }

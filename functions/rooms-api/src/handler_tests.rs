@@ -12,11 +12,11 @@ use shared::config::{AuthConfig, Config};
 use shared::domain::{
     Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
+use shared::fakes::{MemoryConsents, MemoryMeetings, MemoryRooms};
 use shared::platform::{MockCall, MockClient, PlatformError, PlatformRegistry, VideoPlatform};
 use shared::store::{Claim, MeetingStore, StoreResult};
 
 use crate::auth::test_keys;
-use crate::fakes::{MemConsents, MemMeetings, MemRooms};
 use crate::handler::{handle, Deps};
 
 const FIXTURE_ROOM_ID: &str = "0b9e6a9c-3f4e-4d7a-9c1e-6f1f0f8a2b11";
@@ -53,16 +53,16 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 
 struct World {
     deps: Deps,
-    rooms: Arc<MemRooms>,
-    meetings: Arc<MemMeetings>,
-    consents: Arc<MemConsents>,
+    rooms: Arc<MemoryRooms>,
+    meetings: Arc<MemoryMeetings>,
+    consents: Arc<MemoryConsents>,
     mock: Arc<MockClient>,
 }
 
 fn world_with(config: Config, meetings: Option<Arc<dyn MeetingStore>>) -> World {
-    let rooms = Arc::new(MemRooms::default());
-    let mem_meetings = Arc::new(MemMeetings::default());
-    let consents = Arc::new(MemConsents::default());
+    let rooms = Arc::new(MemoryRooms::default());
+    let mem_meetings = Arc::new(MemoryMeetings::default());
+    let consents = Arc::new(MemoryConsents::default());
     let mock = Arc::new(MockClient::new());
     let registry = PlatformRegistry::empty()
         .with(Platform::Whereby, mock.clone() as Arc<dyn VideoPlatform>)
@@ -480,12 +480,12 @@ async fn a_platform_failure_is_502_naming_the_platform_and_stores_nothing() {
         detail.contains("mock") && detail.contains("server-error"),
         "{detail}"
     );
-    assert!(w.meetings.meetings.lock().unwrap().is_empty());
+    assert!(w.meetings.all().is_empty());
 }
 
 #[tokio::test]
 async fn an_unconfigured_platform_is_502_naming_its_variable() {
-    let rooms = Arc::new(MemRooms::default());
+    let rooms = Arc::new(MemoryRooms::default());
     rooms
         .rooms
         .lock()
@@ -494,8 +494,8 @@ async fn an_unconfigured_platform_is_502_naming_its_variable() {
     let deps = Deps::new(
         Arc::new(config(&[])),
         rooms,
-        Arc::new(MemMeetings::default()),
-        Arc::new(MemConsents::default()),
+        Arc::new(MemoryMeetings::default()),
+        Arc::new(MemoryConsents::default()),
         Arc::new(PlatformRegistry::empty()),
     )
     .unwrap();
@@ -534,9 +534,6 @@ impl MeetingStore for AlwaysLoses {
     }
     async fn list_active(&self) -> StoreResult<Vec<Meeting>> {
         Ok(vec![])
-    }
-    async fn add_clients(&self, _id: &str, _d: i64) -> StoreResult<i64> {
-        Ok(0)
     }
     async fn set_clients_if_newer(
         &self,
@@ -726,7 +723,7 @@ async fn no_malformed_request_gets_a_5xx() {
 #[tokio::test]
 async fn a_database_outage_is_503_not_500() {
     let w = world_with(config(&[("PUBLIC_MODE", "true")]), None);
-    *w.rooms.down.lock().unwrap() = true;
+    w.rooms.failures.fail("list_for_user");
     let (status, body) = call(&w, &fixture("list-rooms.json")).await;
     assert_eq!(status, 503, "{body}");
 }

@@ -5,6 +5,4 @@ pub mod handler;
 pub mod validate;
 
 #[cfg(test)]
-mod fakes;
-#[cfg(test)]
 mod handler_tests;

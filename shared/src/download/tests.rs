@@ -36,7 +36,7 @@ async fn allowed_origin_streams_the_body_with_its_length() {
         .expect(1)
         .mount(&server)
         .await;
-    let d = Downloader::new(vec![origin(&server)]).unwrap();
+    let d = HttpDownloader::new(vec![origin(&server)]).unwrap();
     let dl = d.open(&format!("{}/rec.mp4", server.uri())).await.unwrap();
     assert_eq!(dl.content_length, Some(5000));
     assert_eq!(dl.content_type.as_deref(), Some("video/mp4"));
@@ -51,7 +51,7 @@ async fn url_on_a_host_not_allowed_is_never_requested() {
         .mount(&server)
         .await;
     // Same host, other port; and the same origin over https: neither is the allowed origin.
-    let d = Downloader::new(vec![
+    let d = HttpDownloader::new(vec![
         AllowedHost::HttpOrigin {
             host: "127.0.0.1".into(),
             port: 1,
@@ -83,7 +83,7 @@ async fn redirect_to_a_host_not_allowed_is_refused_before_it_is_requested() {
         )
         .mount(&allowed)
         .await;
-    let d = Downloader::new(vec![origin(&allowed)]).unwrap();
+    let d = HttpDownloader::new(vec![origin(&allowed)]).unwrap();
     let err = d
         .open(&format!("{}/rec.mp4", allowed.uri()))
         .await
@@ -111,7 +111,7 @@ async fn redirect_to_another_allowed_host_is_followed() {
         )
         .mount(&first)
         .await;
-    let d = Downloader::new(vec![origin(&first), origin(&second)]).unwrap();
+    let d = HttpDownloader::new(vec![origin(&first), origin(&second)]).unwrap();
     let dl = d.open(&format!("{}/rec.mp4", first.uri())).await.unwrap();
     assert_eq!(dl.url.path(), "/final.mp4");
     assert_eq!(body_of(dl).await, b"data");
@@ -133,7 +133,7 @@ async fn client_errors_are_permanent_and_server_errors_transient() {
             .respond_with(ResponseTemplate::new(status))
             .mount(&server)
             .await;
-        let d = Downloader::new(vec![origin(&server)]).unwrap();
+        let d = HttpDownloader::new(vec![origin(&server)]).unwrap();
         let err = d
             .open(&format!("{}/s{status}", server.uri()))
             .await
@@ -154,7 +154,7 @@ async fn connection_refused_is_transient() {
         .local_addr()
         .unwrap()
         .port();
-    let d = Downloader::new(vec![AllowedHost::HttpOrigin {
+    let d = HttpDownloader::new(vec![AllowedHost::HttpOrigin {
         host: "127.0.0.1".into(),
         port,
     }])
@@ -169,7 +169,7 @@ async fn connection_refused_is_transient() {
 
 #[tokio::test]
 async fn malformed_urls_are_permanent() {
-    let d = Downloader::new(vec![AllowedHost::Exact("example.com".into())]).unwrap();
+    let d = HttpDownloader::new(vec![AllowedHost::Exact("example.com".into())]).unwrap();
     let err = d.open("not a url").await.unwrap_err();
     assert!(matches!(err, DownloadError::InvalidUrl { .. }), "{err}");
     assert!(!err.is_transient());

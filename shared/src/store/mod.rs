@@ -175,9 +175,6 @@ pub trait MeetingStore: Send + Sync {
     ) -> StoreResult<Option<Meeting>>;
     /// All meetings flagged active (for the sweeper), without a table scan.
     async fn list_active(&self) -> StoreResult<Vec<Meeting>>;
-    /// Atomically adds `delta` (+1 or -1) to `num_clients`, never going below zero; returns the
-    /// new value.
-    async fn add_clients(&self, id: &str, delta: i64) -> StoreResult<i64>;
     /// Sets `num_clients` to `count` unless a newer value (by `observed_at`) was stored already;
     /// returns whether it was written.
     async fn set_clients_if_newer(
@@ -192,15 +189,8 @@ pub trait MeetingStore: Send + Sync {
 
 #[async_trait]
 pub trait ParticipantSessionStore: Send + Sync {
-    /// Records a join; returns false when this session was already recorded.
-    async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool>;
-    /// Records a leave time for a known or unknown session (a leave may arrive first).
-    async fn record_leave(
-        &self,
-        meeting_id: &str,
-        session_id: &str,
-        left_at: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    // Sessions are written by `ParticipantEvents::apply`, together with the event's claim and
+    // the meeting's count; this store only reads them.
     async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>>;
 }
 
@@ -240,7 +230,6 @@ pub trait TranscriptStore: Send + Sync {
     /// Creates the transcript unless the recording has one; returns the stored one and whether
     /// it was created now.
     async fn create_if_absent(&self, transcript: &Transcript) -> StoreResult<(Transcript, bool)>;
-    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>>;
     async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>>;
     async fn set_status(
         &self,
@@ -260,7 +249,6 @@ pub trait TranscriptStore: Send + Sync {
 pub trait ConsentStore: Send + Sync {
     /// Upserts per (meeting, user) for authenticated users; appends anonymous consents.
     async fn upsert(&self, consent: &Consent) -> StoreResult<Consent>;
-    async fn has_any_denial(&self, meeting_id: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -191,11 +191,10 @@ mod tests {
         meetings.insert(meeting("m1", "daily-room-1"));
         meetings.insert(meeting("m2", "daily-room-2"));
         let stored = Arc::new(MemorySessions::default());
-        stored.record_join(&stay("a", 0, None)).await.unwrap();
-        stored.record_leave("m1", "a", t(10)).await.unwrap();
+        stored.insert(stay("a", 0, Some(10)));
         let mut other = stay("z", 0, None);
         other.meeting_id = "m2".into();
-        stored.record_join(&other).await.unwrap();
+        stored.insert(other);
 
         let source = StoredRoomSessions::new(meetings, stored);
         let sessions = source.sessions_for_room("daily-room-1").await.unwrap();

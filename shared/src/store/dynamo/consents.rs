@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, Select};
+use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 use tracing::instrument;
 
@@ -104,35 +104,6 @@ impl ConsentStore for DynamoConsentStore {
                     }
                     Err(e) => Err(sdk_error("PutItem", e)),
                 }
-            }
-        }
-    }
-
-    /// One request per 1 MB of the meeting's consents: a strongly consistent Query counting
-    /// denials, stopping at the first page that has one.
-    async fn has_any_denial(&self, meeting_id: &str) -> StoreResult<bool> {
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("meeting_id = :m")
-                .filter_expression("consent_given = :denied")
-                .expression_attribute_values(":m", s(meeting_id))
-                .expression_attribute_values(":denied", b(false))
-                .select(Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            if out.count() > 0 {
-                return Ok(true);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(false),
             }
         }
     }

@@ -22,8 +22,6 @@ const ACTIVE: &str = "active";
 /// that stopped between its two writes) takes the marker over; bounded so a pathological race
 /// cannot loop.
 const CLAIM_ATTEMPTS: usize = 3;
-/// Rounds of decrement-then-clamp for decrements by more than one (see `add_clients`).
-const CLAMP_ROUNDS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct DynamoMeetingStore {
@@ -109,13 +107,6 @@ impl DynamoMeetingStore {
 
     async fn marker(&self, room_id: &str) -> StoreResult<Option<Item>> {
         get_item(&self.client, &self.table, pk_key(active_pk(room_id))).await
-    }
-
-    async fn num_clients(&self, id: &str) -> StoreResult<i64> {
-        let item = get_item(&self.client, &self.table, pk_key(meeting_pk(id)))
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        Reader::new(&item, "meeting", "id").i64("num_clients")
     }
 }
 
@@ -271,82 +262,6 @@ impl MeetingStore for DynamoMeetingStore {
         }
     }
 
-    /// One request: an UpdateItem adding `delta`; a decrement is conditional on the result
-    /// staying >= 0, and when it would not, the value is left as it is (0) and returned from
-    /// the failed condition's old item. A decrement by more than one that would go below zero
-    /// sets 0 conditionally (one more request, repeated if a concurrent increment intervenes).
-    /// `delta = 0` is one GetItem.
-    #[instrument(skip(self), fields(meeting_id = %id))]
-    async fn add_clients(&self, id: &str, delta: i64) -> StoreResult<i64> {
-        if delta == 0 {
-            return self.num_clients(id).await;
-        }
-        let key = pk_key(meeting_pk(id));
-        if delta > 0 {
-            let placeholders = Expr::default().value(":d", n(delta)).value(":zero", n(0));
-            return match update_item(
-                &self.client,
-                &self.table,
-                key,
-                "SET num_clients = if_not_exists(num_clients, :zero) + :d",
-                Some("attribute_exists(pk)"),
-                &placeholders,
-                ReturnValue::UpdatedNew,
-            )
-            .await?
-            {
-                Ok(new) => read_count(id, &new),
-                Err(_) => Err(not_found(id)),
-            };
-        }
-        let amount = delta.unsigned_abs() as i64;
-        // Each round is one decrement attempt, plus (only when |delta| > 1 and the value is
-        // between 0 and |delta|) a conditional clamp to 0. A clamp that loses to a concurrent
-        // increment goes round again, so the decrement is never silently dropped.
-        for _ in 0..CLAMP_ROUNDS {
-            let placeholders = Expr::default().value(":d", n(amount));
-            let old = match update_item(
-                &self.client,
-                &self.table,
-                key.clone(),
-                "SET num_clients = num_clients - :d",
-                Some("attribute_exists(pk) AND num_clients >= :d"),
-                &placeholders,
-                ReturnValue::UpdatedNew,
-            )
-            .await?
-            {
-                Ok(new) => return read_count(id, &new),
-                Err(None) => return Err(not_found(id)),
-                Err(Some(old)) => old,
-            };
-            if read_count(id, &old)? <= 0 {
-                return Ok(0);
-            }
-            let placeholders = Expr::default().value(":zero", n(0)).value(":d", n(amount));
-            match update_item(
-                &self.client,
-                &self.table,
-                key.clone(),
-                "SET num_clients = :zero",
-                Some("attribute_exists(pk) AND num_clients < :d"),
-                &placeholders,
-                ReturnValue::None,
-            )
-            .await?
-            {
-                Ok(_) => return Ok(0),
-                Err(None) => return Err(not_found(id)),
-                Err(Some(_)) => continue,
-            }
-        }
-        Err(StoreError::Conflict {
-            entity: "meeting",
-            id: id.to_owned(),
-            condition: conflict::CHANGED_CONCURRENTLY.to_owned(),
-        })
-    }
-
     /// One request: an UpdateItem conditional on no later observation stored
     /// (`clients_observed_at`); false when a newer or equal one was.
     #[instrument(skip(self), fields(meeting_id = %id, count))]
@@ -416,8 +331,4 @@ impl MeetingStore for DynamoMeetingStore {
             Err(e) => Err(sdk_error("DeleteItem", e)),
         }
     }
-}
-
-fn read_count(id: &str, item: &Item) -> StoreResult<i64> {
-    Reader::with_id(item, "meeting", id).i64("num_clients")
 }

@@ -3,16 +3,13 @@
 //! `join_recorded` tells whether the real join arrived (then it overwrites the placeholder).
 //! `first_joined_at` keeps the first real join time, so that the transactional join of
 //! [`super::DynamoParticipantEvents`] (which cannot be conditional without cancelling the whole
-//! transaction) keeps the first join as `record_join` does.
+//! transaction) keeps the first join.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
-use tracing::instrument;
 
-use super::item::{b, s, ts, Item, Reader};
-use super::{sdk_error, update_item, Expr};
+use super::item::{s, Item, Reader};
+use super::sdk_error;
 use crate::domain::ParticipantSession;
 use crate::store::{ParticipantSessionStore, StoreResult};
 
@@ -72,69 +69,6 @@ impl DynamoParticipantSessionStore {
 
 #[async_trait]
 impl ParticipantSessionStore for DynamoParticipantSessionStore {
-    /// One request: an UpdateItem conditional on no join recorded yet (a leave that arrived
-    /// first is kept).
-    #[instrument(skip(self, session), fields(meeting_id = %session.meeting_id, session_id = %session.session_id))]
-    async fn record_join(&self, session: &ParticipantSession) -> StoreResult<bool> {
-        let mut sets = vec![
-            "joined_at = :j",
-            "first_joined_at = :j",
-            "join_recorded = :t",
-        ];
-        let mut placeholders = Expr::default()
-            .value(":j", ts(session.joined_at))
-            .value(":t", b(true));
-        if let Some(user_id) = &session.user_id {
-            sets.push("user_id = :u");
-            placeholders = placeholders.value(":u", s(user_id));
-        }
-        if let Some(user_name) = &session.user_name {
-            sets.push("user_name = :n");
-            placeholders = placeholders.value(":n", s(user_name));
-        }
-        if let Some(left_at) = session.left_at {
-            sets.push("left_at = :l");
-            placeholders = placeholders.value(":l", ts(left_at));
-        }
-        let update = format!("SET {}", sets.join(", "));
-        Ok(update_item(
-            &self.client,
-            &self.table,
-            key(&session.meeting_id, &session.session_id),
-            &update,
-            Some("attribute_not_exists(join_recorded)"),
-            &placeholders,
-            ReturnValue::None,
-        )
-        .await?
-        .is_ok())
-    }
-
-    /// One request: an unconditional UpdateItem (a repeated leave just writes the time again).
-    #[instrument(skip(self))]
-    async fn record_leave(
-        &self,
-        meeting_id: &str,
-        session_id: &str,
-        left_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let placeholders = Expr::default().value(":l", ts(left_at));
-        update_item(
-            &self.client,
-            &self.table,
-            key(meeting_id, session_id),
-            LEAVE_UPDATE,
-            None,
-            &placeholders,
-            ReturnValue::None,
-        )
-        .await?
-        .map(|_| ())
-        .map_err(|_| {
-            crate::store::StoreError::Other("unconditional update failed a condition".into())
-        })
-    }
-
     /// One request per 1 MB of sessions: a strongly consistent Query of the meeting's partition.
     async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>> {
         let mut sessions = Vec::new();

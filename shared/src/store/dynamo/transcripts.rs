@@ -121,6 +121,14 @@ impl DynamoTranscriptStore {
             .read(&self.client, &self.table)
             .await
     }
+
+    async fn get_by_id(&self, id: &str) -> StoreResult<Option<Transcript>> {
+        get_item(&self.client, &self.table, pk_key(transcript_pk(id)))
+            .await?
+            .as_ref()
+            .map(read_transcript)
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -147,19 +155,11 @@ impl TranscriptStore for DynamoTranscriptStore {
     }
 
     /// One request (a strongly consistent GetItem).
-    async fn get(&self, id: &str) -> StoreResult<Option<Transcript>> {
-        get_item(&self.client, &self.table, pk_key(transcript_pk(id)))
-            .await?
-            .as_ref()
-            .map(read_transcript)
-            .transpose()
-    }
-
     /// Two requests (GetItem of the recording's marker, then of the transcript); one when the
     /// recording has none.
     async fn get_by_recording(&self, recording_id: &str) -> StoreResult<Option<Transcript>> {
         match self.transcript_id_for(recording_id).await? {
-            Some(id) => self.get(&id).await,
+            Some(id) => self.get_by_id(&id).await,
             None => Ok(None),
         }
     }

@@ -290,29 +290,3 @@ async fn an_expired_claim_lets_the_event_apply_again() {
     assert_eq!(later, Applied::Applied);
     assert_eq!(num_clients(&env, &m.id).await, 2);
 }
-
-#[tokio::test]
-async fn a_join_recorded_by_the_session_store_is_kept_by_a_later_event_join() {
-    let env = env().await;
-    let m = stored_meeting(&env).await;
-    let first = ParticipantSession {
-        meeting_id: m.id.clone(),
-        session_id: "s1".into(),
-        user_id: Some("user-1".into()),
-        user_name: Some("Ada".into()),
-        joined_at: at(1),
-        left_at: None,
-    };
-    assert!(env
-        .stores
-        .participant_sessions
-        .record_join(&first)
-        .await
-        .unwrap());
-    env.stores
-        .participant_events
-        .apply(claim("join", at(30)), &m.id, join("s1", 30))
-        .await
-        .unwrap();
-    assert_eq!(sessions(&env, &m.id).await, vec![first]);
-}

@@ -1,87 +1,68 @@
-use super::{at, env};
-use crate::domain::ParticipantSession;
+//! Sessions are written by `ParticipantEvents::apply` (its tests cover joins, leaves and their
+//! order); these cover reading them back.
+
+use std::time::Duration;
+
+use super::{at, env, meeting, Env};
+use crate::domain::{Meeting, Platform};
 use crate::store::ParticipantSessionStore;
+use crate::store::{EventClaim, MeetingStore, ParticipantChange, ParticipantEvents};
 
-fn session(meeting_id: &str, session_id: &str, secs: i64) -> ParticipantSession {
-    ParticipantSession {
-        meeting_id: meeting_id.into(),
-        session_id: session_id.into(),
-        user_id: Some(format!("user-{session_id}")),
-        user_name: Some(format!("User {session_id}")),
-        joined_at: at(secs),
-        left_at: None,
-    }
+async fn stored_meeting(env: &Env, room_name: &str) -> Meeting {
+    let m = meeting(&super::id(), room_name, at(0), 8);
+    env.stores.meetings.claim_active(&m, at(0)).await.unwrap();
+    m
 }
 
-#[tokio::test]
-async fn join_then_leave_is_listed_with_both_times() {
-    let env = env().await;
-    let sessions = &env.stores.participant_sessions;
-    let s = session("m1", "s1", 0);
-
-    assert!(sessions.record_join(&s).await.unwrap());
-    assert_eq!(env.ops(), ["UpdateItem"]);
-    sessions.record_leave("m1", "s1", at(60)).await.unwrap();
-    assert_eq!(env.ops(), ["UpdateItem"]);
-
-    let listed = sessions.list_by_meeting("m1").await.unwrap();
-    assert_eq!(env.ops(), ["Query"]);
-    assert_eq!(
-        listed,
-        vec![ParticipantSession {
-            left_at: Some(at(60)),
-            ..s
-        }]
-    );
-}
-
-#[tokio::test]
-async fn a_repeated_join_is_reported_and_changes_nothing() {
-    let env = env().await;
-    let sessions = &env.stores.participant_sessions;
-    let s = session("m1", "s1", 0);
-    assert!(sessions.record_join(&s).await.unwrap());
-    let replay = ParticipantSession {
-        joined_at: at(30),
-        ..s.clone()
+async fn apply(env: &Env, meeting_id: &str, event_id: &str, change: ParticipantChange<'_>) {
+    let claim = EventClaim {
+        platform: Platform::Daily,
+        event_id,
+        ttl: Duration::from_secs(86_400),
+        now: at(0),
     };
-    assert!(!sessions.record_join(&replay).await.unwrap());
-    assert_eq!(sessions.list_by_meeting("m1").await.unwrap(), vec![s]);
+    env.stores
+        .participant_events
+        .apply(claim, meeting_id, change)
+        .await
+        .unwrap();
 }
 
-#[tokio::test]
-async fn a_leave_that_arrives_before_its_join_is_kept() {
-    let env = env().await;
-    let sessions = &env.stores.participant_sessions;
-    sessions.record_leave("m1", "s1", at(90)).await.unwrap();
-    let early = sessions.list_by_meeting("m1").await.unwrap();
-    assert_eq!(early.len(), 1);
-    assert_eq!(early[0].left_at, Some(at(90)));
-
-    let s = session("m1", "s1", 10);
-    assert!(sessions.record_join(&s).await.unwrap());
-    assert_eq!(
-        sessions.list_by_meeting("m1").await.unwrap(),
-        vec![ParticipantSession {
-            left_at: Some(at(90)),
-            ..s
-        }]
-    );
-}
-
-#[tokio::test]
-async fn listing_returns_only_that_meetings_sessions() {
-    let env = env().await;
-    let sessions = &env.stores.participant_sessions;
-    for (m, s) in [("m1", "a"), ("m1", "b"), ("m2", "c")] {
-        let mut anon = session(m, s, 0);
-        anon.user_id = None;
-        anon.user_name = None;
-        sessions.record_join(&anon).await.unwrap();
+fn anonymous_join(session_id: &str) -> ParticipantChange<'_> {
+    ParticipantChange::Joined {
+        session_id,
+        user_id: None,
+        user_name: None,
+        joined_at: at(0),
     }
-    let listed = sessions.list_by_meeting("m1").await.unwrap();
-    let ids: Vec<_> = listed.iter().map(|s| s.session_id.as_str()).collect();
-    assert_eq!(ids, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn listing_returns_only_that_meetings_sessions_in_one_query() {
+    let env = env().await;
+    let (m1, m2) = (
+        stored_meeting(&env, "room-1").await,
+        stored_meeting(&env, "room-2").await,
+    );
+    apply(&env, &m1.id, "e1", anonymous_join("a")).await;
+    apply(&env, &m1.id, "e2", anonymous_join("b")).await;
+    apply(&env, &m2.id, "e3", anonymous_join("c")).await;
+    let leave = ParticipantChange::Left {
+        session_id: "a",
+        left_at: at(60),
+    };
+    apply(&env, &m1.id, "e4", leave).await;
+    env.ops();
+
+    let sessions = &env.stores.participant_sessions;
+    let mut listed = sessions.list_by_meeting(&m1.id).await.unwrap();
+    assert_eq!(env.ops(), ["Query"]);
+    listed.sort_by(|x, y| x.session_id.cmp(&y.session_id));
+    let found: Vec<_> = listed
+        .iter()
+        .map(|s| (s.session_id.as_str(), s.joined_at, s.left_at))
+        .collect();
+    assert_eq!(found, [("a", at(0), Some(at(60))), ("b", at(0), None)]);
     assert!(listed
         .iter()
         .all(|s| s.user_id.is_none() && s.user_name.is_none()));
