@@ -35,6 +35,7 @@ pub async fn seed_meetings(
     for seed in seeds {
         let now = Utc::now();
         let meeting = Meeting {
+            recordings_started: Default::default(),
             id: uuid::Uuid::new_v4().to_string(),
             // Stable per room name, so a second seeding finds the first meeting and keeps it.
             room_id: format!("bench-{}", seed.room_name),

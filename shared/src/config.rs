@@ -19,7 +19,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::domain::Platform;
+use crate::domain::{Platform, RecordingKind};
 
 pub const DEFAULT_DAILY_API_URL: &str = "https://api.daily.co/v1";
 pub const DEFAULT_WHEREBY_API_URL: &str = "https://api.whereby.dev/v1";
@@ -107,7 +107,7 @@ pub struct WherebyConfig {
     pub access_key_secret: Option<SecretString>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DailyConfig {
     pub api_url: String,
     pub api_key: Option<SecretString>,
@@ -116,6 +116,28 @@ pub struct DailyConfig {
     pub s3_bucket: Option<String>,
     pub s3_region: Option<String>,
     pub role_arn: Option<String>,
+    /// `DAILY_DOMAIN_ID`: the `d` claim of meeting tokens. Unset, the client reads it once
+    /// from Daily's domain configuration (`GET /`).
+    pub domain_id: Option<String>,
+    /// `DAILY_RECORDING_TYPES`: the recordings the server starts for a cloud-recording room
+    /// (never empty; default `cloud`).
+    pub recording_types: BTreeSet<RecordingKind>,
+}
+
+impl Default for DailyConfig {
+    fn default() -> Self {
+        Self {
+            api_url: String::new(),
+            api_key: None,
+            webhook_secret: None,
+            subdomain: None,
+            s3_bucket: None,
+            s3_region: None,
+            role_arn: None,
+            domain_id: None,
+            recording_types: BTreeSet::from([RecordingKind::Cloud]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -220,6 +242,11 @@ impl DailyConfig {
             s3_bucket: env.string("AWS_DAILY_S3_BUCKET"),
             s3_region: env.string("AWS_DAILY_S3_REGION"),
             role_arn: env.string("AWS_DAILY_ROLE_ARN"),
+            domain_id: env.string("DAILY_DOMAIN_ID"),
+            recording_types: match env.string("DAILY_RECORDING_TYPES") {
+                None => BTreeSet::from([RecordingKind::Cloud]),
+                Some(v) => parse_recording_types(&v)?,
+            },
         })
     }
 }
@@ -455,6 +482,30 @@ pub fn parse_room_ids(value: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `DAILY_RECORDING_TYPES`: comma-separated `cloud` and/or `raw-tracks` (blanks and
+/// repeats ignored); anything else, or no type at all, is an error listing the accepted ones.
+pub fn parse_recording_types(value: &str) -> Result<BTreeSet<RecordingKind>, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        var: "DAILY_RECORDING_TYPES",
+        value: value.to_owned(),
+        expected: format!(
+            "a comma-separated list of {}",
+            RecordingKind::KNOWN.join(", ")
+        ),
+    };
+    let kinds = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase().parse::<RecordingKind>())
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(|_| invalid())?;
+    if kinds.is_empty() {
+        return Err(invalid());
+    }
+    Ok(kinds)
+}
+
 /// `RECORDING_URL_ALLOWED_HOSTS`: comma-separated `host`, `*.domain` or `http://host:port`.
 pub fn parse_allowed_hosts(value: &str) -> Result<Vec<AllowedHost>, ConfigError> {
     const VAR: &str = "RECORDING_URL_ALLOWED_HOSTS";
@@ -641,6 +692,48 @@ mod tests {
         assert_eq!(c.sweeper_requeue_limit, 50);
         assert_eq!(c.sweeper_requeue_cooldown, Duration::from_secs(6 * 3600));
         assert!(!c.has_platform_credentials());
+        assert_eq!(c.daily.domain_id, None);
+        assert_eq!(
+            c.daily.recording_types,
+            BTreeSet::from([RecordingKind::Cloud])
+        );
+        assert_eq!(
+            DailyConfig::default().recording_types,
+            c.daily.recording_types
+        );
+    }
+
+    #[test]
+    fn daily_domain_id_and_recording_types_are_read() {
+        let c = parse(&[
+            ("DAILY_DOMAIN_ID", "f2a4c1d0-domain"),
+            ("DAILY_RECORDING_TYPES", " raw-tracks, cloud ,,cloud"),
+        ])
+        .unwrap();
+        assert_eq!(c.daily.domain_id.as_deref(), Some("f2a4c1d0-domain"));
+        assert_eq!(
+            c.daily.recording_types,
+            BTreeSet::from([RecordingKind::Cloud, RecordingKind::RawTracks])
+        );
+        let c = parse(&[("DAILY_RECORDING_TYPES", "RAW-TRACKS")]).unwrap();
+        assert_eq!(
+            c.daily.recording_types,
+            BTreeSet::from([RecordingKind::RawTracks])
+        );
+    }
+
+    #[test]
+    fn unknown_daily_recording_types_name_the_variable_and_the_accepted_values() {
+        for bad in ["cloud,local", "audio", ",", "cloud;raw-tracks"] {
+            let msg = parse(&[("DAILY_RECORDING_TYPES", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("DAILY_RECORDING_TYPES"), "{bad}: {msg}");
+            assert!(
+                msg.contains("cloud") && msg.contains("raw-tracks"),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Domain types shared by every function. Parsed once at the edge ("parse, don't validate"):
 //! a value of these types is valid by construction.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -85,6 +86,15 @@ pub enum RecordingTrigger {
     Automatic,
 }
 
+/// A kind of Daily recording the server starts (`POST /rooms/:name/recordings/start`, field
+/// `type`): `cloud` (one mixed file) or `raw-tracks` (one file per participant track).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingKind {
+    Cloud,
+    RawTracks,
+}
+
 macro_rules! str_enum {
     ($ty:ty { $($variant:path => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -121,6 +131,10 @@ str_enum!(RecordingTrigger {
     RecordingTrigger::Prompt => "prompt",
     RecordingTrigger::Automatic => "automatic",
     RecordingTrigger::Automatic2ndParticipant => "automatic-2nd-participant",
+});
+str_enum!(RecordingKind {
+    RecordingKind::Cloud => "cloud",
+    RecordingKind::RawTracks => "raw-tracks",
 });
 
 /// A room name both platforms accept and that is safe in URLs and S3 keys: 1 to
@@ -194,6 +208,10 @@ pub struct Room {
     pub is_shared: bool,
     /// Chosen by the flags when the room was created.
     pub platform: Platform,
+    /// Participants record without the consent dialog; on Daily this also shows Daily's own
+    /// record button for cloud recordings. Rooms stored before the field existed read false.
+    #[serde(default)]
+    pub skip_consent: bool,
 }
 
 /// A meeting: one platform room instance for a Reflector room, live until `end_date`.
@@ -219,6 +237,10 @@ pub struct Meeting {
     /// Platform-specific data kept as JSON (for example the platform's meeting id).
     #[serde(default)]
     pub extra_data: serde_json::Value,
+    /// The Daily recording kinds the server has started for this meeting; each is started at
+    /// most once (`MeetingStore::mark_recording_started`).
+    #[serde(default)]
+    pub recordings_started: BTreeSet<RecordingKind>,
 }
 
 /// One participant's stay in a meeting (Daily's session history; also recorded for Whereby).
@@ -379,6 +401,36 @@ mod tests {
             "\"cloud\""
         );
         assert!("loud".parse::<RecordingType>().is_err());
+        assert_eq!(
+            serde_json::to_string(&RecordingKind::RawTracks).unwrap(),
+            "\"raw-tracks\""
+        );
+        for k in [RecordingKind::Cloud, RecordingKind::RawTracks] {
+            assert_eq!(k.as_str().parse::<RecordingKind>(), Ok(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+        assert!("local".parse::<RecordingKind>().is_err());
+    }
+
+    #[test]
+    fn rooms_and_meetings_written_before_the_new_fields_read_with_defaults() {
+        let room = serde_json::json!({
+            "id": "r", "name": "team", "user_id": null, "created_at": "2026-01-02T03:04:05Z",
+            "zulip_auto_post": false, "zulip_stream": "", "zulip_topic": "", "is_locked": false,
+            "room_mode": "normal", "recording_type": "cloud",
+            "recording_trigger": "automatic", "is_shared": false, "platform": "daily"
+        });
+        let room: Room = serde_json::from_value(room).unwrap();
+        assert!(!room.skip_consent);
+        let meeting = serde_json::json!({
+            "id": "m", "room_id": "r", "room_name": "team-1", "room_url": "u",
+            "host_room_url": "u", "start_date": "2026-01-02T03:04:05Z",
+            "end_date": "2026-01-02T11:04:05Z", "user_id": null, "is_locked": false,
+            "room_mode": "normal", "recording_type": "cloud", "recording_trigger": "automatic",
+            "num_clients": 0, "is_active": true, "platform": "daily"
+        });
+        let meeting: Meeting = serde_json::from_value(meeting).unwrap();
+        assert!(meeting.recordings_started.is_empty());
     }
 
     #[test]

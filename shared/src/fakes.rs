@@ -157,6 +157,19 @@ impl MeetingStore for MemoryMeetings {
         }
         Ok(())
     }
+    async fn mark_recording_started(
+        &self,
+        id: &str,
+        kind: crate::domain::RecordingKind,
+    ) -> StoreResult<bool> {
+        self.failures.check("mark_recording_started")?;
+        let mut meetings = lock(&self.meetings);
+        let (m, _) = meetings.get_mut(id).ok_or_else(|| StoreError::NotFound {
+            entity: "meeting",
+            id: id.to_owned(),
+        })?;
+        Ok(m.recordings_started.insert(kind))
+    }
 }
 
 #[derive(Debug, Default)]

@@ -1,9 +1,80 @@
 //! Queue message bodies (DESIGN.md section 7): the recording job the Daily webhook (and the
-//! sweeper) put on the recordings queue, and the hand-off to the transcription pipeline.
+//! sweeper) put on the recordings queue, the start of a Daily recording that shares that queue,
+//! and the hand-off to the transcription pipeline.
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::S3Location;
+use crate::domain::{RecordingKind, S3Location};
+
+/// Start `kind`'s Daily recording of a meeting (`crate::recording_start`). It travels on the
+/// recordings queue, redelivered with a delay while Daily cannot start it; the field
+/// `"message": "start_recording"` tells it apart from a [`RecordingJob`] (which has no such
+/// field and always has `recording_id` and `source`) and from S3 notifications (`Records`):
+/// `{"message": "start_recording", "meeting_id", "room_name", "kind": "cloud"|"raw-tracks",
+/// "attempt"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// serde checks no tag value when deserializing a tagged struct: `StartRecordingWire` does.
+#[serde(
+    tag = "message",
+    rename = "start_recording",
+    from = "StartRecordingWire"
+)]
+pub struct StartRecording {
+    pub meeting_id: String,
+    /// The meeting's Daily room name.
+    pub room_name: String,
+    pub kind: RecordingKind,
+    /// 0 for the first try; the backoff grows with it.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// The only accepted value of a [`StartRecording`]'s `message` field.
+#[derive(Deserialize)]
+enum StartRecordingTag {
+    #[serde(rename = "start_recording")]
+    StartRecording,
+}
+
+#[derive(Deserialize)]
+struct StartRecordingWire {
+    #[allow(dead_code)] // Its value is checked by deserializing it.
+    message: StartRecordingTag,
+    meeting_id: String,
+    room_name: String,
+    kind: RecordingKind,
+    #[serde(default)]
+    attempt: u32,
+}
+
+impl From<StartRecordingWire> for StartRecording {
+    fn from(w: StartRecordingWire) -> Self {
+        Self {
+            meeting_id: w.meeting_id,
+            room_name: w.room_name,
+            kind: w.kind,
+            attempt: w.attempt,
+        }
+    }
+}
+
+impl StartRecording {
+    /// The value of the `message` field that marks this message.
+    pub const TAG: &'static str = "start_recording";
+
+    /// Whether a queue body is a [`StartRecording`] (by its tag), without fully parsing it.
+    pub fn is_start_recording(body: &serde_json::Value) -> bool {
+        body.get("message").and_then(|m| m.as_str()) == Some(Self::TAG)
+    }
+
+    /// The same start, tried once more.
+    pub fn next_attempt(&self) -> Self {
+        Self {
+            attempt: self.attempt.saturating_add(1),
+            ..self.clone()
+        }
+    }
+}
 
 /// A recording to process: `{"meeting_id", "recording_id", "room_name", "source": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +143,44 @@ mod tests {
             );
             assert_eq!(serde_json::from_value::<RecordingJob>(value).unwrap(), job);
         }
+    }
+
+    #[test]
+    fn start_recording_has_the_documented_shape_and_is_told_apart_from_jobs() {
+        let msg = StartRecording {
+            meeting_id: "m".into(),
+            room_name: "team-20260102030405".into(),
+            kind: RecordingKind::RawTracks,
+            attempt: 2,
+        };
+        let value = serde_json::to_value(&msg).unwrap();
+        assert_eq!(
+            value,
+            json!({"message": "start_recording", "meeting_id": "m",
+                   "room_name": "team-20260102030405", "kind": "raw-tracks", "attempt": 2})
+        );
+        assert_eq!(
+            serde_json::from_value::<StartRecording>(value.clone()).unwrap(),
+            msg
+        );
+        assert!(StartRecording::is_start_recording(&value));
+        assert!(serde_json::from_value::<RecordingJob>(value.clone()).is_err());
+        let mut other = value;
+        other["message"] = json!("something_else");
+        assert!(serde_json::from_value::<StartRecording>(other.clone()).is_err());
+        other.as_object_mut().unwrap().remove("message");
+        assert!(serde_json::from_value::<StartRecording>(other).is_err());
+
+        let job = serde_json::to_value(RecordingJob {
+            meeting_id: "m".into(),
+            recording_id: "r".into(),
+            room_name: "room".into(),
+            source: JobSource::DailyRecording("rec1".into()),
+        })
+        .unwrap();
+        assert!(!StartRecording::is_start_recording(&job));
+        assert!(serde_json::from_value::<StartRecording>(job).is_err());
+        assert_eq!(msg.next_attempt().attempt, 3);
     }
 
     #[test]

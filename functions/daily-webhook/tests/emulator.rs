@@ -61,6 +61,7 @@ async fn env() -> Env {
     let now = Utc::now();
     let room_name = unique_prefix("room");
     let meeting = Meeting {
+        recordings_started: Default::default(),
         id: uuid::Uuid::new_v4().to_string(),
         room_id: uuid::Uuid::new_v4().to_string(),
         room_name: room_name.clone(),

@@ -38,6 +38,7 @@ struct World {
 fn meeting(id: &str, room_name: &str) -> Meeting {
     let now = Utc::now();
     Meeting {
+        recordings_started: Default::default(),
         id: id.into(),
         room_id: "room-1".into(),
         room_name: room_name.into(),

@@ -400,6 +400,7 @@ mod tests {
 
     fn meeting(id: &str, end_date: DateTime<Utc>) -> Meeting {
         Meeting {
+            recordings_started: Default::default(),
             id: id.into(),
             room_id: format!("room-{id}"),
             room_name: format!("name-{id}"),

@@ -98,6 +98,7 @@ impl Env {
 
     async fn add_meeting(&self, room_name: &str, platform: Platform, end_in: Span) -> Meeting {
         let meeting = Meeting {
+            recordings_started: Default::default(),
             id: uuid::Uuid::new_v4().to_string(),
             room_id: format!("room-of-{room_name}"),
             room_name: room_name.to_owned(),

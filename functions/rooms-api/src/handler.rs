@@ -433,6 +433,7 @@ async fn create_room(
     let id = uuid::Uuid::new_v4().to_string();
     let platform = select_platform(&id, &deps.config.flags);
     let room = Room {
+        skip_consent: false,
         platform,
         name,
         user_id: user,
@@ -477,6 +478,7 @@ async fn update_room(
         recording_type: f.recording_type,
         recording_trigger: f.recording_trigger,
         is_shared: f.is_shared,
+        skip_consent: None,
     };
     let mut attempt = 1;
     let room = loop {
@@ -558,6 +560,7 @@ async fn room_meeting(
         .map_err(|source| ApiError::Platform { platform, source })?;
 
     let meeting = Meeting {
+        recordings_started: Default::default(),
         id: created.meeting_id.clone(),
         room_id: room.id.clone(),
         room_name: created.room_name.clone(),

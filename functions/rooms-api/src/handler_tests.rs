@@ -111,6 +111,7 @@ async fn call(w: &World, event: &Value) -> (u16, Value) {
 
 fn room(id: &str, name: &str, owner: Option<&str>, shared: bool, created: i64) -> Room {
     Room {
+        skip_consent: false,
         id: id.into(),
         name: RoomName::parse(name).unwrap(),
         user_id: owner.map(str::to_owned),
@@ -567,6 +568,7 @@ async fn a_losing_request_deletes_its_platform_room_and_returns_the_winner() {
 fn sample_meeting() -> Meeting {
     let now = Utc::now();
     Meeting {
+        recordings_started: Default::default(),
         id: "winner".into(),
         room_id: "r1".into(),
         room_name: "team-standup-winner".into(),

@@ -26,6 +26,7 @@ fn world_with(secret: Option<&str>) -> World {
     let meetings = Arc::new(MemoryMeetings::default());
     let now = Utc::now();
     meetings.insert(Meeting {
+        recordings_started: Default::default(),
         id: MEETING_ID.into(),
         room_id: "room-1".into(),
         room_name: ROOM.into(),

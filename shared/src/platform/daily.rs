@@ -10,6 +10,15 @@
 //!   Daily's coarse meeting history.
 //! - Webhooks have no dashboard at Daily, so this client also creates, lists, deletes and
 //!   re-activates them (`POST /webhooks/:uuid` re-arms a FAILED circuit-breaker webhook).
+//! - Recordings are started by the server ([`DailyClient::start_recording`]), one per meeting
+//!   and kind, under a deterministic `instanceId` ([`recording_instance_id`]), so a retry, a
+//!   duplicate message or a manual start never makes a second recording of one kind. The start
+//!   is a single attempt: its caller (`crate::recording_start`) retries with a queue delay
+//!   instead of holding a webhook or a Lambda invocation.
+//! - Meeting tokens are self-signed ([`token`]); the domain id they need comes from
+//!   `DAILY_DOMAIN_ID` or one `GET /` per client ([`DailyClient::domain_id`]).
+
+pub mod token;
 
 use std::sync::Arc;
 
@@ -22,12 +31,58 @@ use serde_json::{json, Value};
 use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
 use super::{MeetingData, PlatformError, RoomSessionSource, SessionData, VideoPlatform};
 use crate::config::DailyConfig;
-use crate::domain::{Platform, RecordingType, Room};
+use crate::domain::{Platform, RecordingKind, RecordingType, Room};
+use token::{MeetingTokenClaims, MeetingTokenSigner, TokenRequest};
 
 const PLATFORM: Platform = Platform::Daily;
 /// Daily's limit on room names.
 pub const MAX_ROOM_NAME_LEN: usize = 128;
 const TIMESTAMP_LEN: usize = "-YYYYMMDDHHMMSS".len();
+
+/// Daily's default recording instance, reserved: our instance ids must never be this one.
+pub const RESERVED_INSTANCE_ID: uuid::Uuid = uuid::uuid!("c3df927c-f738-4471-a2b7-066fa7e95a6b");
+/// The UUID v5 namespace of our recording instance ids (fixed: changing it would let a retry
+/// start a second recording of a meeting).
+const INSTANCE_ID_NAMESPACE: uuid::Uuid = uuid::uuid!("e45c60f1-fe11-4642-afac-a4240157117e");
+
+/// The `instanceId` of `kind`'s recording of meeting `meeting_id`: UUID v5 of
+/// `"<meeting_id>:<kind>"`, the same on every call, and never Daily's reserved default.
+pub fn recording_instance_id(meeting_id: &str, kind: RecordingKind) -> uuid::Uuid {
+    avoid_reserved(
+        uuid::Uuid::new_v5(
+            &INSTANCE_ID_NAMESPACE,
+            format!("{meeting_id}:{kind}").as_bytes(),
+        ),
+        meeting_id,
+        kind,
+    )
+}
+
+/// A v5 id equal to the reserved one is astronomically unlikely, but Daily would then record
+/// into its default instance: derive another name deterministically instead.
+fn avoid_reserved(candidate: uuid::Uuid, meeting_id: &str, kind: RecordingKind) -> uuid::Uuid {
+    if candidate != RESERVED_INSTANCE_ID {
+        return candidate;
+    }
+    uuid::Uuid::new_v5(
+        &INSTANCE_ID_NAMESPACE,
+        format!("{meeting_id}:{kind}:not-reserved").as_bytes(),
+    )
+}
+
+/// What Daily said to `POST /rooms/:name/recordings/start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingStart {
+    Started,
+    /// The instance is already recording (an earlier start of ours, or a manual one).
+    AlreadyActive,
+}
+
+/// Daily's domain configuration (`GET /`); only the id is used.
+#[derive(Deserialize)]
+struct DomainConfig {
+    domain_id: String,
+}
 
 /// Daily writes cloud recordings into our bucket by assuming this role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +224,10 @@ enum WebhookList {
 
 pub struct DailyClient {
     api: ApiCaller,
+    /// The same API with no retry: recording starts are retried by their caller.
+    single_attempt: ApiCaller,
+    signer: MeetingTokenSigner,
+    domain_id: tokio::sync::OnceCell<String>,
     recordings_bucket: Option<DailyRecordingsBucket>,
     sessions: Option<Arc<dyn RoomSessionSource>>,
     clock: fn() -> DateTime<Utc>,
@@ -178,6 +237,7 @@ impl std::fmt::Debug for DailyClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DailyClient")
             .field("api", &self.api)
+            .field("domain_id", &self.domain_id.get())
             .field("recordings_bucket", &self.recordings_bucket)
             .field("has_session_source", &self.sessions.is_some())
             .finish_non_exhaustive()
@@ -191,8 +251,19 @@ impl DailyClient {
         api_key: SecretString,
         settings: HttpSettings,
     ) -> Result<Self, PlatformError> {
+        let mut once = settings.clone();
+        once.retry.max_attempts = 1;
         Ok(Self {
+            single_attempt: ApiCaller::new(
+                PLATFORM,
+                client.clone(),
+                api_url,
+                api_key.clone(),
+                once,
+            )?,
+            signer: MeetingTokenSigner::new(&api_key),
             api: ApiCaller::new(PLATFORM, client, api_url, api_key, settings)?,
+            domain_id: tokio::sync::OnceCell::new(),
             recordings_bucket: None,
             sessions: None,
             clock: Utc::now,
@@ -229,7 +300,17 @@ impl DailyClient {
                 })
             }
         };
-        Ok(Self::new(client, &cfg.api_url, api_key, settings)?.with_recordings_bucket(bucket))
+        Ok(Self::new(client, &cfg.api_url, api_key, settings)?
+            .with_recordings_bucket(bucket)
+            .with_domain_id(cfg.domain_id.clone()))
+    }
+
+    /// A known domain id (`DAILY_DOMAIN_ID`): [`Self::domain_id`] then makes no request.
+    pub fn with_domain_id(mut self, domain_id: Option<String>) -> Self {
+        if let Some(id) = domain_id {
+            self.domain_id = tokio::sync::OnceCell::new_with(Some(id));
+        }
+        self
     }
 
     pub fn with_recordings_bucket(mut self, bucket: Option<DailyRecordingsBucket>) -> Self {
@@ -336,6 +417,75 @@ impl DailyClient {
             })
             .await?;
         ok_json(&ex, "get recording link")
+    }
+
+    /// The Daily domain id (the `d` claim of meeting tokens): the configured one, else read
+    /// from Daily's domain configuration (`GET /`, field `domain_id`) on the first call and
+    /// kept for the life of the client (a warm Lambda container). Concurrent first calls make
+    /// one request; a failed read is not cached, so the next call tries again.
+    pub async fn domain_id(&self) -> Result<&str, PlatformError> {
+        self.domain_id
+            .get_or_try_init(|| async {
+                // `[""]` gives the base URL with a trailing slash: `.../v1/`.
+                let url = self.api.url(&[""]);
+                let ex = self
+                    .api
+                    .call("get domain", Safety::Idempotent, |c| c.get(url.clone()))
+                    .await?;
+                let config: DomainConfig = ok_json(&ex, "get domain")?;
+                tracing::info!("Daily domain id read from the domain configuration");
+                Ok(config.domain_id)
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// A self-signed meeting token for `request` (no request to Daily once the domain id is
+    /// known). Join with [`token::join_url`].
+    pub async fn meeting_token(
+        &self,
+        request: &TokenRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<String, PlatformError> {
+        let domain_id = self.domain_id().await?;
+        self.signer
+            .sign(&MeetingTokenClaims::new(request, domain_id, now))
+    }
+
+    /// `POST /rooms/:name/recordings/start` with `{"type", "instanceId"}`, one attempt.
+    ///
+    /// A transient failure (429, 5xx, notably 503 when Daily has no recording worker free, a
+    /// timeout or connect error) is returned as the error for the caller to retry later under
+    /// the same `instance_id`. Daily does not document how it answers a start of an instance
+    /// that is already recording: a 4xx whose `{error, info}` says "already" together with
+    /// recording/started/active/in progress is taken as [`RecordingStart::AlreadyActive`]. If
+    /// Daily words it otherwise, the caller sees a permanent error instead, and the meeting's
+    /// stored marker (set after the first success) still prevents a second start.
+    pub async fn start_recording(
+        &self,
+        room_name: &str,
+        kind: RecordingKind,
+        instance_id: uuid::Uuid,
+    ) -> Result<RecordingStart, PlatformError> {
+        let url = self
+            .single_attempt
+            .url(&["rooms", room_name, "recordings", "start"]);
+        let body = json!({ "type": kind.as_str(), "instanceId": instance_id.to_string() });
+        let ex = self
+            .single_attempt
+            .call("start recording", Safety::Idempotent, |c| {
+                c.post(url.clone()).json(&body)
+            })
+            .await?;
+        if ex.status.is_success() {
+            return Ok(RecordingStart::Started);
+        }
+        let error = api_error(PLATFORM, &ex);
+        if is_already_recording(&error) {
+            tracing::info!(room_name, %kind, %instance_id, "Daily recording already active");
+            return Ok(RecordingStart::AlreadyActive);
+        }
+        Err(error)
     }
 
     /// `POST /webhooks`. Daily probes the URL with `{"test":"test"}` before answering. Not
@@ -447,6 +597,35 @@ fn is_already_exists(e: &PlatformError) -> bool {
     matches!(e, PlatformError::Api { status: 400, error, info, .. }
         if error.contains("already exists")
             || info.as_deref().is_some_and(|i| i.contains("already exists")))
+}
+
+/// See [`DailyClient::start_recording`]: Daily's wording is not documented, so this looks for
+/// "already" next to a word about recording in a client-error answer.
+fn is_already_recording(e: &PlatformError) -> bool {
+    let PlatformError::Api {
+        status,
+        error,
+        info,
+        ..
+    } = e
+    else {
+        return false;
+    };
+    if !(400..500).contains(status) || *status == 408 || *status == 429 {
+        return false;
+    }
+    let text = format!("{error} {}", info.as_deref().unwrap_or_default()).to_ascii_lowercase();
+    text.contains("already")
+        && [
+            "record",
+            "started",
+            "active",
+            "in progress",
+            "in-progress",
+            "running",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 #[async_trait]

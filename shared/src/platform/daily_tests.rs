@@ -849,3 +849,222 @@ async fn a_very_long_retry_after_is_capped() {
         started.elapsed()
     );
 }
+
+// --- recordings started by the server, domain id, meeting tokens ---
+
+const START_PATH: &str = "/v1/rooms/team-standup-20260102030405/recordings/start";
+
+#[tokio::test]
+async fn start_recording_posts_type_and_instance_id_to_the_room() {
+    let s = server().await;
+    let instance_id = recording_instance_id("meeting-1", RecordingKind::RawTracks);
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .and(header(AUTH.0, AUTH.1))
+        .and(body_json(
+            json!({"type": "raw-tracks", "instanceId": instance_id.to_string()}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
+        .expect(1)
+        .mount(&s)
+        .await;
+    assert_eq!(
+        client(&s)
+            .start_recording(ROOM_NAME, RecordingKind::RawTracks, instance_id)
+            .await,
+        Ok(RecordingStart::Started)
+    );
+}
+
+#[tokio::test]
+async fn start_recording_503_is_one_attempt_and_a_transient_error() {
+    let s = server().await;
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            json!({"error": "server-error", "info": "no recording workers available"}),
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let err = client(&s)
+        .start_recording(
+            ROOM_NAME,
+            RecordingKind::Cloud,
+            recording_instance_id("meeting-1", RecordingKind::Cloud),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert!(crate::recording_start::is_transient(&err), "{err}");
+}
+
+#[tokio::test]
+async fn start_recording_already_recording_answers_are_already_active_other_4xx_are_errors() {
+    for (status, body, want_already) in [
+        (
+            400,
+            json!({"error": "invalid-request-error", "info": "recording already started"}),
+            true,
+        ),
+        (
+            409,
+            json!({"error": "already-recording", "info": "instance is active"}),
+            true,
+        ),
+        (
+            400,
+            json!({"error": "invalid-request-error", "info": "recording is not enabled for this room"}),
+            false,
+        ),
+        (
+            404,
+            json!({"error": "not-found", "info": "room does not exist"}),
+            false,
+        ),
+    ] {
+        let s = server().await;
+        Mock::given(method("POST"))
+            .and(path(START_PATH))
+            .and(header(AUTH.0, AUTH.1))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body.clone()))
+            .mount(&s)
+            .await;
+        let got = client(&s)
+            .start_recording(
+                ROOM_NAME,
+                RecordingKind::Cloud,
+                recording_instance_id("m", RecordingKind::Cloud),
+            )
+            .await;
+        if want_already {
+            assert_eq!(got, Ok(RecordingStart::AlreadyActive), "{body}");
+        } else {
+            let err = got.unwrap_err();
+            assert_eq!(err.status(), Some(status), "{body}");
+            assert!(!crate::recording_start::is_transient(&err));
+        }
+    }
+}
+
+#[test]
+fn instance_ids_are_stable_per_meeting_and_kind_and_never_daily_reserved_one() {
+    use RecordingKind::*;
+    let a = recording_instance_id("meeting-1", Cloud);
+    assert_eq!(a, recording_instance_id("meeting-1", Cloud));
+    assert_eq!(a.get_version_num(), 5);
+    assert_ne!(a, recording_instance_id("meeting-1", RawTracks));
+    assert_ne!(a, recording_instance_id("meeting-2", Cloud));
+    for i in 0..1000 {
+        for kind in [Cloud, RawTracks] {
+            assert_ne!(
+                recording_instance_id(&format!("m{i}"), kind),
+                RESERVED_INSTANCE_ID
+            );
+        }
+    }
+    // Should v5 ever hit the reserved id, another deterministic id is used.
+    let replaced = avoid_reserved(RESERVED_INSTANCE_ID, "meeting-1", Cloud);
+    assert_ne!(replaced, RESERVED_INSTANCE_ID);
+    assert_eq!(
+        replaced,
+        avoid_reserved(RESERVED_INSTANCE_ID, "meeting-1", Cloud)
+    );
+    assert_eq!(avoid_reserved(a, "meeting-1", Cloud), a);
+}
+
+#[tokio::test]
+async fn domain_id_is_read_once_and_then_cached() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/"))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "domain_name": "reflector",
+            "domain_id": "5b5bbd25-2c0f-4e8e-a1f3-6a1b5b5bbd25",
+            "config": {"enable_recording": "cloud"}
+        })))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let daily = client(&s);
+    let (a, b) = tokio::join!(daily.domain_id(), daily.domain_id());
+    assert_eq!(a, Ok("5b5bbd25-2c0f-4e8e-a1f3-6a1b5b5bbd25"));
+    assert_eq!(b, a);
+    assert_eq!(
+        daily.domain_id().await,
+        Ok("5b5bbd25-2c0f-4e8e-a1f3-6a1b5b5bbd25")
+    );
+    assert_eq!(s.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_domain_read_is_not_cached() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/"))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": "forbidden-error", "info": "nope"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/"))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"domain_id": "dom-2"})))
+        .mount(&s)
+        .await;
+    let daily = client(&s);
+    assert_eq!(daily.domain_id().await.unwrap_err().status(), Some(403));
+    assert_eq!(daily.domain_id().await, Ok("dom-2"));
+}
+
+#[tokio::test]
+async fn configured_domain_id_and_meeting_tokens_make_no_request() {
+    let s = server().await;
+    let mut cfg = crate::config::DailyConfig {
+        api_url: format!("{}/v1", s.uri()),
+        api_key: Some(key()),
+        domain_id: Some("dom-from-env".into()),
+        ..Default::default()
+    };
+    cfg.webhook_secret = None;
+    let daily = DailyClient::from_config(&cfg, reqwest::Client::new(), settings()).unwrap();
+    assert_eq!(daily.domain_id().await, Ok("dom-from-env"));
+    let request = token::TokenRequest {
+        room_name: ROOM_NAME,
+        user_id: Some("user-1"),
+        is_owner: true,
+        recording_type: RecordingType::Cloud,
+        skip_consent: true,
+        expires_at: end_date(),
+    };
+    let token = daily.meeting_token(&request, fixed_now()).await.unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<token::MeetingTokenClaims>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(b"test-api-key"),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(
+        claims,
+        token::MeetingTokenClaims {
+            r: ROOM_NAME.into(),
+            d: "dom-from-env".into(),
+            iat: fixed_now().timestamp(),
+            exp: end_date().timestamp(),
+            ud: Some("user-1".into()),
+            o: true,
+            erui: true,
+        }
+    );
+    assert!(s.received_requests().await.unwrap().is_empty());
+}

@@ -16,6 +16,7 @@ pub fn fixed_now() -> DateTime<Utc> {
 
 pub fn room() -> Room {
     Room {
+        skip_consent: false,
         id: "room-id-1".into(),
         name: RoomName::parse("team-standup").unwrap(),
         user_id: Some("user-1".into()),

@@ -12,8 +12,9 @@ pub mod dynamo;
 pub mod sessions;
 
 use crate::domain::{
-    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
-    RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript, TranscriptStatus,
+    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingKind, RecordingSource,
+    RecordingStatus, RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript,
+    TranscriptStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,7 @@ pub struct RoomPatch {
     pub recording_type: Option<RecordingType>,
     pub recording_trigger: Option<RecordingTrigger>,
     pub is_shared: Option<bool>,
+    pub skip_consent: Option<bool>,
 }
 
 impl RoomPatch {
@@ -122,6 +124,9 @@ impl RoomPatch {
         }
         if let Some(v) = self.is_shared {
             next.is_shared = v;
+        }
+        if let Some(v) = self.skip_consent {
+            next.skip_consent = v;
         }
         next
     }
@@ -185,6 +190,18 @@ pub trait MeetingStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Marks the meeting inactive (and frees the room's active slot if it held it).
     async fn deactivate(&self, id: &str) -> StoreResult<()>;
+    /// Records that the server started `kind`'s Daily recording of the meeting, in one
+    /// conditional write: true when it is marked now, false when it was marked already;
+    /// `NotFound` for an unknown meeting. Read back in [`Meeting::recordings_started`].
+    ///
+    /// The default answers an error, so that stores used only by functions that never start
+    /// recordings need not implement it; the DynamoDB store and `fakes` do.
+    async fn mark_recording_started(&self, id: &str, kind: RecordingKind) -> StoreResult<bool> {
+        let _ = kind;
+        Err(StoreError::Other(format!(
+            "this meeting store cannot mark recordings started (meeting {id})"
+        )))
+    }
 }
 
 #[async_trait]
@@ -338,6 +355,7 @@ mod room_patch_tests {
             recording_type: Some(RecordingType::Local),
             recording_trigger: Some(RecordingTrigger::Prompt),
             is_shared: Some(true),
+            skip_consent: Some(true),
         };
         let before = room();
         let after = patch.applied_to(&before);
@@ -351,6 +369,7 @@ mod room_patch_tests {
         expected.recording_type = RecordingType::Local;
         expected.recording_trigger = RecordingTrigger::Prompt;
         expected.is_shared = true;
+        expected.skip_consent = true;
         assert_eq!(after, expected);
 
         let only_locked = RoomPatch {

@@ -122,6 +122,7 @@ mod tests {
 
     fn meeting(id: &str, room_name: &str) -> Meeting {
         Meeting {
+            recordings_started: Default::default(),
             id: id.into(),
             room_id: "room-1".into(),
             room_name: room_name.into(),

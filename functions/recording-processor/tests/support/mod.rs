@@ -202,6 +202,7 @@ pub fn s3_notification(bucket: &str, key: &str, size: u64) -> String {
 pub fn meeting_for_bench(room_name: &str, platform: Platform) -> Meeting {
     let now = Utc::now();
     Meeting {
+        recordings_started: Default::default(),
         id: unique("meeting"),
         room_id: unique("room"),
         room_name: room_name.into(),

@@ -31,6 +31,16 @@ pub(crate) fn b(v: bool) -> AttributeValue {
     AttributeValue::Bool(v)
 }
 
+/// A string set; `None` for no values, since DynamoDB refuses an empty set (leave it out).
+pub(crate) fn ss<I, T>(values: I) -> Option<AttributeValue>
+where
+    I: IntoIterator<Item = T>,
+    T: ToString,
+{
+    let values: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
+    (!values.is_empty()).then_some(AttributeValue::Ss(values))
+}
+
 /// Fixed-width RFC 3339 (nanoseconds, `Z`): string order is time order, and values round-trip.
 pub(crate) fn ts_string(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
@@ -92,6 +102,34 @@ impl<'a> Reader<'a> {
             Some(AttributeValue::Bool(v)) => Ok(*v),
             None => Err(self.corrupt(format!("attribute {name} is missing"))),
             Some(_) => Err(self.corrupt(format!("attribute {name} is not a boolean"))),
+        }
+    }
+
+    /// A boolean that items written before the attribute existed lack: `default` then.
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(default),
+            Some(_) => self.bool(name),
+        }
+    }
+
+    /// A string set (`SS`), parsed element by element; absent is empty (DynamoDB has no empty
+    /// sets).
+    pub fn string_set<T>(&self, name: &str) -> Result<std::collections::BTreeSet<T>, StoreError>
+    where
+        T: FromStr + Ord,
+        T::Err: std::fmt::Display,
+    {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(Default::default()),
+            Some(AttributeValue::Ss(values)) => values
+                .iter()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e| self.corrupt(format!("attribute {name}: {e}")))
+                })
+                .collect(),
+            Some(_) => Err(self.corrupt(format!("attribute {name} is not a string set"))),
         }
     }
 
@@ -158,6 +196,32 @@ mod tests {
         assert_eq!(ts_string(early), "2026-01-02T03:04:05.000000000Z");
         let item: Item = [("t".to_owned(), ts(late))].into();
         assert_eq!(Reader::new(&item, "x", "id").ts("t").unwrap(), late);
+    }
+
+    #[test]
+    fn absent_booleans_and_sets_read_as_their_defaults_and_sets_round_trip() {
+        use crate::domain::RecordingKind;
+        use std::collections::BTreeSet;
+        let item: Item = [("id".to_owned(), s("m1"))].into();
+        let r = Reader::new(&item, "meeting", "id");
+        assert!(!r.bool_or("skip_consent", false).unwrap());
+        assert!(r.string_set::<RecordingKind>("kinds").unwrap().is_empty());
+        assert_eq!(ss(Vec::<String>::new()), None);
+        let kinds = BTreeSet::from([RecordingKind::Cloud, RecordingKind::RawTracks]);
+        let item: Item = [
+            ("id".to_owned(), s("m1")),
+            ("kinds".to_owned(), ss(&kinds).unwrap()),
+            ("flag".to_owned(), b(true)),
+            ("bad".to_owned(), AttributeValue::Ss(vec!["local".into()])),
+        ]
+        .into();
+        let r = Reader::new(&item, "meeting", "id");
+        assert_eq!(r.string_set::<RecordingKind>("kinds").unwrap(), kinds);
+        assert!(r.bool_or("flag", false).unwrap());
+        assert!(matches!(
+            r.string_set::<RecordingKind>("bad"),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

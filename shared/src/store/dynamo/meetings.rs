@@ -5,19 +5,21 @@
 //! `active_key` is present only while a meeting is active (sparse `active-index`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use tracing::{debug, instrument, warn};
 
-use super::item::{b, n, s, string_attr, ts, Item, Reader};
+use super::item::{b, n, s, ss, string_attr, ts, Item, Reader};
 use super::{get_item, pk_key, sdk_error, transact, tx_put, update_item, Expr};
-use crate::domain::Meeting;
+use crate::domain::{Meeting, RecordingKind};
 use crate::store::{conflict, Claim, MeetingStore, StoreError, StoreResult};
 
 const ROOM_NAME_INDEX: &str = "room-name-index";
 const ACTIVE_INDEX: &str = "active-index";
 const ACTIVE: &str = "active";
+/// String set of the recording kinds the server started (absent while none).
+const RECORDINGS_STARTED: &str = "recordings_started";
 /// A claim that finds the marker pointing at a meeting that is no longer active (a deactivate
 /// that stopped between its two writes) takes the marker over; bounded so a pathological race
 /// cannot loop.
@@ -66,6 +68,9 @@ fn meeting_item(m: &Meeting) -> Item {
     if m.is_active {
         item.insert("active_key".into(), s(ACTIVE));
     }
+    if let Some(kinds) = ss(&m.recordings_started) {
+        item.insert(RECORDINGS_STARTED.into(), kinds);
+    }
     item
 }
 
@@ -90,6 +95,7 @@ fn read_meeting(item: &Item) -> StoreResult<Meeting> {
         platform: r.parse("platform")?,
         extra_data: serde_json::from_str(&extra)
             .map_err(|e| r.corrupt(format!("extra_data is not JSON: {e}")))?,
+        recordings_started: r.string_set(RECORDINGS_STARTED)?,
     })
 }
 
@@ -329,6 +335,38 @@ impl MeetingStore for DynamoMeetingStore {
             // The room's marker names another meeting (or none): nothing to free.
             Err(e) if super::is_condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
+    }
+
+    /// One request (see `mark_started`).
+    async fn mark_recording_started(&self, id: &str, kind: RecordingKind) -> StoreResult<bool> {
+        self.mark_started(id, kind).await
+    }
+}
+
+impl DynamoMeetingStore {
+    /// One request: an UpdateItem adding `kind` to the `recordings_started` set, conditional
+    /// on the meeting existing and the set not holding `kind` yet.
+    #[instrument(skip(self), fields(meeting_id = %id, %kind))]
+    async fn mark_started(&self, id: &str, kind: RecordingKind) -> StoreResult<bool> {
+        let placeholders = Expr::default()
+            .name("#started", RECORDINGS_STARTED)
+            .value(":kinds", AttributeValue::Ss(vec![kind.as_str().to_owned()]))
+            .value(":kind", s(kind.as_str()));
+        match update_item(
+            &self.client,
+            &self.table,
+            pk_key(meeting_pk(id)),
+            "ADD #started :kinds",
+            Some("attribute_exists(pk) AND NOT contains(#started, :kind)"),
+            &placeholders,
+            ReturnValue::None,
+        )
+        .await?
+        {
+            Ok(_) => Ok(true),
+            Err(None) => Err(not_found(id)),
+            Err(Some(_)) => Ok(false),
         }
     }
 }

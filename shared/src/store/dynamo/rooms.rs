@@ -54,6 +54,7 @@ fn room_attrs(room: &Room, version: i64) -> Item {
         ("recording_trigger", s(room.recording_trigger.as_str())),
         ("is_shared", b(room.is_shared)),
         ("platform", s(room.platform.as_str())),
+        ("skip_consent", b(room.skip_consent)),
         ("version", n(version)),
     ]
     .into_iter()
@@ -100,6 +101,8 @@ fn read_room(item: &Item) -> StoreResult<(Room, i64)> {
         recording_trigger: r.parse("recording_trigger")?,
         is_shared: r.bool("is_shared")?,
         platform: r.parse("platform")?,
+        // Absent on rooms stored before the field existed.
+        skip_consent: r.bool_or("skip_consent", false)?,
     };
     Ok((room, r.i64("version")?))
 }

@@ -294,3 +294,95 @@ async fn client_count_snapshots_apply_only_when_newer() {
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_recording_kind_is_marked_started_once_in_one_request_each() {
+    use crate::domain::RecordingKind::{Cloud, RawTracks};
+    let env = env().await;
+    let meetings = &env.stores.meetings;
+    let m = meeting("room-1", "standup-1", at(0), 8);
+    meetings.claim_active(&m, at(1)).await.unwrap();
+    env.ops();
+
+    assert!(meetings.mark_recording_started(&m.id, Cloud).await.unwrap());
+    assert_eq!(env.ops(), ["UpdateItem"]);
+    assert!(!meetings.mark_recording_started(&m.id, Cloud).await.unwrap());
+    assert_eq!(env.ops(), ["UpdateItem"]);
+    assert!(meetings
+        .mark_recording_started(&m.id, RawTracks)
+        .await
+        .unwrap());
+
+    let stored = meetings.get(&m.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.recordings_started,
+        BTreeSet::from([Cloud, RawTracks])
+    );
+    // The rest of the meeting is untouched.
+    let mut expected = m.clone();
+    expected.recordings_started = BTreeSet::from([Cloud, RawTracks]);
+    assert_eq!(stored, expected);
+    assert_eq!(
+        meetings.get_by_room_name("standup-1").await.unwrap(),
+        Some(expected)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_marks_of_one_kind_have_exactly_one_first() {
+    let env = env().await;
+    let meetings = Arc::new(env.stores.meetings.clone());
+    let m = meeting("room-1", "standup-1", at(0), 8);
+    meetings.claim_active(&m, at(1)).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let meetings = meetings.clone();
+            let id = m.id.clone();
+            tokio::spawn(async move {
+                meetings
+                    .mark_recording_started(&id, crate::domain::RecordingKind::Cloud)
+                    .await
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+}
+
+#[tokio::test]
+async fn marking_an_unknown_meeting_is_not_found_and_creates_nothing() {
+    let env = env().await;
+    let meetings = &env.stores.meetings;
+    let err = meetings
+        .mark_recording_started("missing", crate::domain::RecordingKind::Cloud)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                entity: "meeting",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(meetings.get("missing").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_meeting_stored_with_started_kinds_reads_them_back() {
+    let env = env().await;
+    let meetings = &env.stores.meetings;
+    let mut m = meeting("room-2", "standup-2", at(0), 8);
+    m.recordings_started = BTreeSet::from([crate::domain::RecordingKind::RawTracks]);
+    meetings.claim_active(&m, at(1)).await.unwrap();
+    let mut expected = m.clone();
+    expected.is_active = true;
+    assert_eq!(meetings.get(&m.id).await.unwrap(), Some(expected));
+}

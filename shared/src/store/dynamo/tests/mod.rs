@@ -58,6 +58,7 @@ pub(super) fn id() -> String {
 
 pub(super) fn room(name: &str, user: Option<&str>, created_at: DateTime<Utc>) -> Room {
     Room {
+        skip_consent: false,
         id: id(),
         name: RoomName::parse(name).unwrap(),
         user_id: user.map(str::to_owned),
@@ -76,6 +77,7 @@ pub(super) fn room(name: &str, user: Option<&str>, created_at: DateTime<Utc>) ->
 
 pub(super) fn meeting(room_id: &str, room_name: &str, start: DateTime<Utc>, hours: i64) -> Meeting {
     Meeting {
+        recordings_started: Default::default(),
         id: id(),
         room_id: room_id.to_owned(),
         room_name: room_name.to_owned(),

@@ -343,3 +343,66 @@ async fn a_malformed_stored_room_is_corrupt_not_a_panic() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn skip_consent_round_trips_through_create_patch_and_name_lookup() {
+    let env = env().await;
+    let rooms = &env.stores.rooms;
+    let mut r = room("consentless", Some("alice"), at(0));
+    r.skip_consent = true;
+    rooms.create(&r).await.unwrap();
+    assert_eq!(rooms.get(&r.id).await.unwrap(), Some(r.clone()));
+    assert!(
+        rooms
+            .get_by_name("consentless")
+            .await
+            .unwrap()
+            .unwrap()
+            .skip_consent
+    );
+
+    let patch = RoomPatch {
+        skip_consent: Some(false),
+        ..RoomPatch::default()
+    };
+    let updated = rooms.update(&r.id, Some("alice"), &patch).await.unwrap();
+    assert!(!updated.skip_consent);
+    assert!(!rooms.get(&r.id).await.unwrap().unwrap().skip_consent);
+    assert!(
+        !rooms
+            .get_by_name("consentless")
+            .await
+            .unwrap()
+            .unwrap()
+            .skip_consent
+    );
+}
+
+#[tokio::test]
+async fn a_room_stored_before_skip_consent_existed_reads_as_false() {
+    let env = env().await;
+    let rooms = &env.stores.rooms;
+    let mut r = room("older", Some("alice"), at(0));
+    r.skip_consent = true;
+    rooms.create(&r).await.unwrap();
+    // Strip the attribute, as on items written by the previous version.
+    for pk in [format!("room#{}", r.id), "name#older".to_owned()] {
+        env.raw
+            .update_item()
+            .table_name(&env.tables.rooms)
+            .key("pk", AttributeValue::S(pk))
+            .update_expression("REMOVE skip_consent")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(!rooms.get(&r.id).await.unwrap().unwrap().skip_consent);
+    assert!(
+        !rooms
+            .get_by_name("older")
+            .await
+            .unwrap()
+            .unwrap()
+            .skip_consent
+    );
+}
