@@ -1,6 +1,8 @@
-use lambda_http::{run, service_fn, Error};
+use std::sync::Arc;
+
+use lambda_http::Error;
 use shared::aws::{load_sdk_config, AwsClients};
-use whereby_webhook::handler::{handle, Deps};
+use whereby_webhook::handler::{router, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -9,5 +11,5 @@ async fn main() -> Result<(), Error> {
     let config = shared::config::Config::from_env()?;
     let clients = AwsClients::new(&load_sdk_config().await);
     let deps = Deps::from_config(&config, &clients);
-    run(service_fn(|request| handle(&deps, request))).await
+    lambda_http::run(shared::http::standalone(router(Arc::new(deps)))).await
 }
