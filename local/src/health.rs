@@ -1,70 +1,145 @@
-//! `GET /healthz`: 200 when DynamoDB, SQS and S3 answer; 503 naming what does not.
+//! `GET /healthz`: 200 when DynamoDB, SQS and S3 answer and every table, queue and bucket the
+//! stack is configured with exists; 503 with a `{"detail"}` naming what is unreachable or
+//! missing otherwise.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use futures::future::{join_all, BoxFuture};
 use serde_json::json;
 
 use crate::Stack;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Probes the three services at once, each bounded by a timeout so a dead emulator gives a
-/// prompt 503 rather than a hang.
+/// What one probe found wrong.
+enum Problem {
+    /// The service answered that the resource does not exist.
+    Missing(String),
+    /// The service did not answer usefully; `reason` says how.
+    Unreachable {
+        service: &'static str,
+        reason: String,
+    },
+}
+
+/// One resource to probe: the service, what to call it in a report, and the probe, whose
+/// `Ok(false)` means the service says it does not exist.
+struct Probe<'a> {
+    service: &'static str,
+    what: String,
+    exists: BoxFuture<'a, Result<bool, String>>,
+}
+
+/// Probes every configured table, queue and bucket at once, each bounded by a timeout so a
+/// dead emulator gives a prompt 503 rather than a hang.
 pub async fn check(stack: &Stack) -> (u16, serde_json::Value) {
     let aws = &stack.aws;
-    let dynamo = async {
-        aws.dynamodb
-            .describe_table()
-            .table_name(&stack.config.tables.rooms)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| describe(&e))
-    };
-    let sqs = async {
-        aws.sqs
-            .get_queue_attributes()
-            .queue_url(&stack.queues.recordings)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| describe(&e))
-    };
-    let s3 = async {
-        aws.s3
-            .head_bucket()
-            .bucket(&stack.config.recordings_bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| describe(&e))
-    };
-    let bounded =
-        |name: &'static str, r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{name} ({})", first_line(&e))),
-            Err(_) => Some(format!(
-                "{name} (no answer within {} s)",
-                CHECK_TIMEOUT.as_secs()
-            )),
-        };
-    let (d, q, s) = tokio::join!(
-        tokio::time::timeout(CHECK_TIMEOUT, dynamo),
-        tokio::time::timeout(CHECK_TIMEOUT, sqs),
-        tokio::time::timeout(CHECK_TIMEOUT, s3),
-    );
-    let down: Vec<String> = [bounded("dynamodb", d), bounded("sqs", q), bounded("s3", s)]
-        .into_iter()
-        .flatten()
-        .collect();
-    if down.is_empty() {
+    let tables = &stack.config.tables;
+    let mut probes: Vec<Probe<'_>> = Vec::new();
+    for table in [
+        &tables.rooms,
+        &tables.meetings,
+        &tables.participant_sessions,
+        &tables.recordings,
+        &tables.transcripts,
+        &tables.meeting_consents,
+        &tables.webhook_events,
+    ] {
+        probes.push(Probe {
+            service: "dynamodb",
+            what: format!("table {table}"),
+            exists: Box::pin(async move {
+                match aws.dynamodb.describe_table().table_name(table).send().await {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(describe(&e)),
+                }
+            }),
+        });
+    }
+    for queue in [
+        &stack.queues.recordings,
+        &stack.queues.recordings_dlq,
+        &stack.queues.pipeline,
+    ] {
+        probes.push(Probe {
+            service: "sqs",
+            what: format!("queue {queue}"),
+            exists: Box::pin(async move {
+                match aws.sqs.get_queue_attributes().queue_url(queue).send().await {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error().is_some_and(|s| {
+                            s.is_queue_does_not_exist()
+                                || s.code().is_some_and(|c| c.contains("NonExistentQueue"))
+                        }) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(describe(&e)),
+                }
+            }),
+        });
+    }
+    let bucket = &stack.config.recordings_bucket;
+    probes.push(Probe {
+        service: "s3",
+        what: format!("bucket {bucket}"),
+        exists: Box::pin(async move {
+            match aws.s3.head_bucket().bucket(bucket).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+                Err(e) => Err(describe(&e)),
+            }
+        }),
+    });
+
+    let outcomes = join_all(probes.into_iter().map(|probe| async move {
+        match tokio::time::timeout(CHECK_TIMEOUT, probe.exists).await {
+            Ok(Ok(true)) => None,
+            Ok(Ok(false)) => Some(Problem::Missing(probe.what)),
+            Ok(Err(reason)) => Some(Problem::Unreachable {
+                service: probe.service,
+                reason: first_line(&reason).to_owned(),
+            }),
+            Err(_) => Some(Problem::Unreachable {
+                service: probe.service,
+                reason: format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
+            }),
+        }
+    }))
+    .await;
+
+    let mut unreachable: Vec<String> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for problem in outcomes.into_iter().flatten() {
+        match problem {
+            Problem::Missing(what) => missing.push(what),
+            // One line per service: a dead DynamoDB fails every table's probe alike.
+            Problem::Unreachable { service, reason } => {
+                if !unreachable.iter().any(|u| u.starts_with(service)) {
+                    unreachable.push(format!("{service} ({reason})"));
+                }
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !unreachable.is_empty() {
+        parts.push(format!("unreachable: {}", unreachable.join(", ")));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("missing: {}", missing.join(", ")));
+    }
+    if parts.is_empty() {
         (200, json!({"status": "ok"}))
     } else {
-        (
-            503,
-            json!({"detail": format!("unreachable: {}", down.join(", "))}),
-        )
+        (503, json!({"detail": parts.join("; ")}))
     }
 }
 

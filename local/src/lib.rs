@@ -1,8 +1,12 @@
 //! `reflector-local`: every function of the product in one process on localhost (DESIGN.md
-//! section 9). HTTP requests become the same API Gateway v2 events the functions receive in
-//! AWS; an SQS poller plays the event source mapping; a timer plays the schedule.
+//! section 9). The HTTP server merges the same axum routers the functions serve in Lambda
+//! (through `lambda_http`); an SQS poller plays the event source mapping; a timer plays the
+//! schedule.
+//!
+//! The stack uses the resources its configuration names (`RECORDINGS_QUEUE_URL`,
+//! `PIPELINE_QUEUE_URL`, `RECORDINGS_BUCKET`, the table names), creating those that do not
+//! exist; unnamed queues get names from [`Options::resource_prefix`].
 
-pub mod apigw;
 pub mod config;
 pub mod health;
 pub mod poller;
@@ -14,22 +18,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use futures::future::BoxFuture;
-use lambda_http::{Body, Request, Response};
 use shared::aws::AwsClients;
 use shared::config::Config;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::routes::{Function, Lookup, Route};
-
 type BoxError = lambda_http::Error;
-pub type HttpFn =
-    Arc<dyn Fn(Request) -> BoxFuture<'static, Result<Response<Body>, BoxError>> + Send + Sync>;
 pub type ProcessorFn =
     Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, Result<SqsBatchResponse, BoxError>> + Send + Sync>;
 pub type SweeperFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
@@ -40,7 +39,8 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Settings of the local stack beyond the product's own configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Prefix of the queue names (`<prefix>-recordings`, ...), as the SAM stack name is in AWS.
+    /// Prefix of the names of the queues the configuration does not name (`<prefix>-recordings`,
+    /// ...), as the SAM stack name is in AWS.
     pub resource_prefix: String,
     /// How long a failed recording job waits before redelivery (see [`poller::Poller`]).
     pub retry_delay: Duration,
@@ -70,10 +70,6 @@ pub struct Stack {
     pub config: Arc<Config>,
     pub aws: AwsClients,
     pub queues: provision::Queues,
-    routes: Vec<Route>,
-    rooms_api: HttpFn,
-    daily_webhook: HttpFn,
-    whereby_webhook: HttpFn,
     pub processor: ProcessorFn,
     pub sweeper: SweeperFn,
 }
@@ -112,7 +108,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, reason: String },
 }
 
-/// Creates missing tables, queues and bucket, then serves HTTP on `options.listen_addr`
+/// Creates the missing tables, queues and bucket (those the configuration names, or
+/// prefix-named queues where it names none), then serves HTTP on `options.listen_addr`
 /// and starts the poller and the sweeper timer.
 pub async fn start(
     mut config: Config,
@@ -123,45 +120,37 @@ pub async fn start(
     if !created.is_empty() {
         info!(tables = ?created, "created tables");
     }
-    let queues = provision::ensure_queues(&aws.sqs, &options.resource_prefix).await?;
+    let queues = provision::ensure_queues(
+        &aws.sqs,
+        &options.resource_prefix,
+        &provision::ConfiguredQueues {
+            recordings: config.recordings_queue_url.clone(),
+            pipeline: config.pipeline_queue_url.clone(),
+        },
+    )
+    .await?;
     if provision::ensure_bucket(&aws.s3, &config.recordings_bucket).await? {
         info!(bucket = %config.recordings_bucket, "created recordings bucket");
     }
-    config
-        .recordings_queue_url
-        .get_or_insert_with(|| queues.recordings.clone());
-    config
-        .pipeline_queue_url
-        .get_or_insert_with(|| queues.pipeline.clone());
+    // The senders (webhooks, processor) and the poller use the same queues.
+    config.recordings_queue_url = Some(queues.recordings.clone());
+    config.pipeline_queue_url = Some(queues.pipeline.clone());
     let config = Arc::new(config);
 
     let platforms =
         shared::platform::PlatformRegistry::from_config(&config, registry_options(&config));
-    let rooms_deps = Arc::new(rooms_api::handler::Deps::from_config(
-        config.clone(),
-        &aws,
-        platforms,
-    )?);
+    let functions = axum::Router::new()
+        .merge(rooms_api::handler::router(Arc::new(
+            rooms_api::handler::Deps::from_config(config.clone(), &aws, platforms)?,
+        )))
+        .merge(daily_webhook::handler::router(Arc::new(
+            daily_webhook::handler::Deps::from_config(&config, &aws)?,
+        )))
+        .merge(whereby_webhook::handler::router(Arc::new(
+            whereby_webhook::handler::Deps::from_config(&config, &aws),
+        )));
 
     let stack = Arc::new(Stack {
-        rooms_api: Arc::new(move |req| {
-            let deps = rooms_deps.clone();
-            Box::pin(async move { rooms_api::handler::handle(&deps, req).await })
-        }),
-        daily_webhook: {
-            let deps = Arc::new(daily_webhook::handler::Deps::from_config(&config, &aws)?);
-            Arc::new(move |req| {
-                let deps = deps.clone();
-                Box::pin(async move { daily_webhook::handler::handle(&deps, req).await })
-            })
-        },
-        whereby_webhook: {
-            let deps = Arc::new(whereby_webhook::handler::Deps::from_config(&config, &aws));
-            Arc::new(move |req| {
-                let deps = deps.clone();
-                Box::pin(async move { whereby_webhook::handler::handle(&deps, req).await })
-            })
-        },
         processor: {
             let deps = Arc::new(recording_processor::build(&config, &aws)?);
             Arc::new(move |event| {
@@ -193,7 +182,6 @@ pub async fn start(
                 })
             })
         },
-        routes: routes::routes(),
         config: config.clone(),
         aws: aws.clone(),
         queues: queues.clone(),
@@ -211,19 +199,25 @@ pub async fn start(
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let app = axum::Router::new()
-        .fallback(serve)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(stack.clone());
+        .route(
+            "/healthz",
+            axum::routing::get(healthz).with_state(stack.clone()),
+        )
+        .merge(functions)
+        // API Gateway answers 404 for other methods too, but the allowed ones are more useful
+        // locally.
+        .method_not_allowed_fallback(|| async {
+            plain(405, serde_json::json!({"detail": "Method Not Allowed"}))
+        })
+        .fallback(|| async { plain(404, serde_json::json!({"detail": "Not Found"})) })
+        .layer(axum::middleware::from_fn(within_api_gateway_limit));
     let mut rx = shutdown_rx.clone();
     let server = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
-        .await;
+        let served = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await;
         if let Err(e) = served {
             error!(error = %e, "HTTP server failed");
         }
@@ -301,61 +295,20 @@ fn plain(status: u16, body: serde_json::Value) -> axum::response::Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The one HTTP entry point: health check, or route lookup and the function's handler.
-async fn serve(
-    State(stack): State<Arc<Stack>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: http::Request<axum::body::Body>,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    if parts.uri.path() == "/healthz" && parts.method == http::Method::GET {
-        let (status, body) = health::check(&stack).await;
-        return plain(status, body);
-    }
-    let matched = match routes::lookup(&stack.routes, &parts.method, parts.uri.path()) {
-        Lookup::Found(m) => m,
-        Lookup::MethodNotAllowed(_) => {
-            return plain(405, serde_json::json!({"detail": "Method Not Allowed"}))
-        }
-        Lookup::NotFound => return plain(404, serde_json::json!({"detail": "Not Found"})),
-    };
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        // API Gateway answers 413 itself for payloads over its limit.
-        Err(_) => return plain(413, serde_json::json!({"detail": "Request body too large"})),
-    };
-    let event = apigw::v2_event(&parts, &body, &matched, Some(peer));
-    let request = match apigw::to_lambda_request(&event) {
-        Ok(r) => r,
-        Err(e) => {
-            return plain(
-                400,
-                serde_json::json!({"detail": format!("cannot build the API Gateway event: {e}")}),
-            )
-        }
-    };
-    let function = match matched.route.function {
-        Function::RoomsApi => stack.rooms_api.clone(),
-        Function::DailyWebhook => stack.daily_webhook.clone(),
-        Function::WherebyWebhook => stack.whereby_webhook.clone(),
-    };
-    match function(request).await {
-        Ok(response) => to_http(response),
-        Err(e) => {
-            // In AWS an invocation error becomes API Gateway's 500 "Internal Server Error".
-            error!(error = %e, route = matched.route.path, "function invocation failed");
-            plain(500, serde_json::json!({"message": "Internal Server Error"}))
-        }
-    }
+async fn healthz(State(stack): State<Arc<Stack>>) -> axum::response::Response {
+    let (status, body) = health::check(&stack).await;
+    plain(status, body)
 }
 
-fn to_http(response: Response<Body>) -> axum::response::Response {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Empty => Vec::new(),
-        Body::Text(t) => t.into_bytes(),
-        Body::Binary(b) => b,
-        _ => Vec::new(),
-    };
-    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+/// Buffers the body up to API Gateway's payload limit, answering 413 past it as API Gateway
+/// does, so the functions see a whole body as in Lambda.
+async fn within_api_gateway_limit(request: Request, next: Next) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => plain(413, serde_json::json!({"detail": "Request body too large"})),
+    }
 }

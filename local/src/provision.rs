@@ -15,6 +15,24 @@ pub enum ProvisionError {
     Template { file: &'static str, reason: String },
     #[error("creating {what}: {reason}")]
     Aws { what: String, reason: String },
+    #[error("{variable}: {reason}")]
+    Config { variable: String, reason: String },
+}
+
+/// Queues the configuration names (`RECORDINGS_QUEUE_URL`, `PIPELINE_QUEUE_URL`), by URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfiguredQueues {
+    pub recordings: Option<String>,
+    pub pipeline: Option<String>,
+}
+
+/// The queue name at the end of a queue URL (`http://host/<account>/<name>`).
+pub fn queue_name_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .path_segments()?
+        .rfind(|segment| !segment.is_empty())
+        .map(str::to_owned)
 }
 
 /// Queue URLs of the local stack.
@@ -145,13 +163,52 @@ pub fn queue_specs(prefix: &str) -> Result<Vec<QueueSpec>, ProvisionError> {
     Ok(specs)
 }
 
-/// Creates the queues (idempotent: CreateQueue returns the existing queue when the
-/// attributes match) and sets their redrive policies; returns their URLs.
+/// The queue declarations with the configured queues' names in place of the prefixed ones: a
+/// configured recordings queue `<name>` gets its dead-letter queue as `<name>-dlq`.
+pub fn queue_specs_for(
+    prefix: &str,
+    configured: &ConfiguredQueues,
+) -> Result<Vec<QueueSpec>, ProvisionError> {
+    let name_of = |variable: &str, url: &str| {
+        queue_name_of(url).ok_or_else(|| ProvisionError::Config {
+            variable: variable.to_owned(),
+            reason: format!("{url} does not end in a queue name"),
+        })
+    };
+    let recordings = configured
+        .recordings
+        .as_deref()
+        .map(|url| name_of("RECORDINGS_QUEUE_URL", url))
+        .transpose()?;
+    let pipeline = configured
+        .pipeline
+        .as_deref()
+        .map(|url| name_of("PIPELINE_QUEUE_URL", url))
+        .transpose()?;
+    let mut specs = queue_specs(prefix)?;
+    for spec in &mut specs {
+        let name = match spec.logical_id.as_str() {
+            "RecordingsQueue" => recordings.clone(),
+            "RecordingsDeadLetterQueue" => recordings.as_ref().map(|r| format!("{r}-dlq")),
+            "PipelineQueue" => pipeline.clone(),
+            _ => None,
+        };
+        if let Some(name) = name {
+            spec.name = name;
+        }
+    }
+    Ok(specs)
+}
+
+/// Creates the queues that do not exist yet (as declared; existing ones are used as they are)
+/// and sets the redrive policies; returns their URLs, the configured ones exactly as
+/// configured.
 pub async fn ensure_queues(
     sqs: &aws_sdk_sqs::Client,
     prefix: &str,
+    configured: &ConfiguredQueues,
 ) -> Result<Queues, ProvisionError> {
-    let specs = queue_specs(prefix)?;
+    let specs = queue_specs_for(prefix, configured)?;
     let aws = |what: &str, e: &dyn std::fmt::Display| ProvisionError::Aws {
         what: what.to_owned(),
         reason: e.to_string(),
@@ -159,15 +216,32 @@ pub async fn ensure_queues(
     let mut urls = HashMap::new();
     let mut arns = HashMap::new();
     for spec in &specs {
-        let mut req = sqs.create_queue().queue_name(&spec.name);
-        for (k, v) in &spec.attributes {
-            req = req.attributes(k.clone(), v);
-        }
-        let out = req
+        let existing = sqs
+            .get_queue_url()
+            .queue_name(&spec.name)
             .send()
             .await
-            .map_err(|e| aws(&spec.name, &aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        let url = out.queue_url().unwrap_or_default().to_owned();
+            .ok()
+            .and_then(|out| out.queue_url);
+        let url = match existing {
+            Some(url) => url,
+            None => {
+                let mut req = sqs.create_queue().queue_name(&spec.name);
+                for (k, v) in &spec.attributes {
+                    req = req.attributes(k.clone(), v);
+                }
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| aws(&spec.name, &aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                out.queue_url().unwrap_or_default().to_owned()
+            }
+        };
+        let url = match spec.logical_id.as_str() {
+            "RecordingsQueue" => configured.recordings.clone().unwrap_or(url),
+            "PipelineQueue" => configured.pipeline.clone().unwrap_or(url),
+            _ => url,
+        };
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -267,5 +341,40 @@ mod tests {
         assert_eq!(rec.redrive, Some(("RecordingsDeadLetterQueue".into(), 5)));
         assert_eq!(by_id["RecordingsDeadLetterQueue"].name, "t1-recordings-dlq");
         assert_eq!(by_id["PipelineQueue"].name, "t1-pipeline");
+    }
+
+    #[test]
+    fn configured_queues_replace_the_prefixed_names_and_name_the_dead_letter_queue() {
+        let configured = ConfiguredQueues {
+            recordings: Some("http://localhost:5000/123456789012/mine".into()),
+            pipeline: Some("http://localhost:5000/123456789012/to-pipeline".into()),
+        };
+        let specs = queue_specs_for("t1", &configured).unwrap();
+        let by_id: HashMap<_, _> = specs.iter().map(|s| (s.logical_id.as_str(), s)).collect();
+        assert_eq!(by_id["RecordingsQueue"].name, "mine");
+        assert_eq!(by_id["RecordingsDeadLetterQueue"].name, "mine-dlq");
+        assert_eq!(by_id["PipelineQueue"].name, "to-pipeline");
+        // The declared attributes and redrive still apply.
+        assert_eq!(
+            by_id["RecordingsQueue"].redrive,
+            Some(("RecordingsDeadLetterQueue".into(), 5))
+        );
+        let only_pipeline = ConfiguredQueues {
+            recordings: None,
+            pipeline: configured.pipeline.clone(),
+        };
+        let specs = queue_specs_for("t1", &only_pipeline).unwrap();
+        assert!(specs.iter().any(|s| s.name == "t1-recordings"));
+        assert!(specs.iter().any(|s| s.name == "t1-recordings-dlq"));
+    }
+
+    #[test]
+    fn a_queue_url_without_a_name_is_a_configuration_error() {
+        let configured = ConfiguredQueues {
+            recordings: Some("http://localhost:5000/".into()),
+            pipeline: None,
+        };
+        let err = queue_specs_for("t1", &configured).unwrap_err();
+        assert!(err.to_string().contains("RECORDINGS_QUEUE_URL"), "{err}");
     }
 }

@@ -55,9 +55,10 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<M
 #[tokio::test]
 async fn partial_batch_failures_delete_only_successful_messages() {
     let aws = clients_for(&emulator_endpoint()).await;
-    let queues = local::provision::ensure_queues(&aws.sqs, &unique_prefix("partial"))
-        .await
-        .unwrap();
+    let queues =
+        local::provision::ensure_queues(&aws.sqs, &unique_prefix("partial"), &Default::default())
+            .await
+            .unwrap();
     for i in 0..7 {
         aws.sqs
             .send_message()
@@ -125,9 +126,10 @@ async fn partial_batch_failures_delete_only_successful_messages() {
 #[tokio::test]
 async fn a_message_that_keeps_failing_reaches_the_dead_letter_queue() {
     let aws = clients_for(&emulator_endpoint()).await;
-    let queues = local::provision::ensure_queues(&aws.sqs, &unique_prefix("poison"))
-        .await
-        .unwrap();
+    let queues =
+        local::provision::ensure_queues(&aws.sqs, &unique_prefix("poison"), &Default::default())
+            .await
+            .unwrap();
     aws.sqs
         .send_message()
         .queue_url(&queues.recordings)

@@ -13,47 +13,16 @@ use shared::store::{RecordingStore, TranscriptStore};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use support::{event_file, eventually, fixture_json, ok, MeetingRef, Stack};
+use support::{
+    event_file, eventually, file_server, fixture_json, ok, seed_ready, MeetingRef, Stack, AUDIO,
+};
 
 /// How long the poller and processor get to settle a recording.
 const SETTLE: Duration = Duration::from_secs(30);
 
-const AUDIO: &str = "media/audio-faststart.m4a";
-
-/// A file server with the m4a fixture at `/files/audio.m4a` and a text file at `/files/notes.txt`.
-async fn file_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/files/audio.m4a"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "audio/mp4")
-                .set_body_bytes(event_file(AUDIO)),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/files/notes.txt"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "text/plain")
-                .set_body_string("Meeting notes: these are words, not audio.\n".repeat(20)),
-        )
-        .mount(&server)
-        .await;
-    server
-}
-
 async fn stack(test: &str, vars: &[(&str, &str)]) -> Stack {
     // A short retry delay, so that a wrongly retried job would show up within the test.
     Stack::start(test, vars, true, Duration::from_secs(1)).await
-}
-
-/// The seed's recording.ready-to-download for `m`, downloading from `url`.
-fn seed_ready(m: &MeetingRef, url: &str) -> Vec<u8> {
-    let mut event = fixture_json("daily/seed/recording.ready-to-download.json", &m.room_name);
-    event["data"]["recording"]["download_url"] = json!(url);
-    event.to_string().into_bytes()
 }
 
 /// The stored recording for Daily recording `platform_id` and, once the processor has settled

@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::extract::State;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Response};
 use secrecy::SecretString;
 use tracing::field::Empty;
 use tracing::{error, info, instrument, warn, Span};
@@ -28,6 +30,7 @@ use tracing::{error, info, instrument, warn, Span};
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
 use shared::domain::{Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location};
+use shared::http::Route;
 use shared::messages::{JobSource, RecordingJob};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
@@ -106,9 +109,27 @@ pub enum Effect {
     Recording,
 }
 
-/// The Lambda entry point: reads the raw body (lambda_http has decoded base64 already).
-pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    Ok(handle_raw(deps, request.headers(), request.body().as_ref(), Utc::now()).await)
+/// The function's one route, as in template.yaml's HttpApi events (a test of the local crate
+/// checks both ways).
+pub const ROUTES: &[Route<Arc<Deps>>] = &[Route {
+    method: http::Method::POST,
+    path: "/v1/daily_webhook",
+    handler: |m| axum::routing::on(m, handle),
+}];
+
+/// The function's router over `deps`: `lambda_http` serves it in Lambda, `reflector-local`
+/// merges it into its server.
+pub fn router(deps: Arc<Deps>) -> axum::Router {
+    shared::http::router(ROUTES, deps)
+}
+
+/// The route's handler: the raw headers and body (lambda_http has decoded base64 already).
+pub async fn handle(
+    State(deps): State<Arc<Deps>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    handle_raw(&deps, &headers, &body, Utc::now()).await
 }
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.

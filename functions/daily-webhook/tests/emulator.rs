@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use daily_webhook::handler::{handle, Deps};
+use daily_webhook::handler::{router, Deps};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::aws::AwsClients;
@@ -18,12 +18,13 @@ use shared::store::dynamo::{DynamoStores, RequestCounter};
 use shared::store::{Claim, MeetingStore, ParticipantSessionStore, RecordingStore};
 use shared::testing::{emulator, fresh_tables, unique_prefix};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
+use tower::ServiceExt;
 
 const SECRET: &str = "ZW11bGF0b3ItZGFpbHktc2VjcmV0";
 const BUCKET: &str = "daily-bucket";
 
 struct Env {
-    deps: Deps,
+    deps: Arc<Deps>,
     /// Uncounted stores for arranging and inspecting state.
     stores: DynamoStores,
     counter: RequestCounter,
@@ -85,7 +86,7 @@ async fn env() -> Env {
     );
     counter.take();
     Env {
-        deps,
+        deps: Arc::new(deps),
         stores,
         counter,
         clients,
@@ -105,11 +106,16 @@ impl Env {
         let headers = signed_headers(scheme, SECRET, Utc::now().timestamp(), body).unwrap();
         let event = apigw_v2_event("/v1/daily_webhook", &headers, body);
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        let response = handle(&self.deps, request).await.unwrap();
+        let response = router(self.deps.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         (
             status,
-            serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
+            serde_json::from_slice(
+                &axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap(),
+            )
+            .unwrap_or(Value::Null),
         )
     }
 

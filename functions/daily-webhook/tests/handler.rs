@@ -1,10 +1,10 @@
-//! The Daily webhook handler through `handle(&deps, request)`, with requests built the way API
+//! The Daily webhook handler through its router, with requests built the way API
 //! Gateway (HTTP API, payload v2) delivers them and in-memory stores behind the ports.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use daily_webhook::handler::{handle, handle_raw, Deps};
+use daily_webhook::handler::{handle_raw, router, Deps};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::domain::{
@@ -18,6 +18,7 @@ use shared::fakes::{
 use shared::messages::JobSource;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
+use tower::ServiceExt;
 
 /// Base64, as Daily issues webhook secrets; the seed scheme uses the same string's bytes.
 const SECRET: &str = "c2VjcmV0LWZvci1kYWlseS10ZXN0cw==";
@@ -32,7 +33,7 @@ struct World {
     events: Arc<MemoryWebhookEvents>,
     participants: Arc<MemoryParticipantEvents>,
     queue: Arc<MemoryRecordingQueue>,
-    deps: Deps,
+    deps: Arc<Deps>,
 }
 
 fn meeting(id: &str, room_name: &str) -> Meeting {
@@ -86,7 +87,7 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         events,
         participants,
         queue,
-        deps,
+        deps: Arc::new(deps),
     }
 }
 
@@ -116,9 +117,14 @@ fn scheme_for(format: &str) -> Scheme {
 async fn send_with(w: &World, headers: Vec<(&'static str, String)>, body: &[u8]) -> (u16, Value) {
     let event = apigw_v2_event("/v1/daily_webhook", &headers, body);
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let response = handle(&w.deps, request).await.unwrap();
+    let response = router(w.deps.clone()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    let body = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap_or(Value::Null);
     (status, body)
 }
 
@@ -656,7 +662,7 @@ async fn the_presigned_apigw_fixture_is_accepted_with_the_documented_dev_secret(
     let event =
         String::from_utf8(fixture("apigw/daily-webhook.seed.participant.joined.json")).unwrap();
     let request = lambda_http::request::from_str(&event).unwrap();
-    let response = handle(&w.deps, request).await.unwrap();
+    let response = router(w.deps.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
 }

@@ -1,25 +1,37 @@
 //! The rooms API (DESIGN.md section 6): rooms CRUD, meeting get-or-create and consent, in the
 //! paths, JSON shapes and status codes of the original Reflector API.
 //!
-//! Checks run in FastAPI's order: credentials (401), then the request's own validity (413,
-//! 422), then the stored state (404, 400). [`handle`] never returns `Err`: every failure a
-//! client can cause is a 4xx, and a failing dependency is a 5xx with a `{"detail"}` body.
+//! [`ROUTES`] declares every route once; [`router`] builds the axum router from it, which
+//! `lambda_http` serves in Lambda and `reflector-local` merges into its server. A new route is
+//! one line there and one handler function taking what it needs as extractors.
+//!
+//! Checks run in FastAPI's order: credentials (401, the [`Caller`] extractor, always first),
+//! then the request's own validity (413 in the [`Payload`] extractor, always last; then 422 in
+//! the handler), then the stored state (404, 400). No handler fails with anything but an
+//! [`ApiError`], which maps every failure a client can cause to a 4xx and a failing dependency
+//! to a 5xx, each with a `{"detail"}` body, in one place (its `IntoResponse`).
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, State};
+use axum::routing::on;
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use http::request::Parts;
 use http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
-use tracing::{error, info, instrument, warn};
+use tracing::field::Empty;
+use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{
     Consent, Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
-use shared::http::{detail, json_response};
+use shared::http::{detail, json_response, Route};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
@@ -93,19 +105,17 @@ impl Deps {
     }
 }
 
-/// Every way a request can fail, mapped to HTTP in one place ([`ApiError::into_response`]).
+/// Every way a request can fail, mapped to HTTP in one place (its `IntoResponse`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("not authenticated")]
     NotAuthenticated,
     #[error("invalid credentials: {0}")]
     BadCredentials(#[from] AuthError),
-    #[error("request body of {0} bytes is over the limit")]
-    TooLarge(usize),
+    #[error("request body is over the limit of {MAX_BODY_BYTES} bytes")]
+    TooLarge,
     #[error("validation failed")]
     Invalid(Invalid),
-    #[error("no such route")]
-    NoRoute,
     #[error("room not found")]
     RoomNotFound,
     #[error("meeting not found")]
@@ -129,14 +139,21 @@ impl From<Invalid> for ApiError {
     }
 }
 
-impl ApiError {
-    fn into_response(self) -> Response<Body> {
-        match self {
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        match &self {
+            ApiError::Store(s) => error!(error = %s, "store failure"),
+            ApiError::Platform { platform, source } => {
+                warn!(%platform, error = %source, "platform failure")
+            }
+            ApiError::BadCredentials(reason) => info!(%reason, "credentials refused"),
+            _ => {}
+        }
+        let response = match self {
             ApiError::NotAuthenticated => detail(401, "Not authenticated"),
             ApiError::BadCredentials(_) => detail(401, "Invalid authentication"),
-            ApiError::TooLarge(_) => detail(413, "Request body too large"),
+            ApiError::TooLarge => detail(413, "Request body too large"),
             ApiError::Invalid(Invalid(errors)) => json_response(422, &json!({ "detail": errors })),
-            ApiError::NoRoute => detail(404, "Not Found"),
             ApiError::RoomNotFound => detail(404, "Room not found"),
             ApiError::MeetingNotFound => detail(404, "Meeting not found"),
             ApiError::NameTaken => detail(400, "Room name is not unique"),
@@ -149,95 +166,109 @@ impl ApiError {
                 detail(503, "The database is unavailable, try again shortly")
             }
             ApiError::Store(_) => detail(500, "Internal Server Error"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    ListRooms,
-    CreateRoom,
-    UpdateRoom,
-    DeleteRoom,
-    RoomMeeting,
-    MeetingConsent,
-}
-
-/// API Gateway has matched the route already; its path parameters tell which one.
-fn route_of(request: &Request) -> Option<(Route, String)> {
-    let params = request.path_parameters();
-    let method = request.method();
-    let param = |name: &str| params.first(name).map(str::to_owned);
-    if let Some(id) = param("meeting_id") {
-        return (method == Method::POST).then_some((Route::MeetingConsent, id));
-    }
-    if let Some(name) = param("room_name") {
-        return (method == Method::POST).then_some((Route::RoomMeeting, name));
-    }
-    if let Some(id) = param("room_id") {
-        return match *method {
-            Method::PATCH => Some((Route::UpdateRoom, id)),
-            Method::DELETE => Some((Route::DeleteRoom, id)),
-            _ => None,
         };
-    }
-    match *method {
-        Method::GET => Some((Route::ListRooms, String::new())),
-        Method::POST => Some((Route::CreateRoom, String::new())),
-        _ => None,
+        response.into_response()
     }
 }
 
-/// The Lambda entry point. Never `Err`: see the module documentation.
-#[instrument(skip_all, fields(method = %request.method(), path = %request.uri().path()))]
-pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let response = match route(deps, &request).await {
-        Ok(r) => r,
-        Err(e) => {
-            match &e {
-                ApiError::Store(s) => error!(error = %s, "store failure"),
-                ApiError::Platform { platform, source } => {
-                    warn!(%platform, error = %source, "platform failure")
-                }
-                ApiError::BadCredentials(reason) => info!(%reason, "credentials refused"),
-                _ => {}
-            }
-            e.into_response()
-        }
-    };
-    Ok(response)
+type Reply = Result<Response<Body>, ApiError>;
+
+/// Every route of the function, as in template.yaml's HttpApi events (a test of the local
+/// crate checks both ways).
+pub const ROUTES: &[Route<Arc<Deps>>] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/rooms",
+        handler: |m| on(m, list_rooms),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/rooms",
+        handler: |m| on(m, create_room),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/rooms/{room_id}",
+        handler: |m| on(m, update_room),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/rooms/{room_id}",
+        handler: |m| on(m, delete_room),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/rooms/{room_name}/meeting",
+        handler: |m| on(m, room_meeting),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/meetings/{meeting_id}/consent",
+        handler: |m| on(m, meeting_consent),
+    },
+];
+
+/// The function's routes over `deps`.
+pub fn router(deps: Arc<Deps>) -> axum::Router {
+    shared::http::router(ROUTES, deps)
 }
 
-async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let (route, param) = route_of(request).ok_or(ApiError::NoRoute)?;
-    let user = deps.auth.identify(request.headers())?;
-    let body: &[u8] = request.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::TooLarge(body.len()));
+/// Who is calling, from the request's headers (see [`crate::auth`]). Taken first by every
+/// handler, so bad credentials are a 401 whatever else is wrong with the request.
+pub struct Caller(pub UserId);
+
+impl FromRequestParts<Arc<Deps>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &Arc<Deps>) -> Result<Self, ApiError> {
+        Ok(Caller(deps.auth.identify(&parts.headers)?))
     }
-    match route {
-        Route::ListRooms => list_rooms(deps, request, user).await,
-        Route::CreateRoom => create_room(deps, request, user).await,
-        Route::UpdateRoom => update_room(deps, request, user, &param).await,
-        Route::DeleteRoom => delete_room(deps, user, &param).await,
-        Route::RoomMeeting => room_meeting(deps, user, &param).await,
-        Route::MeetingConsent => meeting_consent(deps, request, user, &param).await,
+}
+
+/// The request body within [`MAX_BODY_BYTES`] (else 413), with its content type. Taken last by
+/// every handler, whether or not it reads the body, so the limit holds on every route.
+pub struct Payload {
+    content_type: Option<String>,
+    bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Payload {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            // A content type that is not even text cannot be JSON.
+            .map(|v| v.to_str().unwrap_or("application/octet-stream").to_owned());
+        // The body is in memory already (Lambda's event, or the local server's buffer), so
+        // exceeding the limit is the only way reading it fails.
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::TooLarge)?;
+        Ok(Payload {
+            content_type,
+            bytes,
+        })
     }
 }
 
-fn content_type(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        // A content type that is not even text cannot be JSON.
-        .map(|v| v.to_str().unwrap_or("application/octet-stream"))
+impl Payload {
+    fn object(&self) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+        Ok(validate::json_object(
+            self.content_type.as_deref(),
+            &self.bytes,
+        )?)
+    }
 }
 
-fn body_object(request: &Request) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    Ok(validate::json_object(
-        content_type(request),
-        request.body().as_ref(),
-    )?)
+/// A path parameter, or `missing` when it cannot be decoded (percent-encoding of bytes that
+/// are not UTF-8): no room or meeting has such an id or name.
+fn path_param(
+    path: Result<Path<String>, PathRejection>,
+    missing: ApiError,
+) -> Result<String, ApiError> {
+    path.map(|Path(value)| value).map_err(|_| missing)
 }
 
 fn timestamp(t: &DateTime<Utc>) -> String {
@@ -323,19 +354,26 @@ impl MeetingView {
 
 #[instrument(skip_all)]
 async fn list_rooms(
-    deps: &Deps,
-    request: &Request,
-    user: UserId,
-) -> Result<Response<Body>, ApiError> {
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    RawQuery(query): RawQuery,
+    _: Payload,
+) -> Reply {
     if user.is_none() && !deps.config.public_mode {
         return Err(ApiError::NotAuthenticated);
     }
-    let query = request.query_string_parameters();
+    // The first value of a repeated parameter counts, as with API Gateway's parameters.
+    let first = |name: &str| {
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let (raw_page, raw_size) = (first("page"), first("size"));
     let mut errors = Vec::new();
-    let page = validate::query_int("page", query.first("page"), 1, 1, None, &mut errors);
+    let page = validate::query_int("page", raw_page.as_deref(), 1, 1, None, &mut errors);
     let size = validate::query_int(
         "size",
-        query.first("size"),
+        raw_size.as_deref(),
         DEFAULT_PAGE_SIZE,
         1,
         Some(MAX_PAGE_SIZE),
@@ -420,12 +458,8 @@ fn room_conflict(e: StoreError) -> ApiError {
 const UPDATE_ATTEMPTS: u32 = 3;
 
 #[instrument(skip_all)]
-async fn create_room(
-    deps: &Deps,
-    request: &Request,
-    user: UserId,
-) -> Result<Response<Body>, ApiError> {
-    let fields = room_fields(&body_object(request)?, true)?;
+async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: Payload) -> Reply {
+    let fields = room_fields(&body.object()?, true)?;
     let Some(name) = fields.name else {
         // `room_fields` reports a missing name; this keeps the types honest.
         return Err(Invalid(vec![]).into());
@@ -457,15 +491,17 @@ fn usable_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_LEN
 }
 
-#[instrument(skip_all, fields(room_id = %room_id))]
+#[instrument(skip_all, fields(room_id = Empty))]
 async fn update_room(
-    deps: &Deps,
-    request: &Request,
-    user: UserId,
-    room_id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let f = room_fields(&body_object(request)?, false)?;
-    if !usable_id(room_id) {
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    room_id: Result<Path<String>, PathRejection>,
+    body: Payload,
+) -> Reply {
+    let f = room_fields(&body.object()?, false)?;
+    let room_id = path_param(room_id, ApiError::RoomNotFound)?;
+    Span::current().record("room_id", room_id.as_str());
+    if !usable_id(&room_id) {
         return Err(ApiError::RoomNotFound);
     }
     let patch = RoomPatch {
@@ -482,7 +518,7 @@ async fn update_room(
     };
     let mut attempt = 1;
     let room = loop {
-        match deps.rooms.update(room_id, user.as_deref(), &patch).await {
+        match deps.rooms.update(&room_id, user.as_deref(), &patch).await {
             Err(e)
                 if e.is_conflict(conflict::CHANGED_CONCURRENTLY) && attempt < UPDATE_ATTEMPTS =>
             {
@@ -494,13 +530,20 @@ async fn update_room(
     Ok(json_response(200, &RoomView::from(&room)))
 }
 
-#[instrument(skip_all, fields(room_id = %room_id))]
-async fn delete_room(deps: &Deps, user: UserId, room_id: &str) -> Result<Response<Body>, ApiError> {
-    if !usable_id(room_id) {
+#[instrument(skip_all, fields(room_id = Empty))]
+async fn delete_room(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    room_id: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let room_id = path_param(room_id, ApiError::RoomNotFound)?;
+    Span::current().record("room_id", room_id.as_str());
+    if !usable_id(&room_id) {
         return Err(ApiError::RoomNotFound);
     }
     deps.rooms
-        .delete(room_id, user.as_deref())
+        .delete(&room_id, user.as_deref())
         .await
         .map_err(room_conflict)?;
     info!("room deleted");
@@ -510,13 +553,16 @@ async fn delete_room(deps: &Deps, user: UserId, room_id: &str) -> Result<Respons
 /// Get-or-create the room's active meeting. Concurrent callers race on one conditional write
 /// (`claim_active`); each loser deletes the platform room it made and answers with the winner's
 /// meeting, so every caller gets the same meeting and no platform room is left behind.
-#[instrument(skip_all, fields(room_name = %room_name))]
+#[instrument(skip_all, fields(room_name = Empty))]
 async fn room_meeting(
-    deps: &Deps,
-    user: UserId,
-    room_name: &str,
-) -> Result<Response<Body>, ApiError> {
-    let Ok(name) = RoomName::parse(room_name) else {
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    room_name: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let room_name = path_param(room_name, ApiError::RoomNotFound)?;
+    Span::current().record("room_name", room_name.as_str());
+    let Ok(name) = RoomName::parse(&room_name) else {
         return Err(ApiError::RoomNotFound);
     };
     let room = deps
@@ -612,29 +658,31 @@ async fn discard_platform_room(client: &dyn VideoPlatform, meeting: &Meeting) {
     }
 }
 
-#[instrument(skip_all, fields(meeting_id = %meeting_id))]
+#[instrument(skip_all, fields(meeting_id = Empty))]
 async fn meeting_consent(
-    deps: &Deps,
-    request: &Request,
-    user: UserId,
-    meeting_id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let map = body_object(request)?;
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    meeting_id: Result<Path<String>, PathRejection>,
+    body: Payload,
+) -> Reply {
+    let map = body.object()?;
     let mut f = Fields::new(&map);
     let consent_given = f.required("consent_given", validate::boolean);
     f.finish()?;
     let consent_given = consent_given.unwrap_or(false);
-    if !usable_id(meeting_id) {
+    let meeting_id = path_param(meeting_id, ApiError::MeetingNotFound)?;
+    Span::current().record("meeting_id", meeting_id.as_str());
+    if !usable_id(&meeting_id) {
         return Err(ApiError::MeetingNotFound);
     }
-    if deps.meetings.get(meeting_id).await?.is_none() {
+    if deps.meetings.get(&meeting_id).await?.is_none() {
         return Err(ApiError::MeetingNotFound);
     }
     let stored = deps
         .consents
         .upsert(&Consent {
             id: uuid::Uuid::new_v4().to_string(),
-            meeting_id: meeting_id.to_owned(),
+            meeting_id: meeting_id.clone(),
             user_id: user,
             consent_given,
             consent_timestamp: (deps.clock)(),

@@ -1,4 +1,5 @@
-//! Handler tests over in-memory stores and the mock platform, driven by the `events/` fixtures.
+//! Handler tests over in-memory stores and the mock platform, driven by the `events/` fixtures
+//! through the function's router, as `lambda_http` drives it in Lambda.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use shared::platform::{MockCall, MockClient, PlatformError, PlatformRegistry, Vi
 use shared::store::{Claim, MeetingStore, StoreResult};
 
 use crate::auth::test_keys;
-use crate::handler::{handle, Deps};
+use crate::handler::{router, Deps};
+use tower::ServiceExt;
 
 const FIXTURE_ROOM_ID: &str = "0b9e6a9c-3f4e-4d7a-9c1e-6f1f0f8a2b11";
 
@@ -38,6 +40,32 @@ fn with_body(mut event: Value, body: &str) -> Value {
     event
 }
 
+/// The event with path parameter `name` set to `value`, in the raw path as a client would
+/// send it (percent-encoded) and in `pathParameters` as API Gateway would decode it.
+fn with_path_param(mut event: Value, name: &str, value: &str) -> Value {
+    let old = event["pathParameters"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("the fixture has no path parameter {name}"))
+        .to_owned();
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let raw_path = event["rawPath"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("/{old}"), &format!("/{encoded}"));
+    event["rawPath"] = json!(raw_path);
+    event["requestContext"]["http"]["path"] = json!(raw_path);
+    event["pathParameters"][name] = json!(value);
+    event
+}
+
 fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event["headers"][name] = json!(value);
     event
@@ -52,7 +80,7 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 }
 
 struct World {
-    deps: Deps,
+    deps: Arc<Deps>,
     rooms: Arc<MemoryRooms>,
     meetings: Arc<MemoryMeetings>,
     consents: Arc<MemoryConsents>,
@@ -76,7 +104,7 @@ fn world_with(config: Config, meetings: Option<Arc<dyn MeetingStore>>) -> World 
     )
     .unwrap();
     World {
-        deps,
+        deps: Arc::new(deps),
         rooms,
         meetings: mem_meetings,
         consents,
@@ -103,9 +131,21 @@ fn as_user(event: Value, sub: &str) -> Value {
 }
 
 async fn call(w: &World, event: &Value) -> (u16, Value) {
-    let response = handle(&w.deps, request(event)).await.unwrap();
+    send(&w.deps, event).await
+}
+
+/// The status and JSON body (`Null` when not JSON) of the function's answer to `event`.
+async fn send(deps: &Arc<Deps>, event: &Value) -> (u16, Value) {
+    let app = shared::http::standalone(router(deps.clone()));
+    let response = match app.oneshot(request(event)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
     let status = response.status().as_u16();
-    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, body)
 }
 
@@ -454,8 +494,7 @@ async fn unknown_room_meeting_is_404() {
     let w = world();
     let (status, body) = call(&w, &fixture("room-meeting.json")).await;
     assert_eq!((status, body), (404, json!({"detail": "Room not found"})));
-    let mut e = fixture("room-meeting.json");
-    e["pathParameters"]["room_name"] = json!("NOT A NAME");
+    let e = with_path_param(fixture("room-meeting.json"), "room_name", "NOT A NAME");
     assert_eq!(call(&w, &e).await.0, 404);
     assert!(w.mock.calls().is_empty());
 }
@@ -500,11 +539,8 @@ async fn an_unconfigured_platform_is_502_naming_its_variable() {
         Arc::new(PlatformRegistry::empty()),
     )
     .unwrap();
-    let response = handle(&deps, request(&fixture("room-meeting.json")))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let (status, body) = send(&Arc::new(deps), &fixture("room-meeting.json")).await;
+    assert_eq!(status, 502);
     let detail = body["detail"].as_str().unwrap();
     assert!(
         detail.contains("whereby") && detail.contains("WHEREBY_API_KEY"),
@@ -628,8 +664,11 @@ async fn consent_is_stored_and_upserted_per_user() {
         .unwrap()
         .push(room("r1", "team-standup", None, false, 1));
     let (_, m) = call(&w, &fixture("room-meeting.json")).await;
-    let mut e = fixture("meeting-consent.json");
-    e["pathParameters"]["meeting_id"] = m["id"].clone();
+    let e = with_path_param(
+        fixture("meeting-consent.json"),
+        "meeting_id",
+        m["id"].as_str().unwrap(),
+    );
     let (status, first) = call(&w, &as_user(e.clone(), "alice")).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["status"], "success");
@@ -714,7 +753,7 @@ async fn no_malformed_request_gets_a_5xx() {
         let mut e = fixture(f);
         for p in ["room_id", "room_name", "meeting_id"] {
             if e["pathParameters"].get(p).is_some() {
-                e["pathParameters"][p] = json!("x".repeat(5000));
+                e = with_path_param(e, p, &"x".repeat(5000));
             }
         }
         let (status, body) = call(&w, &e).await;
@@ -736,4 +775,43 @@ async fn unknown_methods_on_known_paths_are_404() {
     let mut e = fixture("room-meeting.json");
     e["requestContext"]["http"]["method"] = json!("GET");
     assert_eq!(call(&w, &e).await.0, 404);
+}
+
+#[tokio::test]
+async fn percent_encoded_path_segments_are_decoded() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let mut e = fixture("room-meeting.json");
+    e["rawPath"] = json!("/v1/rooms/team%2Dstandup/meeting");
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(created_rooms(&w.mock).len(), 1);
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_the_body_limit() {
+    let w = jwt_world();
+    let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(70 * 1024));
+    let e = with_header(
+        with_body(fixture("create-room.json"), &big),
+        "authorization",
+        "Bearer not-a-token",
+    );
+    let (status, body) = call(&w, &e).await;
+    assert_eq!(
+        (status, body),
+        (401, json!({"detail": "Invalid authentication"}))
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_not_found() {
+    let w = world();
+    let mut e = fixture("list-rooms.json");
+    e["rawPath"] = json!("/v1/nothing");
+    assert_eq!(call(&w, &e).await, (404, json!({"detail": "Not Found"})));
 }

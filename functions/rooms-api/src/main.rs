@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error};
+use lambda_http::Error;
 use shared::config::Part;
 use shared::platform::{PlatformRegistry, RegistryOptions};
 
@@ -18,8 +18,6 @@ async fn main() -> Result<(), Error> {
     let aws = shared::aws::AwsClients::new(&shared::aws::load_sdk_config().await);
     let platforms = PlatformRegistry::from_config(&config, RegistryOptions::default());
     let deps = rooms_api::handler::Deps::from_config(config, &aws, platforms)?;
-    run(service_fn(|request| {
-        rooms_api::handler::handle(&deps, request)
-    }))
-    .await
+    let router = rooms_api::handler::router(Arc::new(deps));
+    lambda_http::run(shared::http::standalone(router)).await
 }

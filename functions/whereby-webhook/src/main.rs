@@ -1,7 +1,9 @@
-use lambda_http::{run, service_fn, Error};
+use std::sync::Arc;
+
+use lambda_http::Error;
 use shared::aws::{load_sdk_config, AwsClients};
 use shared::config::Part;
-use whereby_webhook::handler::{handle, Deps};
+use whereby_webhook::handler::{router, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,5 +12,5 @@ async fn main() -> Result<(), Error> {
     let config = shared::config::Config::from_env_parts(&[Part::Whereby])?;
     let clients = AwsClients::new(&load_sdk_config().await);
     let deps = Deps::from_config(&config, &clients);
-    run(service_fn(|request| handle(&deps, request))).await
+    lambda_http::run(shared::http::standalone(router(Arc::new(deps)))).await
 }

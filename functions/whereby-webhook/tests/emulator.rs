@@ -1,6 +1,8 @@
 //! The Whereby webhook wired as in production (`Deps::from_config`: DynamoDB stores) against the
 //! moto emulator. Needs `AWS_ENDPOINT_URL` (scripts/test starts the emulator); fails without it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -12,12 +14,13 @@ use shared::store::{Claim, MeetingStore};
 use shared::testing::{emulator, fresh_tables, unique_prefix};
 use shared::webhook::fixtures::{apigw_v2_event, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
-use whereby_webhook::handler::{handle, handle_raw, Deps};
+use tower::ServiceExt;
+use whereby_webhook::handler::{handle_raw, router, Deps};
 
 const SECRET: &str = "whereby-emulator-secret";
 
 struct Env {
-    deps: Deps,
+    deps: Arc<Deps>,
     stores: DynamoStores,
     counter: RequestCounter,
     meeting: Meeting,
@@ -66,7 +69,7 @@ async fn env() -> Env {
     );
     counter.take();
     Env {
-        deps,
+        deps: Arc::new(deps),
         stores,
         counter,
         meeting,
@@ -89,7 +92,12 @@ impl Env {
             signed_headers(Scheme::Whereby, SECRET, Utc::now().timestamp(), body).unwrap();
         let event = apigw_v2_event("/v1/whereby", &headers, body);
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        handle(&self.deps, request).await.unwrap().status().as_u16()
+        router(self.deps.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     async fn num_clients(&self) -> i64 {

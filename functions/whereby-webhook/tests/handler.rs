@@ -1,4 +1,4 @@
-//! The Whereby webhook handler through `handle(&deps, request)`, with requests built the way API
+//! The Whereby webhook handler through its router, with requests built the way API
 //! Gateway (HTTP API, payload v2) delivers them and in-memory stores behind the ports.
 
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMod
 use shared::fakes::{MemoryMeetings, MemoryWebhookEvents};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
-use whereby_webhook::handler::{handle, handle_raw, Deps};
+use tower::ServiceExt;
+use whereby_webhook::handler::{handle_raw, router, Deps};
 
 const SECRET: &str = "whereby-test-secret";
 const ROOM: &str = "fixture-room";
@@ -19,7 +20,7 @@ const MEETING_ID: &str = "meeting-w";
 struct World {
     meetings: Arc<MemoryMeetings>,
     events: Arc<MemoryWebhookEvents>,
-    deps: Deps,
+    deps: Arc<Deps>,
 }
 
 fn world_with(secret: Option<&str>) -> World {
@@ -53,7 +54,7 @@ fn world_with(secret: Option<&str>) -> World {
     World {
         meetings,
         events,
-        deps,
+        deps: Arc::new(deps),
     }
 }
 
@@ -83,11 +84,16 @@ fn client_event(kind: &str, id: &str, num_clients: i64, created_at: &str) -> Vec
 async fn send_with(w: &World, headers: Vec<(&'static str, String)>, body: &[u8]) -> (u16, Value) {
     let event = apigw_v2_event("/v1/whereby", &headers, body);
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let response = handle(&w.deps, request).await.unwrap();
+    let response = router(w.deps.clone()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     (
         status,
-        serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
+        serde_json::from_slice(
+            &axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap(),
+        )
+        .unwrap_or(Value::Null),
     )
 }
 

@@ -15,6 +15,9 @@ use shared::store::dynamo::DynamoStores;
 use shared::webhook::fixtures::retarget;
 use shared::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby};
 
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
 use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
 
 /// `DAILY_WEBHOOK_SECRET` of every stack: base64, as Daily issues it. The seed scheme keys its
@@ -240,6 +243,39 @@ pub fn fixture_json(path: &str, room: &str) -> Value {
 pub fn event_file(path: &str) -> Vec<u8> {
     let full = format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+pub const AUDIO: &str = "media/audio-faststart.m4a";
+
+/// A file server with the m4a fixture at `/files/audio.m4a` and a text file at `/files/notes.txt`.
+pub async fn file_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/files/audio.m4a"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "audio/mp4")
+                .set_body_bytes(event_file(AUDIO)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/files/notes.txt"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/plain")
+                .set_body_string("Meeting notes: these are words, not audio.\n".repeat(20)),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The seed's recording.ready-to-download for `m`, downloading from `url`.
+pub fn seed_ready(m: &MeetingRef, url: &str) -> Vec<u8> {
+    let mut event = fixture_json("daily/seed/recording.ready-to-download.json", &m.room_name);
+    event["data"]["recording"]["download_url"] = json!(url);
+    event.to_string().into_bytes()
 }
 
 pub fn ok() -> (u16, Value) {
