@@ -1,4 +1,5 @@
-//! The rooms API (DESIGN.md section 6): rooms CRUD, meeting get-or-create and consent, in the
+//! The rooms API (DESIGN.md section 6): rooms CRUD and lookup, meeting get-or-create, lookup,
+//! join (Daily meeting tokens), deactivation, manual Daily recording start, and consent, in the
 //! paths, JSON shapes and status codes of the original Reflector API.
 //!
 //! [`ROUTES`] declares every route once; [`router`] builds the axum router from it, which
@@ -29,9 +30,12 @@ use tracing::{error, info, instrument, warn, Span};
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{
-    Consent, Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
+    Consent, Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode,
+    RoomName,
 };
 use shared::http::{detail, json_response, Route};
+use shared::platform::daily::token::{join_url, TokenRequest};
+use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
@@ -39,6 +43,7 @@ use shared::store::{
 };
 
 use crate::auth::{AuthError, Authenticator, UserId};
+use crate::daily::DailyApi;
 use crate::validate::{self, Fields, Invalid};
 
 /// Room bodies are a few hundred bytes; anything near this is not a room.
@@ -58,6 +63,9 @@ pub struct Deps {
     pub meetings: Arc<dyn MeetingStore>,
     pub consents: Arc<dyn ConsentStore>,
     pub platforms: Arc<PlatformRegistry>,
+    /// Daily's own operations (join tokens, recording starts); `None` when Daily is not
+    /// configured (or the mock stands in for it).
+    pub daily: Option<Arc<dyn DailyApi>>,
     pub auth: Authenticator,
     pub clock: fn() -> DateTime<Utc>,
 }
@@ -79,6 +87,7 @@ impl Deps {
     ) -> Result<Self, DepsError> {
         Ok(Self {
             auth: Authenticator::from_config(&config.auth)?,
+            daily: platforms.daily_client().map(|d| d as Arc<dyn DailyApi>),
             config,
             rooms,
             meetings,
@@ -86,6 +95,21 @@ impl Deps {
             platforms,
             clock: Utc::now,
         })
+    }
+
+    /// These deps with `daily` as the Daily client (tests, or a client built by hand).
+    pub fn with_daily(mut self, daily: Arc<dyn DailyApi>) -> Self {
+        self.daily = Some(daily);
+        self
+    }
+
+    /// Whether `user` may manage `room`'s meetings (deactivate, start recordings): anyone when
+    /// there are no accounts (`AUTH_BACKEND=none`), else the signed-in owner only.
+    fn may_manage(&self, user: &UserId, room: Option<&Room>) -> bool {
+        match self.auth {
+            Authenticator::None => true,
+            Authenticator::Jwt { .. } => room.is_some_and(|r| owns(user, r)),
+        }
     }
 
     /// Deps over the DynamoDB tables named in `config`; used by `main` and the local stack.
@@ -120,6 +144,17 @@ pub enum ApiError {
     RoomNotFound,
     #[error("meeting not found")]
     MeetingNotFound,
+    #[error("meeting is not active")]
+    MeetingNotActive,
+    #[error("meeting is not an active Daily meeting")]
+    NotActiveDailyMeeting,
+    #[error("only the room owner may do this")]
+    NotOwner,
+    #[error("Daily could not {action}: {source}")]
+    Daily {
+        action: &'static str,
+        source: PlatformError,
+    },
     #[error("room name is taken")]
     NameTaken,
     #[error("the room changed concurrently")]
@@ -146,6 +181,7 @@ impl axum::response::IntoResponse for ApiError {
             ApiError::Platform { platform, source } => {
                 warn!(%platform, error = %source, "platform failure")
             }
+            ApiError::Daily { action, source } => warn!(action, error = %source, "Daily failure"),
             ApiError::BadCredentials(reason) => info!(%reason, "credentials refused"),
             _ => {}
         }
@@ -156,6 +192,15 @@ impl axum::response::IntoResponse for ApiError {
             ApiError::Invalid(Invalid(errors)) => json_response(422, &json!({ "detail": errors })),
             ApiError::RoomNotFound => detail(404, "Room not found"),
             ApiError::MeetingNotFound => detail(404, "Meeting not found"),
+            ApiError::MeetingNotActive => detail(400, "Meeting is not active"),
+            ApiError::NotActiveDailyMeeting => {
+                detail(400, "Meeting is not an active Daily meeting")
+            }
+            ApiError::NotOwner => detail(403, "Only the room owner can do this"),
+            // The detail names Daily and the action, never Daily's answer or our settings.
+            ApiError::Daily { action, .. } => {
+                detail(502, &format!("Daily could not {action}, try again"))
+            }
             ApiError::NameTaken => detail(400, "Room name is not unique"),
             ApiError::Concurrent => detail(409, "The room was changed concurrently, try again"),
             ApiError::Platform { platform, source } => detail(
@@ -187,6 +232,16 @@ pub const ROUTES: &[Route<Arc<Deps>>] = &[
         handler: |m| on(m, create_room),
     },
     Route {
+        method: Method::GET,
+        path: "/v1/rooms/{room_id}",
+        handler: |m| on(m, get_room),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/rooms/name/{room_name}",
+        handler: |m| on(m, get_room_by_name),
+    },
+    Route {
         method: Method::PATCH,
         path: "/v1/rooms/{room_id}",
         handler: |m| on(m, update_room),
@@ -202,9 +257,34 @@ pub const ROUTES: &[Route<Arc<Deps>>] = &[
         handler: |m| on(m, room_meeting),
     },
     Route {
+        method: Method::GET,
+        path: "/v1/rooms/{room_name}/meetings/active",
+        handler: |m| on(m, active_meetings),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/rooms/{room_name}/meetings/{meeting_id}",
+        handler: |m| on(m, get_meeting),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/rooms/{room_name}/meetings/{meeting_id}/join",
+        handler: |m| on(m, join_meeting),
+    },
+    Route {
         method: Method::POST,
         path: "/v1/meetings/{meeting_id}/consent",
         handler: |m| on(m, meeting_consent),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/meetings/{meeting_id}/deactivate",
+        handler: |m| on(m, deactivate_meeting),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/meetings/{meeting_id}/recordings/start",
+        handler: |m| on(m, start_recording),
     },
 ];
 
@@ -291,6 +371,7 @@ pub struct RoomView {
     pub recording_trigger: RecordingTrigger,
     pub is_shared: bool,
     pub platform: Platform,
+    pub skip_consent: bool,
 }
 
 impl From<&Room> for RoomView {
@@ -309,6 +390,7 @@ impl From<&Room> for RoomView {
             recording_trigger: r.recording_trigger,
             is_shared: r.is_shared,
             platform: r.platform,
+            skip_consent: r.skip_consent,
         }
     }
 }
@@ -410,6 +492,7 @@ struct RoomFields {
     recording_type: Option<RecordingType>,
     recording_trigger: Option<RecordingTrigger>,
     is_shared: Option<bool>,
+    skip_consent: Option<bool>,
 }
 
 fn room_fields(
@@ -439,6 +522,7 @@ fn room_fields(
             validate::one_of::<RecordingTrigger>(RecordingTrigger::KNOWN),
         ),
         is_shared: f.optional("is_shared", validate::boolean),
+        skip_consent: f.optional("skip_consent", validate::boolean),
     };
     f.finish()?;
     Ok(fields)
@@ -467,7 +551,7 @@ async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: 
     let id = uuid::Uuid::new_v4().to_string();
     let platform = select_platform(&id, &deps.config.flags);
     let room = Room {
-        skip_consent: false,
+        skip_consent: fields.skip_consent.unwrap_or(false),
         platform,
         name,
         user_id: user,
@@ -514,7 +598,7 @@ async fn update_room(
         recording_type: f.recording_type,
         recording_trigger: f.recording_trigger,
         is_shared: f.is_shared,
-        skip_consent: None,
+        skip_consent: f.skip_consent,
     };
     let mut attempt = 1;
     let room = loop {
@@ -692,4 +776,285 @@ async fn meeting_consent(
         200,
         &json!({ "status": "success", "consent_id": stored.id }),
     ))
+}
+
+/// Whether `user` is the signed-in owner of `room` (anonymous callers own nothing here, even
+/// anonymous rooms: this grants Daily owner rights and meeting management).
+fn owns(user: &UserId, room: &Room) -> bool {
+    user.is_some() && *user == room.user_id
+}
+
+/// A room id from the path, or 404.
+fn room_id_param(room_id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let room_id = path_param(room_id, ApiError::RoomNotFound)?;
+    Span::current().record("room_id", room_id.as_str());
+    if !usable_id(&room_id) {
+        return Err(ApiError::RoomNotFound);
+    }
+    Ok(room_id)
+}
+
+/// A meeting id from the path, or 404.
+fn meeting_id_param(meeting_id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let meeting_id = path_param(meeting_id, ApiError::MeetingNotFound)?;
+    Span::current().record("meeting_id", meeting_id.as_str());
+    if !usable_id(&meeting_id) {
+        return Err(ApiError::MeetingNotFound);
+    }
+    Ok(meeting_id)
+}
+
+/// The room named `room_name` (one store read), or 404.
+async fn room_named(deps: &Deps, room_name: &str) -> Result<Room, ApiError> {
+    Span::current().record("room_name", room_name);
+    let Ok(name) = RoomName::parse(room_name) else {
+        return Err(ApiError::RoomNotFound);
+    };
+    deps.rooms
+        .get_by_name(name.as_str())
+        .await?
+        .ok_or(ApiError::RoomNotFound)
+}
+
+/// The room named in the path and its meeting `meeting_id` (two store reads); 404 when either
+/// is unknown or the meeting is another room's.
+async fn room_and_meeting(
+    deps: &Deps,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Room, Meeting), ApiError> {
+    let Ok(Path((room_name, meeting_id))) = path else {
+        return Err(ApiError::RoomNotFound);
+    };
+    let room = room_named(deps, &room_name).await?;
+    Span::current().record("meeting_id", meeting_id.as_str());
+    if !usable_id(&meeting_id) {
+        return Err(ApiError::MeetingNotFound);
+    }
+    match deps.meetings.get(&meeting_id).await? {
+        Some(m) if m.room_id == room.id => Ok((room, m)),
+        _ => Err(ApiError::MeetingNotFound),
+    }
+}
+
+/// The room by id: its owner, anyone for a shared room, and anyone without accounts
+/// (`AUTH_BACKEND=none`); 404 for everyone else, as for an unknown id.
+#[instrument(skip_all, fields(room_id = Empty))]
+async fn get_room(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    room_id: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let room_id = room_id_param(room_id)?;
+    let room = deps
+        .rooms
+        .get(&room_id)
+        .await?
+        .ok_or(ApiError::RoomNotFound)?;
+    let visible =
+        matches!(deps.auth, Authenticator::None) || room.is_shared || user == room.user_id;
+    if !visible {
+        return Err(ApiError::RoomNotFound);
+    }
+    Ok(json_response(200, &RoomView::from(&room)))
+}
+
+/// The room by name: what the room page loads before it joins.
+#[instrument(skip_all, fields(room_name = Empty))]
+async fn get_room_by_name(
+    State(deps): State<Arc<Deps>>,
+    Caller(_user): Caller,
+    room_name: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let room_name = path_param(room_name, ApiError::RoomNotFound)?;
+    let room = room_named(&deps, &room_name).await?;
+    Ok(json_response(200, &RoomView::from(&room)))
+}
+
+/// The room's active meetings (at most one: the room's active slot), as a list.
+#[instrument(skip_all, fields(room_name = Empty))]
+async fn active_meetings(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    room_name: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let room_name = path_param(room_name, ApiError::RoomNotFound)?;
+    let room = room_named(&deps, &room_name).await?;
+    let active = deps
+        .meetings
+        .get_active_for_room(&room.id, (deps.clock)())
+        .await?;
+    let views: Vec<MeetingView> = active
+        .iter()
+        .map(|m| MeetingView::for_caller(m, &room, &user))
+        .collect();
+    Ok(json_response(200, &views))
+}
+
+#[instrument(skip_all, fields(room_name = Empty, meeting_id = Empty))]
+async fn get_meeting(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let (room, meeting) = room_and_meeting(&deps, path).await?;
+    Ok(json_response(
+        200,
+        &MeetingView::for_caller(&meeting, &room, &user),
+    ))
+}
+
+/// The meeting with a `room_url` that admits the caller. On Daily that is the room URL with a
+/// self-signed meeting token (no request to Daily once the domain id is known): `o` for the
+/// signed-in owner, `ud` the caller's id, expiring at the meeting's end. Whereby and the mock
+/// admit anyone with the URL, so it is returned as stored.
+#[instrument(skip_all, fields(room_name = Empty, meeting_id = Empty))]
+async fn join_meeting(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let (room, meeting) = room_and_meeting(&deps, path).await?;
+    let now = (deps.clock)();
+    if !meeting.is_active || meeting.end_date <= now {
+        return Err(ApiError::MeetingNotActive);
+    }
+    let mut view = MeetingView::for_caller(&meeting, &room, &user);
+    if meeting.platform == Platform::Daily {
+        let daily = deps.daily.as_ref().ok_or_else(|| ApiError::Daily {
+            action: "admit the participant",
+            source: daily_not_configured(),
+        })?;
+        let request = TokenRequest {
+            room_name: &meeting.room_name,
+            user_id: user.as_deref(),
+            is_owner: owns(&user, &room),
+            recording_type: meeting.recording_type,
+            skip_consent: room.skip_consent,
+            expires_at: meeting.end_date,
+        };
+        let token = daily
+            .meeting_token(&request, now)
+            .await
+            .map_err(|source| ApiError::Daily {
+                action: "admit the participant",
+                source,
+            })?;
+        view.room_url = join_url(&meeting.room_url, &token);
+    }
+    Ok(json_response(200, &view))
+}
+
+fn daily_not_configured() -> PlatformError {
+    PlatformError::Config {
+        platform: Platform::Daily,
+        var: "DAILY_API_KEY",
+        reason: "is not set".into(),
+    }
+}
+
+/// The meeting's room, read only when [`Deps::may_manage`] needs it (with accounts).
+async fn room_for_management(deps: &Deps, meeting: &Meeting) -> Result<Option<Room>, ApiError> {
+    match deps.auth {
+        Authenticator::None => Ok(None),
+        Authenticator::Jwt { .. } => Ok(deps.rooms.get(&meeting.room_id).await?),
+    }
+}
+
+/// Ends the meeting for the API: the next get-or-create of its room makes a new one. The
+/// platform room is left to expire at its end date, as the sweeper leaves it.
+#[instrument(skip_all, fields(meeting_id = Empty))]
+async fn deactivate_meeting(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    meeting_id: Result<Path<String>, PathRejection>,
+    _: Payload,
+) -> Reply {
+    let meeting_id = meeting_id_param(meeting_id)?;
+    let meeting = deps
+        .meetings
+        .get(&meeting_id)
+        .await?
+        .ok_or(ApiError::MeetingNotFound)?;
+    let room = room_for_management(&deps, &meeting).await?;
+    if !deps.may_manage(&user, room.as_ref()) {
+        return Err(ApiError::NotOwner);
+    }
+    deps.meetings.deactivate(&meeting.id).await?;
+    info!("meeting deactivated");
+    Ok(json_response(200, &json!({ "status": "success" })))
+}
+
+/// Starts `type`'s Daily recording of the meeting now: the manual fallback for the
+/// server-started recordings (`shared::recording_start`), under the same deterministic
+/// `instanceId`, so both paths converge on one recording per kind. A kind already marked
+/// started answers `already_active` without asking Daily.
+#[instrument(skip_all, fields(meeting_id = Empty))]
+async fn start_recording(
+    State(deps): State<Arc<Deps>>,
+    Caller(user): Caller,
+    meeting_id: Result<Path<String>, PathRejection>,
+    body: Payload,
+) -> Reply {
+    let map = body.object()?;
+    let mut f = Fields::new(&map);
+    let kind = f.required(
+        "type",
+        validate::one_of::<RecordingKind>(RecordingKind::KNOWN),
+    );
+    f.finish()?;
+    let Some(kind) = kind else {
+        // `required` reports a missing type; this keeps the types honest.
+        return Err(Invalid(vec![]).into());
+    };
+    let meeting_id = meeting_id_param(meeting_id)?;
+    let meeting = deps
+        .meetings
+        .get(&meeting_id)
+        .await?
+        .ok_or(ApiError::MeetingNotFound)?;
+    let room = room_for_management(&deps, &meeting).await?;
+    if !deps.may_manage(&user, room.as_ref()) {
+        return Err(ApiError::NotOwner);
+    }
+    if meeting.platform != Platform::Daily
+        || !meeting.is_active
+        || meeting.end_date <= (deps.clock)()
+    {
+        return Err(ApiError::NotActiveDailyMeeting);
+    }
+    if meeting.recordings_started.contains(&kind) {
+        return Ok(json_response(200, &json!({ "status": "already_active" })));
+    }
+    let daily = deps.daily.as_ref().ok_or_else(|| ApiError::Daily {
+        action: "start the recording",
+        source: daily_not_configured(),
+    })?;
+    let instance_id = recording_instance_id(&meeting.id, kind);
+    let answer = daily
+        .start_recording(&meeting.room_name, kind, instance_id)
+        .await
+        .map_err(|source| ApiError::Daily {
+            action: "start the recording",
+            source,
+        })?;
+    // The recording runs whatever happens to the marker; without it a later start asks Daily
+    // again under the same instance id, which starts nothing new.
+    if let Err(e) = deps
+        .meetings
+        .mark_recording_started(&meeting.id, kind)
+        .await
+    {
+        warn!(%kind, error = %e, "could not mark the recording started");
+    }
+    info!(%kind, %instance_id, ?answer, "manual Daily recording start");
+    let status = match answer {
+        RecordingStart::Started => "ok",
+        RecordingStart::AlreadyActive => "already_active",
+    };
+    Ok(json_response(200, &json!({ "status": status })))
 }

@@ -2,7 +2,7 @@
 //! through the function's router, as `lambda_http` drives it in Lambda.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,13 +11,17 @@ use serde_json::{json, Value};
 
 use shared::config::{AuthConfig, Config};
 use shared::domain::{
-    Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
+    Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
 use shared::fakes::{MemoryConsents, MemoryMeetings, MemoryRooms};
+use shared::platform::daily::token::TokenRequest;
+use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{MockCall, MockClient, PlatformError, PlatformRegistry, VideoPlatform};
+use shared::recording_start::RecordingStarter;
 use shared::store::{Claim, MeetingStore, StoreResult};
 
 use crate::auth::test_keys;
+use crate::daily::DailyApi;
 use crate::handler::{router, Deps};
 use tower::ServiceExt;
 
@@ -814,4 +818,436 @@ async fn unknown_paths_are_404_not_found() {
     let mut e = fixture("list-rooms.json");
     e["rawPath"] = json!("/v1/nothing");
     assert_eq!(call(&w, &e).await, (404, json!({"detail": "Not Found"})));
+}
+
+// ---- Room and meeting lookup, join, deactivate, manual recording start (issue 14) ----
+
+/// The meeting id of the meeting fixtures (`get-meeting.json`, `join-meeting.json`, ...).
+const FIXTURE_MEETING_ID: &str = "3c8e2f4a-9b1d-4e6f-8a2c-5d7e9f1b3a60";
+const DAILY_KEY: &str = "test-daily-key";
+
+fn put_room(w: &World, r: Room) {
+    w.rooms.rooms.lock().unwrap().push(r);
+}
+
+/// An active Daily meeting of room `r1` with the fixtures' meeting id.
+fn daily_meeting() -> Meeting {
+    Meeting {
+        id: FIXTURE_MEETING_ID.into(),
+        room_name: "team-standup-a1b2c3-20260102030405".into(),
+        room_url: "https://x.daily.co/team-standup-a1b2c3-20260102030405".into(),
+        host_room_url: "https://x.daily.co/team-standup-a1b2c3-20260102030405".into(),
+        platform: Platform::Daily,
+        ..sample_meeting()
+    }
+}
+
+async fn put_meeting(w: &World, m: &Meeting) {
+    assert_eq!(
+        w.meetings.claim_active(m, Utc::now()).await.unwrap(),
+        Claim::Won
+    );
+}
+
+/// `w` with `daily` as its Daily client.
+fn with_daily(w: World, daily: Arc<dyn DailyApi>) -> World {
+    let deps = match Arc::try_unwrap(w.deps) {
+        Ok(d) => d,
+        Err(_) => panic!("the deps are shared"),
+    };
+    World {
+        deps: Arc::new(deps.with_daily(daily)),
+        ..w
+    }
+}
+
+/// The real Daily client with a known domain id, pointed at a closed port: a join that made
+/// any request to Daily would fail.
+fn real_daily() -> Arc<dyn DailyApi> {
+    let cfg = config(&[
+        ("DAILY_API_KEY", DAILY_KEY),
+        ("DAILY_API_URL", "http://127.0.0.1:9/v1"),
+        ("DAILY_DOMAIN_ID", "dom-1"),
+    ]);
+    PlatformRegistry::from_config(&cfg, Default::default())
+        .daily_client()
+        .expect("Daily is configured")
+}
+
+#[derive(Default)]
+struct FakeDaily {
+    starts: Mutex<Vec<(String, RecordingKind, uuid::Uuid)>>,
+    fail: bool,
+}
+
+#[async_trait]
+impl RecordingStarter for FakeDaily {
+    async fn start_recording(
+        &self,
+        room_name: &str,
+        kind: RecordingKind,
+        instance_id: uuid::Uuid,
+    ) -> Result<RecordingStart, PlatformError> {
+        self.starts
+            .lock()
+            .unwrap()
+            .push((room_name.to_owned(), kind, instance_id));
+        if self.fail {
+            return Err(PlatformError::Api {
+                platform: Platform::Daily,
+                status: 400,
+                error: "invalid-request-error".into(),
+                info: Some("secret internals".into()),
+            });
+        }
+        Ok(RecordingStart::Started)
+    }
+}
+
+#[async_trait]
+impl DailyApi for FakeDaily {
+    async fn meeting_token(
+        &self,
+        _request: &TokenRequest<'_>,
+        _now: DateTime<Utc>,
+    ) -> Result<String, PlatformError> {
+        Ok("fake-token".into())
+    }
+}
+
+/// The claims of the `t` parameter of `room_url`, verified with the Daily API key.
+fn token_claims(room_url: &str) -> serde_json::Map<String, Value> {
+    let (_, token) = room_url.split_once("?t=").expect("a ?t= token");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(DAILY_KEY.as_bytes()),
+        &validation,
+    )
+    .expect("the token verifies with the API key")
+    .claims
+}
+
+#[tokio::test]
+async fn get_room_shows_own_and_shared_rooms_and_hides_others() {
+    let w = jwt_world();
+    put_room(
+        &w,
+        room(FIXTURE_ROOM_ID, "team-standup", Some("alice"), false, 1),
+    );
+    let e = fixture("get-room.json");
+    let (status, body) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], FIXTURE_ROOM_ID);
+    assert_eq!(body["skip_consent"], false);
+    let (status, body) = call(&w, &as_user(e.clone(), "bob")).await;
+    assert_eq!((status, body), (404, json!({"detail": "Room not found"})));
+    assert_eq!(call(&w, &e).await.0, 404);
+
+    w.rooms.rooms.lock().unwrap()[0].is_shared = true;
+    assert_eq!(call(&w, &as_user(e.clone(), "bob")).await.0, 200);
+    let unknown = with_path_param(e, "room_id", "no-such-room");
+    assert_eq!(call(&w, &as_user(unknown, "alice")).await.0, 404);
+}
+
+#[tokio::test]
+async fn without_accounts_every_room_is_visible_by_id() {
+    let w = world();
+    put_room(
+        &w,
+        room(FIXTURE_ROOM_ID, "team-standup", Some("alice"), false, 1),
+    );
+    assert_eq!(call(&w, &fixture("get-room.json")).await.0, 200);
+}
+
+#[tokio::test]
+async fn get_room_by_name_returns_the_room_or_404() {
+    let w = jwt_world();
+    put_room(&w, room("r1", "team-standup", Some("alice"), false, 1));
+    let (status, body) = call(&w, &as_user(fixture("get-room-by-name.json"), "bob")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "r1");
+    assert_eq!(body["name"], "team-standup");
+    let unknown = with_path_param(fixture("get-room-by-name.json"), "room_name", "nobody");
+    let (status, body) = call(&w, &unknown).await;
+    assert_eq!((status, body), (404, json!({"detail": "Room not found"})));
+}
+
+#[tokio::test]
+async fn skip_consent_round_trips_through_create_patch_and_get() {
+    let w = world();
+    let create = with_body(
+        fixture("create-room.json"),
+        r#"{"name": "team-standup", "skip_consent": true}"#,
+    );
+    let (status, created) = call(&w, &create).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["skip_consent"], true);
+    assert!(w.rooms.rooms.lock().unwrap()[0].skip_consent);
+    let id = created["id"].as_str().unwrap();
+
+    let patch = with_body(
+        with_path_param(fixture("update-room.json"), "room_id", id),
+        r#"{"skip_consent": false}"#,
+    );
+    let (status, patched) = call(&w, &patch).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["skip_consent"], false);
+    let (_, got) = call(&w, &fixture("get-room-by-name.json")).await;
+    assert_eq!(got["skip_consent"], false);
+
+    let bad = with_body(
+        fixture("create-room.json"),
+        r#"{"name": "other", "skip_consent": "maybe"}"#,
+    );
+    let (status, body) = call(&w, &bad).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "skip_consent"]));
+}
+
+#[tokio::test]
+async fn active_meetings_lists_the_rooms_meeting_with_the_host_url_for_the_owner_only() {
+    let w = jwt_world();
+    put_room(&w, room("r1", "team-standup", Some("alice"), true, 1));
+    let e = fixture("active-meetings.json");
+    let (status, body) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!((status, body), (200, json!([])));
+
+    put_meeting(&w, &daily_meeting()).await;
+    let (status, owner) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!(status, 200, "{owner}");
+    assert_eq!(owner.as_array().unwrap().len(), 1);
+    assert_eq!(owner[0]["id"], FIXTURE_MEETING_ID);
+    assert_ne!(owner[0]["host_room_url"], "");
+    let (_, guest) = call(&w, &as_user(e.clone(), "bob")).await;
+    assert_eq!(guest[0]["host_room_url"], "");
+
+    let unknown = with_path_param(e, "room_name", "nobody");
+    assert_eq!(call(&w, &unknown).await.0, 404);
+}
+
+#[tokio::test]
+async fn get_meeting_returns_only_that_rooms_meeting() {
+    let w = world();
+    put_room(&w, room("r1", "team-standup", None, false, 1));
+    put_room(&w, room("r2", "other-room", None, false, 2));
+    put_meeting(&w, &daily_meeting()).await;
+    let (status, body) = call(&w, &fixture("get-meeting.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], FIXTURE_MEETING_ID);
+    assert_eq!(body["platform"], "daily");
+
+    let other = with_path_param(fixture("get-meeting.json"), "room_name", "other-room");
+    let (status, body) = call(&w, &other).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Meeting not found"}))
+    );
+    let unknown = with_path_param(fixture("get-meeting.json"), "meeting_id", "nope");
+    assert_eq!(call(&w, &unknown).await.0, 404);
+}
+
+#[tokio::test]
+async fn joining_a_daily_meeting_signs_a_token_without_asking_daily() {
+    let w = with_daily(jwt_world(), real_daily());
+    let mut r = room("r1", "team-standup", Some("alice"), true, 1);
+    r.skip_consent = true;
+    put_room(&w, r);
+    let m = daily_meeting();
+    put_meeting(&w, &m).await;
+
+    let e = fixture("join-meeting.json");
+    let (status, owner) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!(status, 200, "{owner}");
+    let url = owner["room_url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}?t=", m.room_url)), "{url}");
+    let claims = token_claims(url);
+    assert_eq!(claims["r"], json!(m.room_name));
+    assert_eq!(claims["d"], "dom-1");
+    assert_eq!(claims["exp"], json!(m.end_date.timestamp()));
+    assert_eq!(claims["ud"], "alice");
+    assert_eq!(claims["o"], true);
+    // A cloud room that skips consent shows Daily's record button.
+    assert_eq!(claims["erui"], true);
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!((Utc::now().timestamp() - iat).abs() < 60, "{iat}");
+
+    let (status, guest) = call(&w, &as_user(e.clone(), "bob")).await;
+    assert_eq!(status, 200, "{guest}");
+    let claims = token_claims(guest["room_url"].as_str().unwrap());
+    assert_eq!(claims["ud"], "bob");
+    assert_eq!(claims.get("o"), None);
+    assert_eq!(guest["host_room_url"], "");
+
+    let (status, anonymous) = call(&w, &e).await;
+    assert_eq!(status, 200, "{anonymous}");
+    let claims = token_claims(anonymous["room_url"].as_str().unwrap());
+    assert_eq!((claims.get("ud"), claims.get("o")), (None, None));
+}
+
+#[tokio::test]
+async fn joining_a_mock_meeting_returns_its_url_as_is() {
+    let w = with_daily(world(), Arc::new(FakeDaily::default()));
+    put_room(&w, room("r1", "team-standup", None, false, 1));
+    let m = Meeting {
+        id: FIXTURE_MEETING_ID.into(),
+        ..sample_meeting()
+    };
+    put_meeting(&w, &m).await;
+    let (status, body) = call(&w, &fixture("join-meeting.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["room_url"], json!(m.room_url));
+}
+
+#[tokio::test]
+async fn joining_an_inactive_or_ended_meeting_is_400_and_unknown_ones_404() {
+    let w = with_daily(world(), real_daily());
+    put_room(&w, room("r1", "team-standup", None, false, 1));
+    let ended = Meeting {
+        end_date: Utc::now() - chrono::Duration::minutes(1),
+        start_date: Utc::now() - chrono::Duration::hours(1),
+        ..daily_meeting()
+    };
+    w.meetings.insert(ended);
+    let e = fixture("join-meeting.json");
+    let not_active = (400, json!({"detail": "Meeting is not active"}));
+    assert_eq!(call(&w, &e).await, not_active);
+
+    w.meetings.insert(Meeting {
+        is_active: false,
+        ..daily_meeting()
+    });
+    assert_eq!(call(&w, &e).await, not_active);
+
+    let unknown = with_path_param(e.clone(), "meeting_id", "nope");
+    assert_eq!(
+        call(&w, &unknown).await,
+        (404, json!({"detail": "Meeting not found"}))
+    );
+    let no_room = with_path_param(e, "room_name", "nobody");
+    assert_eq!(
+        call(&w, &no_room).await,
+        (404, json!({"detail": "Room not found"}))
+    );
+}
+
+#[tokio::test]
+async fn deactivation_by_the_owner_makes_the_next_get_or_create_start_a_new_meeting() {
+    let w = jwt_world();
+    put_room(&w, room("r1", "team-standup", Some("alice"), false, 1));
+    let (status, first) = call(&w, &as_user(fixture("room-meeting.json"), "alice")).await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap();
+    let e = with_path_param(fixture("deactivate-meeting.json"), "meeting_id", id);
+
+    let (status, body) = call(&w, &as_user(e.clone(), "bob")).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Only the room owner can do this"}))
+    );
+    assert_eq!(call(&w, &e).await.0, 403);
+    let (status, body) = call(&w, &as_user(e.clone(), "alice")).await;
+    assert_eq!((status, body), (200, json!({"status": "success"})));
+
+    let (_, second) = call(&w, &as_user(fixture("room-meeting.json"), "alice")).await;
+    assert_ne!(second["id"], first["id"]);
+    let unknown = with_path_param(e, "meeting_id", "nope");
+    assert_eq!(call(&w, &as_user(unknown, "alice")).await.0, 404);
+}
+
+#[tokio::test]
+async fn without_accounts_anyone_may_deactivate() {
+    let w = world();
+    put_room(&w, room("r1", "team-standup", Some("alice"), false, 1));
+    put_meeting(&w, &daily_meeting()).await;
+    let (status, _) = call(&w, &fixture("deactivate-meeting.json")).await;
+    assert_eq!(status, 200);
+    let (_, active) = call(&w, &fixture("active-meetings.json")).await;
+    assert_eq!(active, json!([]));
+}
+
+#[tokio::test]
+async fn manual_recording_start_uses_the_deterministic_instance_id_once() {
+    let daily = Arc::new(FakeDaily::default());
+    let w = with_daily(jwt_world(), daily.clone());
+    put_room(&w, room("r1", "team-standup", Some("alice"), false, 1));
+    let m = daily_meeting();
+    put_meeting(&w, &m).await;
+    let e = as_user(fixture("start-recording.json"), "alice");
+
+    assert_eq!(call(&w, &e).await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        *daily.starts.lock().unwrap(),
+        vec![(
+            m.room_name.clone(),
+            RecordingKind::Cloud,
+            recording_instance_id(&m.id, RecordingKind::Cloud)
+        )]
+    );
+    assert_eq!(
+        call(&w, &e).await,
+        (200, json!({"status": "already_active"}))
+    );
+    assert_eq!(daily.starts.lock().unwrap().len(), 1);
+
+    let raw = with_body(e, r#"{"type": "raw-tracks"}"#);
+    assert_eq!(call(&w, &raw).await, (200, json!({"status": "ok"})));
+    assert_eq!(daily.starts.lock().unwrap()[1].1, RecordingKind::RawTracks);
+}
+
+#[tokio::test]
+async fn manual_recording_start_refuses_others_bad_bodies_and_non_daily_meetings() {
+    let daily = Arc::new(FakeDaily::default());
+    let w = with_daily(jwt_world(), daily.clone());
+    put_room(&w, room("r1", "team-standup", Some("alice"), false, 1));
+    put_meeting(
+        &w,
+        &Meeting {
+            id: FIXTURE_MEETING_ID.into(),
+            ..sample_meeting()
+        },
+    )
+    .await;
+    let e = fixture("start-recording.json");
+    assert_eq!(call(&w, &as_user(e.clone(), "bob")).await.0, 403);
+    assert_eq!(call(&w, &e).await.0, 403);
+    for bad in [r#"{"type": "local"}"#, r#"{}"#, "not json"] {
+        let (status, _) = call(&w, &as_user(with_body(e.clone(), bad), "alice")).await;
+        assert_eq!(status, 422, "{bad}");
+    }
+    assert_eq!(
+        call(&w, &as_user(e.clone(), "alice")).await,
+        (
+            400,
+            json!({"detail": "Meeting is not an active Daily meeting"})
+        )
+    );
+    let unknown = with_path_param(e, "meeting_id", "nope");
+    assert_eq!(call(&w, &as_user(unknown, "alice")).await.0, 404);
+    assert!(daily.starts.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_daily_refusal_is_502_naming_daily_without_its_answer() {
+    let daily = Arc::new(FakeDaily {
+        fail: true,
+        ..Default::default()
+    });
+    let w = with_daily(world(), daily);
+    put_room(&w, room("r1", "team-standup", None, false, 1));
+    put_meeting(&w, &daily_meeting()).await;
+    let (status, body) = call(&w, &fixture("start-recording.json")).await;
+    assert_eq!(status, 502);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("Daily"), "{detail}");
+    assert!(!detail.contains("internals"), "{detail}");
+    assert!(w
+        .meetings
+        .get(FIXTURE_MEETING_ID)
+        .await
+        .unwrap()
+        .unwrap()
+        .recordings_started
+        .is_empty());
 }

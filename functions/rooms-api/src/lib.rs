@@ -1,6 +1,8 @@
-//! The rooms API function: rooms CRUD, meeting get-or-create and consent (DESIGN.md section 6).
+//! The rooms API function: rooms CRUD and lookup, meetings (get-or-create, lookup, join,
+//! deactivate, manual Daily recording start) and consent (DESIGN.md section 6).
 
 pub mod auth;
+pub mod daily;
 pub mod handler;
 pub mod validate;
 

@@ -44,6 +44,9 @@ type Entry = Result<Arc<dyn VideoPlatform>, PlatformError>;
 
 pub struct PlatformRegistry {
     entries: HashMap<Platform, Entry>,
+    /// The Daily client as its concrete type, when Daily is configured: meeting tokens and
+    /// recording starts are Daily's alone, so they are not on [`VideoPlatform`].
+    daily: Option<Arc<DailyClient>>,
 }
 
 impl std::fmt::Debug for PlatformRegistry {
@@ -61,7 +64,10 @@ impl PlatformRegistry {
             .into_iter()
             .map(|p| (p, Err(not_available(p))))
             .collect();
-        Self { entries }
+        Self {
+            entries,
+            daily: None,
+        }
     }
 
     pub fn from_config(config: &Config, options: RegistryOptions) -> Self {
@@ -92,7 +98,9 @@ impl PlatformRegistry {
                 if let Some(source) = &options.session_source {
                     d = d.with_session_source(source.clone());
                 }
-                Ok(Arc::new(d) as Arc<dyn VideoPlatform>)
+                let d = Arc::new(d);
+                registry.daily = Some(d.clone());
+                Ok(d as Arc<dyn VideoPlatform>)
             })
         } else {
             Err(not_available(Platform::Daily))
@@ -137,6 +145,12 @@ impl PlatformRegistry {
             .get(&platform)
             .cloned()
             .unwrap_or_else(|| Err(not_available(platform)))
+    }
+
+    /// The configured Daily client itself (for what only Daily does: meeting tokens, recording
+    /// starts); `None` when Daily is not configured or stood in for by the mock.
+    pub fn daily_client(&self) -> Option<Arc<DailyClient>> {
+        self.daily.clone()
     }
 
     /// By name (`whereby`, `daily`, `mock`); an unknown name lists the known ones.
@@ -212,6 +226,7 @@ mod tests {
             Platform::Whereby
         );
         assert_eq!(r.available(), vec![Platform::Whereby, Platform::Daily]);
+        assert!(r.daily_client().is_some());
     }
 
     #[test]
@@ -283,6 +298,16 @@ mod tests {
         assert_eq!(r.get(Platform::Daily).unwrap().platform(), Platform::Daily);
         assert_eq!(r.get(Platform::Whereby).unwrap().platform(), Platform::Mock);
         assert_eq!(r.get(Platform::Mock).unwrap().platform(), Platform::Mock);
+        // Only the real Daily client is handed out as one.
+        assert!(r.daily_client().is_some());
+        let r = PlatformRegistry::from_config(
+            &config(&[]),
+            RegistryOptions {
+                mock_fallback: true,
+                ..Default::default()
+            },
+        );
+        assert!(r.daily_client().is_none());
     }
 
     #[test]
