@@ -28,6 +28,7 @@ use tracing::{info, warn};
 use crate::domain::S3Location;
 use crate::download::DownloadError;
 use crate::media::{MediaError, MediaInfo, Sniffer};
+use crate::retry::{is_transient_status, Transient};
 
 const MIB: usize = 1024 * 1024;
 /// S3's limit for a single CopyObject; larger objects are copied part by part.
@@ -75,7 +76,14 @@ pub struct S3Error {
     pub message: String,
     /// HTTP status of the answer, when S3 answered.
     pub status: Option<u16>,
-    pub retryable: bool,
+    /// Whether retrying later may help; see [`Transient`].
+    pub transient: bool,
+}
+
+impl Transient for S3Error {
+    fn is_transient(&self) -> bool {
+        self.transient
+    }
 }
 
 impl S3Error {
@@ -94,14 +102,11 @@ impl S3Error {
             _ => None,
         };
         let code = err.code().unwrap_or_default().to_owned();
-        let retryable = match &err {
+        let transient = match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
             SdkError::ResponseError(_) => true,
             SdkError::ServiceError(_) => {
-                let s = status.unwrap_or(500);
-                s >= 500
-                    || s == 408
-                    || s == 429
+                is_transient_status(status.unwrap_or(500))
                     || matches!(
                         code.as_str(),
                         "SlowDown" | "Throttling" | "ThrottlingException" | "RequestTimeout"
@@ -115,7 +120,7 @@ impl S3Error {
             key: key.to_owned(),
             message: DisplayErrorContext(&err).to_string(),
             status,
-            retryable,
+            transient,
         }
     }
 
@@ -235,7 +240,7 @@ pub type SourceUploadError = UploadError<DownloadError, MediaError>;
 /// The object-store operations the recording processor needs. Contract, as S3 has it and
 /// [`Blobs`] implements it: an uploaded or copied object becomes visible (to `head`,
 /// `find_by_prefix`) only once complete; a failed or refused upload leaves no object and no
-/// multipart upload behind; errors say whether a retry may help (`S3Error::retryable`) and carry
+/// multipart upload behind; errors say whether a retry may help (`S3Error::transient`) and carry
 /// the HTTP status when the store answered (404 for a missing object or bucket).
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -535,7 +540,7 @@ impl Blobs {
             key: loc.key.clone(),
             message: e.to_string(),
             status: None,
-            retryable: true,
+            transient: true,
         })?;
         Ok(data.into_bytes())
     }
@@ -689,7 +694,7 @@ impl MultipartUpload {
             key: self.key.clone(),
             message,
             status: None,
-            retryable: true,
+            transient: true,
         }
     }
 

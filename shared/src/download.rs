@@ -17,6 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
 use crate::config::AllowedHost;
+use crate::retry::{is_transient_status, Transient};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest silence between two reads of the body; the whole transfer has no limit, since a
@@ -40,15 +41,13 @@ pub enum DownloadError {
     Network { url: String, reason: String },
 }
 
-impl DownloadError {
-    /// Whether trying again later may succeed: network failures, timeouts, 5xx, 408 and 429.
-    /// A disallowed host, a bad URL or another 4xx will not change by retrying.
-    pub fn is_transient(&self) -> bool {
+impl Transient for DownloadError {
+    /// Network failures, timeouts and transient statuses ([`is_transient_status`]). A
+    /// disallowed host, a bad URL or another 4xx will not change by retrying.
+    fn is_transient(&self) -> bool {
         match self {
             DownloadError::Network { .. } => true,
-            DownloadError::Status { status, .. } => {
-                *status >= 500 || *status == 408 || *status == 429
-            }
+            DownloadError::Status { status, .. } => is_transient_status(*status),
             DownloadError::InvalidUrl { .. }
             | DownloadError::NotAllowed { .. }
             | DownloadError::Redirect { .. } => false,

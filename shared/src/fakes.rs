@@ -741,7 +741,7 @@ pub struct MemoryObject {
 ///
 /// `fail(op)` makes an operation (`"HeadObject"`, `"ListObjectsV2"`, `"PutObject"`,
 /// `"UploadPart"`, `"CopyObject"`, `"GetObject"`) fail as S3 would when unavailable (503,
-/// retryable).
+/// transient).
 #[derive(Debug)]
 pub struct MemoryBlobs {
     objects: Mutex<BTreeMap<(String, String), MemoryObject>>,
@@ -895,7 +895,7 @@ fn s3_error(op: &'static str, bucket: &str, key: &str, status: u16, message: &st
         key: key.to_owned(),
         message: message.to_owned(),
         status: Some(status),
-        retryable: status >= 500,
+        transient: crate::retry::is_transient_status(status),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod platform;
 pub mod provision;
 pub mod queue;
 pub mod recording_start;
+pub mod retry;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

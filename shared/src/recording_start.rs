@@ -25,6 +25,7 @@ use crate::domain::{Meeting, Platform, RecordingKind, RecordingTrigger, Recordin
 use crate::messages::StartRecording;
 use crate::platform::daily::{recording_instance_id, RecordingStart};
 use crate::platform::{DailyClient, PlatformError};
+use crate::retry::Transient;
 use crate::store::MeetingStore;
 
 /// The first retry delay; each further attempt doubles it.
@@ -70,18 +71,6 @@ pub fn retry_delay(attempt: u32) -> Duration {
     BASE_RETRY_DELAY
         .saturating_mul(2u32.saturating_pow(attempt.min(16)))
         .min(MAX_RETRY_DELAY)
-}
-
-/// Whether a platform error may pass if the same call is made later: 429, 408, any 5xx
-/// (Daily's 503 when no recording worker is free), timeouts and connection failures.
-pub fn is_transient(e: &PlatformError) -> bool {
-    match e {
-        PlatformError::Transport { .. } => true,
-        PlatformError::Api { status, .. } => {
-            *status == 429 || *status == 408 || (500..600).contains(status)
-        }
-        _ => false,
-    }
 }
 
 /// What happened to one [`StartRecording`].
@@ -135,7 +124,7 @@ pub async fn start(
     let meeting = match meetings.get(&msg.meeting_id).await {
         Ok(Some(m)) => m,
         Ok(None) => return StartOutcome::Skipped("meeting not found"),
-        Err(e) if e.is_retryable() => {
+        Err(e) if e.is_transient() => {
             tracing::warn!(meeting_id = %msg.meeting_id, error = %e, "reading the meeting failed");
             return retry_or_skip(msg.attempt, now, None);
         }
@@ -156,7 +145,7 @@ pub async fn start(
         .await
     {
         Ok(answer) => answer,
-        Err(e) if is_transient(&e) => {
+        Err(e) if e.is_transient() => {
             tracing::warn!(
                 meeting_id = %meeting.id, kind = %msg.kind, attempt = msg.attempt, error = %e,
                 "Daily could not start the recording yet"
@@ -172,7 +161,7 @@ pub async fn start(
         Ok(_) => {}
         // The recording runs; only the marker is missing. A retry asks Daily again (same
         // instance id, so no second recording) and then writes the marker.
-        Err(e) if e.is_retryable() => {
+        Err(e) if e.is_transient() => {
             tracing::warn!(meeting_id = %meeting.id, kind = %msg.kind, error = %e, "marking the recording started failed");
             return retry_or_skip(msg.attempt, now, Some(meeting.end_date));
         }

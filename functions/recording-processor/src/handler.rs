@@ -27,6 +27,7 @@ use shared::download::{DownloadError, Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
 use shared::messages::{JobSource, PipelineMessage, RecordingJob};
 use shared::queue::PipelineQueue;
+use shared::retry::Transient;
 use shared::store::{MeetingStore, RecordingStore, StoreError, TranscriptStore};
 use tracing::{error, info, info_span, warn, Instrument};
 
@@ -118,6 +119,18 @@ impl From<StoreError> for Failure {
     // Any data-layer error is ours to fix or wait out, never the recording's fault.
     fn from(e: StoreError) -> Self {
         Failure::Transient(e.to_string())
+    }
+}
+
+impl Failure {
+    /// The one mapping from an error that knows whether it may pass ([`Transient`]) to
+    /// redelivery (transient) or record-and-acknowledge (permanent).
+    fn classify(e: impl Transient + std::fmt::Display) -> Self {
+        if e.is_transient() {
+            Failure::Transient(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
     }
 }
 
@@ -499,13 +512,11 @@ async fn obtain_audio(
             if meeting.platform != Platform::Daily {
                 warn!(platform = %meeting.platform, "daily_recording source on a non-Daily meeting");
             }
-            let link = deps.links.access_link(id).await.map_err(|e| {
-                if e.transient {
-                    Failure::Transient(e.message)
-                } else {
-                    Failure::Permanent(e.message)
-                }
-            })?;
+            let link = deps
+                .links
+                .access_link(id)
+                .await
+                .map_err(Failure::classify)?;
             stream_url(deps, &link, &prefix, metadata).await
         }
         Source::S3 { location, size } => copy_s3(deps, location, *size, &prefix, metadata).await,
@@ -518,23 +529,6 @@ fn own_s3(e: S3Error) -> Failure {
     Failure::Transient(e.to_string())
 }
 
-/// S3 errors reading a source object: a missing object or a refused read is permanent.
-fn source_s3(e: S3Error) -> Failure {
-    if e.retryable {
-        Failure::Transient(e.to_string())
-    } else {
-        Failure::Permanent(e.to_string())
-    }
-}
-
-fn download_failure(e: DownloadError) -> Failure {
-    if e.is_transient() {
-        Failure::Transient(e.to_string())
-    } else {
-        Failure::Permanent(e.to_string())
-    }
-}
-
 /// Bytes needed to name the container before the upload starts.
 const DETECT_BYTES: usize = 12;
 
@@ -544,7 +538,7 @@ async fn stream_url(
     prefix: &str,
     metadata: HashMap<String, String>,
 ) -> Result<S3Location, Failure> {
-    let download = deps.downloader.open(url).await.map_err(download_failure)?;
+    let download = deps.downloader.open(url).await.map_err(Failure::classify)?;
     info!(url = %shared::download::redact(&download.url), length = ?download.content_length,
         content_type = ?download.content_type, "download started");
     let mut body = download.body;
@@ -557,7 +551,7 @@ async fn stream_url(
                 head.extend_from_slice(&chunk[..chunk.len().min(DETECT_BYTES - head.len())]);
                 first.push(chunk);
             }
-            Some(Err(e)) => return Err(download_failure(e)),
+            Some(Err(e)) => return Err(Failure::classify(e)),
             None => break,
         }
     }
@@ -583,7 +577,7 @@ async fn stream_url(
         .upload(&target, stream, download.content_length, &mut check)
         .await
         .map_err(|e| match e {
-            UploadError::Source { error, .. } => download_failure(error),
+            UploadError::Source { error, .. } => Failure::classify(error),
             UploadError::Rejected(media) => Failure::Permanent(media.to_string()),
             e @ UploadError::Incomplete { .. } => Failure::Transient(e.to_string()),
             UploadError::S3(e) => own_s3(e),
@@ -602,7 +596,7 @@ async fn copy_s3(
 ) -> Result<S3Location, Failure> {
     let size = match size {
         Some(s) => s,
-        None => match deps.blobs.head(from).await.map_err(source_s3)? {
+        None => match deps.blobs.head(from).await.map_err(Failure::classify)? {
             Some(info) => info.size,
             None => {
                 return Err(Failure::Permanent(format!(
@@ -617,7 +611,7 @@ async fn copy_s3(
         .blobs
         .check_media(from, size)
         .await
-        .map_err(source_s3)?
+        .map_err(Failure::classify)?
         .map_err(|e| Failure::Permanent(e.to_string()))?;
     if from.bucket == deps.bucket {
         info!(key = %from.key, size, "audio already in our bucket; referenced in place");
@@ -631,7 +625,7 @@ async fn copy_s3(
     };
     let copied = deps.blobs.copy(from, size, &target).await.map_err(|e| {
         // The copy reads the source: a refused read of it is permanent, ours is not.
-        if e.retryable {
+        if e.is_transient() {
             Failure::Transient(e.to_string())
         } else if e.status == Some(404) || e.status == Some(403) {
             Failure::Permanent(e.to_string())

@@ -1,13 +1,20 @@
 //! The one platform call the processor makes: a download URL for a Daily recording.
 
 use async_trait::async_trait;
+use shared::retry::Transient;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct LinkError {
     pub message: String,
-    /// Whether asking again later may succeed (429, 5xx, network).
+    /// Whether asking again later may succeed; see [`Transient`].
     pub transient: bool,
+}
+
+impl Transient for LinkError {
+    fn is_transient(&self) -> bool {
+        self.transient
+    }
 }
 
 /// Turns a platform recording id into a URL to download it from.
@@ -54,13 +61,10 @@ impl RecordingLinks for DailyLinks {
                 transient: false,
             }),
             Err(e) => {
-                let transient = match &e {
-                    PlatformError::Transport { .. } | PlatformError::Decode { .. } => true,
-                    PlatformError::Api { status, .. } => {
-                        *status >= 500 || *status == 429 || *status == 408
-                    }
-                    _ => false,
-                };
+                // Unlike the shared rule, an answer of an unexpected shape counts as transient
+                // here: asking again is a harmless GET, and a redelivery is cheaper than losing
+                // the recording to one odd answer.
+                let transient = matches!(e, PlatformError::Decode { .. }) || e.is_transient();
                 Err(LinkError {
                     message: format!("Daily access link for recording {recording_id}: {e}"),
                     transient,

@@ -37,6 +37,7 @@ use shared::http::{detail, json_response, Route};
 use shared::platform::daily::token::{join_url, TokenRequest};
 use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
+use shared::retry::Transient;
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
     conflict, Claim, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError,
@@ -207,7 +208,7 @@ impl axum::response::IntoResponse for ApiError {
                 502,
                 &format!("Could not create a meeting on {platform}: {source}"),
             ),
-            ApiError::Store(e) if e.is_retryable() => {
+            ApiError::Store(e) if e.is_transient() => {
                 detail(503, "The database is unavailable, try again shortly")
             }
             ApiError::Store(_) => detail(500, "Internal Server Error"),

@@ -371,5 +371,5 @@ async fn missing_objects_are_absent_and_reading_them_is_a_permanent_error() {
     };
     assert_eq!(blobs.head(&loc).await.unwrap(), None);
     let err = blobs.read_range(&loc, 0, 10).await.unwrap_err();
-    assert!(!err.retryable && err.is_not_found(), "{err:?}");
+    assert!(!err.is_transient() && err.is_not_found(), "{err:?}");
 }

@@ -611,7 +611,7 @@ fn is_already_recording(e: &PlatformError) -> bool {
     else {
         return false;
     };
-    if !(400..500).contains(status) || *status == 408 || *status == 429 {
+    if !(400..500).contains(status) || crate::retry::is_transient_status(*status) {
         return false;
     }
     let text = format!("{error} {}", info.as_deref().unwrap_or_default()).to_ascii_lowercase();

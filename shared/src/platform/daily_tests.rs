@@ -897,7 +897,7 @@ async fn start_recording_503_is_one_attempt_and_a_transient_error() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
-    assert!(crate::recording_start::is_transient(&err), "{err}");
+    assert!(crate::retry::Transient::is_transient(&err), "{err}");
 }
 
 #[tokio::test]
@@ -943,7 +943,7 @@ async fn start_recording_already_recording_answers_are_already_active_other_4xx_
         } else {
             let err = got.unwrap_err();
             assert_eq!(err.status(), Some(status), "{body}");
-            assert!(!crate::recording_start::is_transient(&err));
+            assert!(!crate::retry::Transient::is_transient(&err));
         }
     }
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Flags;
 use crate::domain::{Platform, Room, UnknownPlatform};
+use crate::retry::{is_transient_status, Transient};
 
 pub use daily::DailyClient;
 pub use http::{HttpSettings, RetryPolicy};
@@ -122,6 +123,22 @@ impl PlatformError {
         match self {
             PlatformError::Api { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+}
+
+impl Transient for PlatformError {
+    /// Connect errors, timeouts and transient statuses ([`is_transient_status`]; for Daily's
+    /// recording start, a 503 when no worker is free). An answer of an unexpected shape is
+    /// permanent: the same request gets the same answer.
+    fn is_transient(&self) -> bool {
+        match self {
+            PlatformError::Transport { .. } => true,
+            PlatformError::Api { status, .. } => is_transient_status(*status),
+            PlatformError::Config { .. }
+            | PlatformError::Decode { .. }
+            | PlatformError::Unsupported { .. }
+            | PlatformError::UnknownPlatform(_) => false,
         }
     }
 }

@@ -140,28 +140,6 @@ fn retry_delay_doubles_from_five_seconds_up_to_sqs_maximum() {
     );
 }
 
-#[test]
-fn transient_errors_are_429_408_5xx_and_transport_failures() {
-    let api = |status| PlatformError::Api {
-        platform: Platform::Daily,
-        status,
-        error: "e".into(),
-        info: Option::None,
-    };
-    for s in [408, 429, 500, 502, 503, 504] {
-        assert!(is_transient(&api(s)), "{s}");
-    }
-    for s in [400, 401, 403, 404, 409, 422] {
-        assert!(!is_transient(&api(s)), "{s}");
-    }
-    assert!(is_transient(&PlatformError::Transport {
-        platform: Platform::Daily,
-        operation: "start recording",
-        timed_out: true,
-        message: "timed out".into(),
-    }));
-}
-
 #[tokio::test]
 async fn daily_busy_twice_then_started_under_one_instance_id_and_later_messages_make_no_request() {
     let (s, client) = daily().await;

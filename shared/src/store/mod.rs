@@ -16,6 +16,7 @@ use crate::domain::{
     RecordingStatus, RecordingTrigger, RecordingType, Room, RoomMode, S3Location, Transcript,
     TranscriptStatus,
 };
+use crate::retry::Transient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,9 +43,10 @@ pub enum StoreError {
     Other(String),
 }
 
-impl StoreError {
-    /// Whether retrying the same call later may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl Transient for StoreError {
+    /// Throttling and failed requests may pass; a missing item, a conflict or a corrupt item
+    /// will not change by asking again.
+    fn is_transient(&self) -> bool {
         matches!(self, StoreError::Throttled(_) | StoreError::Other(_))
     }
 }

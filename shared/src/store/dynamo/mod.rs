@@ -128,11 +128,6 @@ impl RequestCounter {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
-
-    /// Number of operations since the last `take`; resets the counter.
-    pub fn take_count(&self) -> usize {
-        self.take().len()
-    }
 }
 
 impl Intercept for RequestCounter {
