@@ -790,3 +790,303 @@ async fn no_input_makes_the_api_answer_500() {
     }
     api.running.stop().await;
 }
+
+/// Daily settings of the issue-14 tests: every room's meetings on Daily, a known domain id (so a
+/// join makes no Daily request at all).
+fn daily_jwt_vars(fakes: &Fakes) -> Vec<(String, String)> {
+    let mut v = jwt_vars(fakes);
+    v.extend(
+        [
+            ("DAILY_MIGRATION_ENABLED", "true"),
+            ("DEFAULT_VIDEO_PLATFORM", "daily"),
+            ("DAILY_DOMAIN_ID", "domain-e2e"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    v
+}
+
+/// The claims of the `t` parameter of a Daily join URL, verified with the Daily API key.
+fn daily_token_claims(room_url: &str) -> Value {
+    let url = url::Url::parse(room_url).expect("room_url is a URL");
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no token in {room_url}"));
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(DAILY_KEY.as_bytes()),
+        &validation,
+    )
+    .expect("the token verifies with the Daily API key")
+    .claims
+}
+
+#[tokio::test]
+async fn a_daily_join_is_a_self_signed_token_with_owner_rights_for_the_owner_only() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("daily_join"), &daily_jwt_vars(&fakes)).await;
+    let alice = token("alice", 600);
+    let mallory = token("mallory", 600);
+    api.create_room("alices-daily", Some(&alice)).await;
+    let (s, meeting) = api.meeting("alices-daily", Some(&alice)).await;
+    assert_eq!(s, StatusCode::OK, "{meeting}");
+    assert_eq!(meeting["platform"], "daily");
+    let id = meeting["id"].as_str().unwrap();
+    let requests_before = fakes.daily.received_requests().await.unwrap().len();
+    let join_path = format!("/v1/rooms/alices-daily/meetings/{id}/join");
+    use reqwest::Method as M;
+
+    let (s, owner) = api.send(M::POST, &join_path, None, Some(&alice)).await;
+    assert_eq!(s, StatusCode::OK, "{owner}");
+    assert_eq!(owner["id"], meeting["id"]);
+    let claims = daily_token_claims(owner["room_url"].as_str().unwrap());
+    assert_eq!(claims["r"], meeting["room_name"]);
+    assert_eq!(claims["d"], "domain-e2e");
+    assert_eq!(claims["ud"], "alice");
+    assert_eq!(claims["o"], true);
+    let end = chrono::DateTime::parse_from_rfc3339(meeting["end_date"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["exp"], end.timestamp());
+    assert!(claims["iat"].as_i64().unwrap() <= chrono::Utc::now().timestamp());
+    // The room records to the cloud and asks for consent: Daily's own record button stays off.
+    assert_eq!(claims["erui"], false);
+
+    let (s, guest) = api.send(M::POST, &join_path, None, Some(&mallory)).await;
+    assert_eq!(s, StatusCode::OK, "{guest}");
+    let claims = daily_token_claims(guest["room_url"].as_str().unwrap());
+    assert_eq!(claims["ud"], "mallory");
+    assert_ne!(claims["o"], true, "a guest is not an owner: {claims}");
+    assert_eq!(guest["host_room_url"], "");
+
+    let (s, anonymous) = api.send(M::POST, &join_path, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{anonymous}");
+    let claims = daily_token_claims(anonymous["room_url"].as_str().unwrap());
+    assert!(claims.get("ud").is_none(), "{claims}");
+    assert_ne!(claims["o"], true);
+
+    assert_eq!(
+        fakes.daily.received_requests().await.unwrap().len(),
+        requests_before,
+        "a join makes no request to Daily"
+    );
+    let (s, b) = api
+        .send(
+            M::POST,
+            "/v1/rooms/alices-daily/meetings/no-such-meeting/join",
+            None,
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn deactivate_by_the_owner_makes_the_next_get_or_create_a_new_meeting() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("deactivate"), &daily_jwt_vars(&fakes)).await;
+    let alice = token("alice", 600);
+    let mallory = token("mallory", 600);
+    api.create_room("alices-standup", Some(&alice)).await;
+    let (_, first) = api.meeting("alices-standup", Some(&alice)).await;
+    let id = first["id"].as_str().unwrap();
+    use reqwest::Method as M;
+    let deactivate = format!("/v1/meetings/{id}/deactivate");
+
+    let (s, _) = api.send(M::PATCH, &deactivate, None, Some(&mallory)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api.send(M::PATCH, &deactivate, None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, still) = api.meeting("alices-standup", Some(&alice)).await;
+    assert_eq!(
+        still["id"], first["id"],
+        "a refused deactivate changes nothing"
+    );
+
+    let (s, b) = api.send(M::PATCH, &deactivate, None, Some(&alice)).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "success"})));
+    let (s, next) = api.meeting("alices-standup", Some(&alice)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_ne!(next["id"], first["id"], "a new meeting after deactivate");
+    let (s, b) = api
+        .send(
+            M::POST,
+            &format!("/v1/rooms/alices-standup/meetings/{id}/join"),
+            None,
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"detail": "Meeting is not active"})
+        )
+    );
+    let (s, active) = api
+        .send(
+            M::GET,
+            "/v1/rooms/alices-standup/meetings/active",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&Value> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert_eq!(ids, vec![&next["id"]]);
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_manual_recording_start_asks_daily_once_with_the_meetings_instance_id() {
+    let fakes = Fakes::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/rooms/[^/]+/recordings/start$"))
+        .and(header(
+            "authorization",
+            format!("Bearer {DAILY_KEY}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&fakes.daily)
+        .await;
+    let api = Api::start(&unique_prefix("manual_start"), &daily_jwt_vars(&fakes)).await;
+    let alice = token("alice", 600);
+    let mallory = token("mallory", 600);
+    api.create_room("alices-recorded", Some(&alice)).await;
+    let (_, meeting) = api.meeting("alices-recorded", Some(&alice)).await;
+    let id = meeting["id"].as_str().unwrap();
+    use reqwest::Method as M;
+    let start = format!("/v1/meetings/{id}/recordings/start");
+    let body = Some(json!({"type": "cloud"}));
+
+    let (s, _) = api
+        .send(M::POST, &start, body.clone(), Some(&mallory))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = api
+        .send(M::POST, &start, Some(json!({"type": "mp3"})), Some(&alice))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, b) = api.send(M::POST, &start, body.clone(), Some(&alice)).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "ok"})));
+    let (s, b) = api.send(M::POST, &start, body.clone(), Some(&alice)).await;
+    assert_eq!(
+        (s, b),
+        (StatusCode::OK, json!({"status": "already_active"}))
+    );
+
+    let starts: Vec<Value> = fakes
+        .daily
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/recordings/start"))
+        .map(|r| {
+            assert_eq!(
+                r.url.path(),
+                format!(
+                    "/v1/rooms/{}/recordings/start",
+                    meeting["room_name"].as_str().unwrap()
+                )
+            );
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect();
+    let instance =
+        shared::platform::daily::recording_instance_id(id, shared::domain::RecordingKind::Cloud);
+    assert_eq!(
+        starts,
+        vec![json!({"type": "cloud", "instanceId": instance.to_string()})],
+        "one start request, with the meeting's deterministic instance id"
+    );
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_are_read_by_id_and_name_and_keep_skip_consent() {
+    let fakes = Fakes::start().await;
+    let api = Api::start(&unique_prefix("room_reads"), &jwt_vars(&fakes)).await;
+    let alice = token("alice", 600);
+    let mallory = token("mallory", 600);
+    use reqwest::Method as M;
+    let (s, created) = api
+        .send(
+            M::POST,
+            "/v1/rooms",
+            Some(json!({"name": "consentless", "skip_consent": true})),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{created}");
+    assert_eq!(created["skip_consent"], true);
+    let id = created["id"].as_str().unwrap();
+
+    let (s, by_name) = api
+        .send(M::GET, "/v1/rooms/name/consentless", None, None)
+        .await;
+    assert_eq!((s, &by_name), (StatusCode::OK, &created));
+    let (s, by_id) = api
+        .send(M::GET, &format!("/v1/rooms/{id}"), None, Some(&alice))
+        .await;
+    assert_eq!((s, &by_id), (StatusCode::OK, &created));
+    let (s, _) = api
+        .send(M::GET, &format!("/v1/rooms/{id}"), None, Some(&mallory))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "a private room is not another user's"
+    );
+    let (s, _) = api
+        .send(M::GET, "/v1/rooms/name/no-such-room", None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, patched) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/rooms/{id}"),
+            Some(json!({"skip_consent": false})),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        (s, &patched["skip_consent"]),
+        (StatusCode::OK, &json!(false))
+    );
+    let (_, reread) = api
+        .send(M::GET, "/v1/rooms/name/consentless", None, None)
+        .await;
+    assert_eq!(reread["skip_consent"], false);
+
+    api.create_room("other-room", Some(&alice)).await;
+    let (_, meeting) = api.meeting("consentless", Some(&alice)).await;
+    let mid = meeting["id"].as_str().unwrap();
+    let (s, got) = api
+        .send(
+            M::GET,
+            &format!("/v1/rooms/consentless/meetings/{mid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, &got["id"]), (StatusCode::OK, &meeting["id"]));
+    let (s, _) = api
+        .send(
+            M::GET,
+            &format!("/v1/rooms/other-room/meetings/{mid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a meeting of another room");
+    api.running.stop().await;
+}
