@@ -1,7 +1,7 @@
 //! `reflector-local`: every function of the product in one process on localhost (DESIGN.md
 //! section 9). The HTTP server merges the same axum routers the functions serve in Lambda
-//! (through `lambda_http`); an SQS poller plays the event source mapping; a timer plays the
-//! schedule.
+//! (through `lambda_http`), the room page's included, so `http://127.0.0.1:3000/<room>` opens
+//! a room; an SQS poller plays the event source mapping; a timer plays the schedule.
 //!
 //! The stack uses the resources its configuration names (`RECORDINGS_QUEUE_URL`,
 //! `PIPELINE_QUEUE_URL`, `RECORDINGS_BUCKET`, the table names), creating those that do not
@@ -148,7 +148,10 @@ pub async fn start(
         )))
         .merge(whereby_webhook::handler::router(Arc::new(
             whereby_webhook::handler::Deps::from_config(&config, &aws),
-        )));
+        )))
+        // `/{room_name}` matches one segment only, and axum prefers a literal segment over a
+        // parameter, so `/healthz` and every `/v1/...` route still win over the page.
+        .merge(room_page::router());
 
     let stack = Arc::new(Stack {
         processor: {

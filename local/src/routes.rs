@@ -1,6 +1,7 @@
 //! Which function serves which API Gateway route: each HTTP function's own route table with the
 //! function's logical id in template.yaml. The local server merges the functions' routers, so
 //! it serves exactly these routes; a test checks them against the template's HttpApi events.
+//! Paths are written as axum writes them; API Gateway's greedy `{name+}` is axum's `{*name}`.
 
 use http::Method;
 use shared::http::Route;
@@ -20,6 +21,7 @@ pub fn declared() -> Vec<(&'static str, Method, &'static str)> {
         of("RoomsApiFunction", rooms_api::handler::ROUTES),
         of("DailyWebhookFunction", daily_webhook::handler::ROUTES),
         of("WherebyWebhookFunction", whereby_webhook::handler::ROUTES),
+        of("RoomPageFunction", room_page::ROUTES),
     ]
     .concat()
 }
@@ -46,7 +48,7 @@ mod tests {
                     from_template.insert((
                         id.as_str().unwrap().to_owned(),
                         event["Properties"]["Method"].as_str().unwrap().to_owned(),
-                        event["Properties"]["Path"].as_str().unwrap().to_owned(),
+                        axum_path(event["Properties"]["Path"].as_str().unwrap()),
                     ));
                 }
             }
@@ -57,5 +59,28 @@ mod tests {
             .collect();
         assert_eq!(ours.len(), declared().len(), "a route is declared twice");
         assert_eq!(ours, from_template);
+    }
+
+    /// API Gateway's greedy parameter `{proxy+}` as axum writes it, `{*proxy}`.
+    fn axum_path(api_gateway: &str) -> String {
+        api_gateway
+            .split('/')
+            .map(
+                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                    Some(name) => format!("{{*{name}}}"),
+                    None => segment.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn greedy_api_gateway_parameters_become_axum_wildcards() {
+        assert_eq!(
+            axum_path("/assets/{version}/{proxy+}"),
+            "/assets/{version}/{*proxy}"
+        );
+        assert_eq!(axum_path("/v1/rooms/{room_id}"), "/v1/rooms/{room_id}");
     }
 }

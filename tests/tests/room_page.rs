@@ -1,91 +1,233 @@
-//! The room page in a real browser (Debian's headless Chromium, `scripts/ensure-chromium`), with
-//! fake daily-js and Whereby scripts that record calls, and a front server that fails the test on
-//! any request addressed off loopback. Screenshots of each state land in
+//! The room page in a real browser (Debian's headless Chromium, `scripts/ensure-chromium`)
+//! against `reflector-local` on the emulator, with fake Daily and Whereby APIs (wiremock) behind
+//! it, fake daily-js and Whereby scripts in the browser that record calls, and a front server
+//! that fails the test on any request addressed off loopback. Screenshots of each state land in
 //! `target/room-page-screenshots/`.
 //!
-//! The stack under test is started in one place, [`Stack::start`]. Until the API routes the page
-//! calls (`GET /v1/rooms/name/{name}`, meeting get-or-create, join, consent) are served by
-//! `reflector-local`, it is a loopback server with `room_page::router()` and stub JSON routes of
-//! the same shapes; switching to reflector-local changes `Stack` alone.
+//! Rooms are created through `POST /v1/rooms`; the platform of every room of a stack is chosen by
+//! the migration flags (room ids are known only after creation, so each platform gets a stack
+//! of its own); consents are read back from the consents table.
 
 mod browser;
+mod support;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::Json;
+use aws_sdk_dynamodb::types::AttributeValue;
 use browser::{Browser, Front, ENTER, TAB};
-use http::StatusCode;
 use serde_json::{json, Value};
+use shared::config::TableNames;
+use support::Stack;
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// One browser at a time: Chromium is heavy and the machines have two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[derive(Clone)]
+const DAILY_KEY: &str = "room-page-daily-key";
+const WHEREBY_KEY: &str = "room-page-whereby-key";
+/// `DAILY_DOMAIN_ID`, so meeting tokens are signed without asking the fake for the domain.
+const DAILY_DOMAIN: &str = "room-page-domain";
+const TEST_PUBLIC_KEY: &str = include_str!("../keys/test-public.pem");
+const TEST_PRIVATE_KEY: &str = include_str!("../keys/test-private.pem");
+
+/// The platform every meeting of a stack gets.
+#[derive(Clone, Copy, PartialEq)]
+enum Platform {
+    Daily,
+    Whereby,
+    /// No platform keys and no platform chosen: the mock platform, as `scripts/dev` runs.
+    Mock,
+}
+
+/// Fake Daily: `POST /rooms` echoes the requested name; `DELETE /rooms/:name` deletes it.
+struct DailyCreate;
+
+impl Respond for DailyCreate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let Some(name) = body["name"].as_str() else {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "invalid-request-error", "info": "name missing"}));
+        };
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "name": name,
+            "api_created": true,
+            "privacy": body["privacy"],
+            "url": format!("https://fake.daily.co/{name}"),
+            "created_at": "2024-03-12T10:15:42.000Z",
+            "config": body["properties"],
+        }))
+    }
+}
+
+/// Fake Whereby: `POST /meetings` answers 201 with a fresh meeting whose host URL is its room
+/// URL with `?roomKey=host`.
+struct WherebyCreate(AtomicUsize);
+
+impl Respond for WherebyCreate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let prefix = body["roomNamePrefix"].as_str().unwrap_or("");
+        let name = format!("/{prefix}{n:08}");
+        ResponseTemplate::new(201).set_body_json(json!({
+            "meetingId": format!("{}", 1000 + n),
+            "roomName": name,
+            "roomUrl": format!("https://fake.whereby.com{name}"),
+            "hostRoomUrl": format!("https://fake.whereby.com{name}?roomKey=host"),
+            "startDate": "2024-03-12T10:15:42.000Z",
+            "endDate": body["endDate"],
+        }))
+    }
+}
+
+/// Both fake platform APIs, on loopback, answering only requests with the right key.
+struct Fakes {
+    daily: MockServer,
+    whereby: MockServer,
+}
+
+impl Fakes {
+    async fn start() -> Fakes {
+        let daily = MockServer::start().await;
+        let daily_auth = format!("Bearer {DAILY_KEY}");
+        Mock::given(method("POST"))
+            .and(path("/v1/rooms"))
+            .and(header("authorization", daily_auth.as_str()))
+            .respond_with(DailyCreate)
+            .mount(&daily)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path_regex(r"^/v1/rooms/[A-Za-z0-9_-]+$"))
+            .and(header("authorization", daily_auth.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
+            .mount(&daily)
+            .await;
+        let whereby = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/meetings"))
+            .and(header(
+                "authorization",
+                format!("Bearer {WHEREBY_KEY}").as_str(),
+            ))
+            .respond_with(WherebyCreate(AtomicUsize::new(0)))
+            .mount(&whereby)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path_regex(r"^/v1/meetings/[0-9]+$"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&whereby)
+            .await;
+        Fakes { daily, whereby }
+    }
+
+    fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DAILY_API_URL", format!("{}/v1", self.daily.uri())),
+            ("DAILY_API_KEY", DAILY_KEY.to_owned()),
+            ("DAILY_DOMAIN_ID", DAILY_DOMAIN.to_owned()),
+            ("WHEREBY_API_URL", format!("{}/v1", self.whereby.uri())),
+            ("WHEREBY_API_KEY", WHEREBY_KEY.to_owned()),
+        ]
+    }
+}
+
+/// A room to create: `POST /v1/rooms` with these fields.
 struct RoomSpec {
     name: &'static str,
-    platform: &'static str,
     recording_type: &'static str,
     skip_consent: bool,
-    /// Whether the browser's user owns the room (Whereby: gets `host_room_url`).
-    owned: bool,
+    /// The user whose bearer token creates the room (the stack then checks JWTs).
+    owner: Option<&'static str>,
 }
 
 impl RoomSpec {
-    fn new(name: &'static str, platform: &'static str) -> Self {
+    fn new(name: &'static str) -> RoomSpec {
         RoomSpec {
             name,
-            platform,
             recording_type: "cloud",
             skip_consent: false,
-            owned: false,
+            owner: None,
         }
     }
 }
 
-#[derive(Default)]
-struct StubApi {
-    rooms: HashMap<String, RoomSpec>,
-    /// (meeting id, consent_given) for every consent posted, in order.
-    consents: Vec<(String, bool)>,
+/// A bearer token of `user`, signed with the key the stack trusts.
+fn token(user: &str) -> String {
+    let claims = json!({
+        "sub": user,
+        "email": format!("{user}@example.com"),
+        "exp": chrono::Utc::now().timestamp() + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(TEST_PRIVATE_KEY.as_bytes())
+            .expect("test private key"),
+    )
+    .expect("token signed")
 }
 
-type Shared = Arc<Mutex<StubApi>>;
-
-/// The stack the page runs against, plus the front server the browser talks to.
-struct Stack {
+/// `reflector-local` with the fakes behind it, and the front server the browser talks to.
+struct PageStack {
+    stack: Stack,
     front: Front,
-    api: Shared,
-    server: tokio::task::JoinHandle<()>,
+    _fakes: Fakes,
 }
 
-impl Stack {
-    async fn start(rooms: &[RoomSpec]) -> Stack {
-        let api: Shared = Arc::new(Mutex::new(StubApi {
-            rooms: rooms
-                .iter()
-                .map(|r| (r.name.to_owned(), r.clone()))
-                .collect(),
-            consents: Vec::new(),
-        }));
-        let stub = axum::Router::new()
-            .route("/v1/rooms/name/{name}", get(stub_room))
-            .route("/v1/rooms/{name}/meeting", post(stub_meeting))
-            .route("/v1/rooms/{name}/meetings/{id}/join", post(stub_join))
-            .route("/v1/meetings/{id}/consent", post(stub_consent))
-            .with_state(api.clone());
-        let app = room_page::router().merge(stub);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Stack {
-            front: Front::start(&upstream).await,
-            api,
-            server,
+impl PageStack {
+    /// A stack whose meetings are all on `platform`, with `rooms` created through the API.
+    async fn start(test: &str, platform: Platform, rooms: &[RoomSpec]) -> PageStack {
+        let fakes = Fakes::start().await;
+        let mut vars = match platform {
+            Platform::Mock => Vec::new(),
+            Platform::Daily => {
+                let mut v = fakes.vars();
+                v.push(("DAILY_MIGRATION_ENABLED", "true".to_owned()));
+                v.push(("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()));
+                v
+            }
+            Platform::Whereby => {
+                let mut v = fakes.vars();
+                v.push(("DAILY_MIGRATION_ENABLED", "false".to_owned()));
+                v.push(("DEFAULT_VIDEO_PLATFORM", "whereby".to_owned()));
+                v
+            }
+        };
+        if rooms.iter().any(|r| r.owner.is_some()) {
+            vars.push(("AUTH_BACKEND", "jwt".to_owned()));
+            vars.push(("AUTH_JWT_PUBLIC_KEY", TEST_PUBLIC_KEY.to_owned()));
+        }
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let stack = Stack::start(test, &pairs, false, Duration::from_secs(5)).await;
+        for room in rooms {
+            let body = json!({
+                "name": room.name,
+                "recording_type": room.recording_type,
+                "skip_consent": room.skip_consent,
+            });
+            let headers: Vec<(&str, String)> = room
+                .owner
+                .map(|user| vec![("authorization", format!("Bearer {}", token(user)))])
+                .unwrap_or_default();
+            let (status, created) = stack
+                .post("/v1/rooms", &headers, body.to_string().as_bytes())
+                .await;
+            assert_eq!(status, 200, "create room {}: {created}", room.name);
+            assert_eq!(
+                (&created["recording_type"], &created["skip_consent"]),
+                (&json!(room.recording_type), &json!(room.skip_consent)),
+                "POST /v1/rooms keeps recording_type and skip_consent: {created}"
+            );
+        }
+        let front = Front::start(&stack.base).await;
+        PageStack {
+            stack,
+            front,
+            _fakes: fakes,
         }
     }
 
@@ -93,118 +235,50 @@ impl Stack {
         self.front.url(&format!("/{room}"))
     }
 
-    /// The consents stored for `meeting_id`, in the order they were posted.
-    fn consents(&self, meeting_id: &str) -> Vec<bool> {
-        let api = self.api.lock().unwrap();
-        api.consents
+    /// The room's active meeting as an anonymous caller of the API sees it (the one the page
+    /// created and joined).
+    async fn meeting(&self, room: &str) -> Value {
+        let (status, meeting) = self.stack.meeting_json(room).await;
+        assert_eq!(status, 200, "meeting of {room}: {meeting}");
+        meeting
+    }
+
+    /// `consent_given` of every consent stored for `meeting_id` in the consents table.
+    async fn consents(&self, meeting_id: &str) -> Vec<bool> {
+        let table = TableNames::with_prefix(&self.stack.prefix).meeting_consents;
+        let items = self
+            .stack
+            .aws
+            .dynamodb
+            .query()
+            .table_name(table)
+            .key_condition_expression("meeting_id = :m")
+            .expression_attribute_values(":m", AttributeValue::S(meeting_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query consents")
+            .items
+            .unwrap_or_default();
+        items
             .iter()
-            .filter(|(id, _)| id == meeting_id)
-            .map(|(_, given)| *given)
+            .map(|item| {
+                *item
+                    .get("consent_given")
+                    .and_then(|v| v.as_bool().ok())
+                    .expect("consent_given is stored as a boolean")
+            })
             .collect()
     }
-}
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.server.abort();
+    async fn stop(self) {
+        self.front.assert_nothing_left_loopback();
+        self.stack.stop().await;
     }
-}
-
-fn meeting_id(room: &str) -> String {
-    format!("meeting-of-{room}")
-}
-
-fn meeting_json(room: &RoomSpec) -> Value {
-    let (room_url, host_room_url) = match room.platform {
-        "daily" => (
-            format!("https://reflector.daily.co/{}", room.name),
-            String::new(),
-        ),
-        "whereby" => (
-            format!("https://reflector.whereby.com/{}-4f2a", room.name),
-            if room.owned {
-                format!(
-                    "https://reflector.whereby.com/{}-4f2a?roomKey=host",
-                    room.name
-                )
-            } else {
-                String::new()
-            },
-        ),
-        _ => (format!("https://mock.video/{}", room.name), String::new()),
-    };
-    json!({
-        "id": meeting_id(room.name), "room_name": room.name, "room_url": room_url,
-        "host_room_url": host_room_url, "start_date": "2025-01-01T10:00:00Z",
-        "end_date": "2025-01-01T18:00:00Z", "recording_type": room.recording_type,
-        "platform": room.platform, "num_clients": 0, "is_active": true
-    })
-}
-
-fn not_found(what: &str) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({ "detail": format!("{what} not found") })),
-    )
-}
-
-async fn stub_room(
-    State(api): State<Shared>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    let api = api.lock().unwrap();
-    let room = api.rooms.get(&name).ok_or_else(|| not_found("Room"))?;
-    Ok(Json(json!({
-        "id": format!("room-{}", room.name), "name": room.name, "platform": room.platform,
-        "recording_type": room.recording_type, "skip_consent": room.skip_consent,
-        "recording_trigger": "automatic-2nd-participant", "is_shared": true
-    })))
-}
-
-async fn stub_meeting(
-    State(api): State<Shared>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    let api = api.lock().unwrap();
-    let room = api.rooms.get(&name).ok_or_else(|| not_found("Room"))?;
-    Ok(Json(meeting_json(room)))
-}
-
-async fn stub_join(
-    State(api): State<Shared>,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    let api = api.lock().unwrap();
-    let room = api.rooms.get(&name).ok_or_else(|| not_found("Room"))?;
-    if id != meeting_id(&name) {
-        return Err(not_found("Meeting"));
-    }
-    let mut meeting = meeting_json(room);
-    if room.platform == "daily" {
-        meeting["room_url"] = json!(format!("https://reflector.daily.co/{name}?t=token-{id}"));
-    }
-    Ok(Json(meeting))
-}
-
-async fn stub_consent(
-    State(api): State<Shared>,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    let given = body["consent_given"].as_bool().ok_or((
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({"detail": "consent_given"})),
-    ))?;
-    let mut api = api.lock().unwrap();
-    api.consents.push((id, given));
-    let consent_id = format!("consent-{}", api.consents.len());
-    Ok(Json(
-        json!({ "status": "success", "consent_id": consent_id }),
-    ))
 }
 
 /// Loads `room`'s page and waits until the join flow has finished.
-async fn open_room(browser: &Browser, stack: &Stack, room: &str) {
+async fn open_room(browser: &Browser, stack: &PageStack, room: &str) {
     browser.goto(&stack.page(room)).await;
     browser
         .wait_until("document.body.dataset.joining === 'false'")
@@ -214,7 +288,7 @@ async fn open_room(browser: &Browser, stack: &Stack, room: &str) {
 async fn calls(browser: &Browser, function: &str) -> Vec<Value> {
     let all = browser.eval("window.__calls || []").await;
     all.as_array()
-        .unwrap()
+        .expect("window.__calls is an array")
         .iter()
         .filter(|call| call["fn"] == function)
         .cloned()
@@ -228,22 +302,47 @@ async fn consent_dialog_open(browser: &Browser) -> bool {
         == json!(true)
 }
 
+/// The claims of a Daily meeting token, checked against the key the stack signs with.
+fn daily_token_claims(token: &str) -> Value {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(DAILY_KEY.as_bytes()),
+        &validation,
+    )
+    .unwrap_or_else(|e| panic!("{token} is not a meeting token signed with the Daily key: {e}"))
+    .claims
+}
+
 #[tokio::test]
 async fn daily_room_joins_with_the_token_and_an_accepted_consent_is_posted_once_and_remembered() {
     let _one = ONE_BROWSER.lock().await;
-    let stack = Stack::start(&[RoomSpec::new("daily-standup", "daily")]).await;
+    let stack = PageStack::start(
+        "page_daily",
+        Platform::Daily,
+        &[RoomSpec::new("daily-standup")],
+    )
+    .await;
     let browser = Browser::start(stack.front.addr).await;
     open_room(&browser, &stack, "daily-standup").await;
+    let meeting = stack.meeting("daily-standup").await;
+    assert_eq!(meeting["platform"], "daily", "{meeting}");
+    let id = meeting["id"].as_str().expect("meeting id").to_owned();
 
     let created = calls(&browser, "createFrame").await;
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0]["parent"], "view-call");
     let joined = calls(&browser, "join").await;
-    let id = meeting_id("daily-standup");
-    assert_eq!(
-        joined[0]["options"],
-        json!({"url": "https://reflector.daily.co/daily-standup", "token": format!("token-{id}")})
-    );
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    // The page joins the meeting's room URL, the token taken out of `?t=` and passed apart.
+    assert_eq!(joined[0]["options"]["url"], meeting["room_url"]);
+    let token = joined[0]["options"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("join without a token: {joined:?}"));
+    let claims = daily_token_claims(token);
+    assert_eq!(claims["r"], meeting["room_name"], "{claims}");
+    assert_eq!(claims["d"], DAILY_DOMAIN, "{claims}");
 
     // The dialog is modal: the call frame cannot take the focus from it, and Enter answers.
     assert!(consent_dialog_open(&browser).await);
@@ -259,9 +358,9 @@ async fn daily_room_joins_with_the_token_and_an_accepted_consent_is_posted_once_
     browser
         .wait_until("!document.getElementById('consent').open")
         .await;
-    assert_eq!(stack.consents(&id), vec![true]);
+    assert_eq!(stack.consents(&id).await, vec![true]);
     browser.press(&[ENTER]).await; // a second Enter must not post again
-    assert_eq!(stack.consents(&id), vec![true]);
+    assert_eq!(stack.consents(&id).await, vec![true]);
 
     browser
         .eval("(window.__fakeDaily.emit('recording-started', {}), true)")
@@ -277,18 +376,16 @@ async fn daily_room_joins_with_the_token_and_an_accepted_consent_is_posted_once_
         .wait_until("document.getElementById('recording').hidden")
         .await;
 
-    // A reload joins again without asking.
-    browser.client.refresh().await.unwrap();
+    // A reload joins the same meeting again without asking.
+    browser.client.refresh().await.expect("the browser reloads");
     browser
         .wait_until("document.body.dataset.joining === 'false'")
         .await;
-    assert_eq!(
-        calls(&browser, "join").await.len(),
-        1,
-        "one join per page load"
-    );
+    let rejoined = calls(&browser, "join").await;
+    assert_eq!(rejoined.len(), 1, "one join per page load");
+    assert_eq!(rejoined[0]["options"]["url"], meeting["room_url"]);
     assert!(!consent_dialog_open(&browser).await);
-    assert_eq!(stack.consents(&id), vec![true]);
+    assert_eq!(stack.consents(&id).await, vec![true]);
 
     // Leaving shows the "you left" view; Rejoin joins again.
     browser
@@ -309,13 +406,18 @@ async fn daily_room_joins_with_the_token_and_an_accepted_consent_is_posted_once_
     assert_eq!(calls(&browser, "join").await.len(), 2);
 
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn declining_consent_from_the_keyboard_posts_false() {
     let _one = ONE_BROWSER.lock().await;
-    let stack = Stack::start(&[RoomSpec::new("daily-decline", "daily")]).await;
+    let stack = PageStack::start(
+        "page_decline",
+        Platform::Daily,
+        &[RoomSpec::new("daily-decline")],
+    )
+    .await;
     let browser = Browser::start(stack.front.addr).await;
     open_room(&browser, &stack, "daily-decline").await;
     assert!(consent_dialog_open(&browser).await);
@@ -323,33 +425,37 @@ async fn declining_consent_from_the_keyboard_posts_false() {
     browser
         .wait_until("!document.getElementById('consent').open")
         .await;
-    assert_eq!(stack.consents(&meeting_id("daily-decline")), vec![false]);
+    let meeting = stack.meeting("daily-decline").await;
+    let id = meeting["id"].as_str().expect("meeting id");
+    assert_eq!(stack.consents(id).await, vec![false]);
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn whereby_room_embeds_the_room_url_and_the_owner_gets_the_host_url() {
     let _one = ONE_BROWSER.lock().await;
+    // Both rooms belong to alice; the browser is anonymous until it holds her token.
     let guest = RoomSpec {
         recording_type: "local",
-        ..RoomSpec::new("whereby-guest", "whereby")
+        owner: Some("alice"),
+        ..RoomSpec::new("whereby-guest")
     };
     let owned = RoomSpec {
-        owned: true,
         skip_consent: true,
-        ..RoomSpec::new("whereby-owned", "whereby")
+        owner: Some("alice"),
+        ..RoomSpec::new("whereby-owned")
     };
-    let stack = Stack::start(&[guest, owned]).await;
+    let stack = PageStack::start("page_whereby", Platform::Whereby, &[guest, owned]).await;
     let browser = Browser::start(stack.front.addr).await;
 
     open_room(&browser, &stack, "whereby-guest").await;
+    let meeting = stack.meeting("whereby-guest").await;
+    assert_eq!(meeting["platform"], "whereby", "{meeting}");
     let embeds = calls(&browser, "whereby-embed").await;
     assert_eq!(
         embeds,
-        vec![
-            json!({"fn": "whereby-embed", "room": "https://reflector.whereby.com/whereby-guest-4f2a"})
-        ]
+        vec![json!({"fn": "whereby-embed", "room": meeting["room_url"]})]
     );
     assert!(
         !consent_dialog_open(&browser).await,
@@ -371,20 +477,27 @@ async fn whereby_room_embeds_the_room_url_and_the_owner_gets_the_host_url() {
         )
         .await;
 
+    // The page sends the token a Reflector web app on this origin leaves in localStorage.
+    browser
+        .eval(&format!(
+            "(localStorage.setItem('reflector.accessToken', '{}'), true)",
+            token("alice")
+        ))
+        .await;
     open_room(&browser, &stack, "whereby-owned").await;
+    let meeting = stack.meeting("whereby-owned").await;
+    let room_url = meeting["room_url"].as_str().expect("room_url");
     let embeds = calls(&browser, "whereby-embed").await;
-    assert_eq!(
-        embeds[0]["room"],
-        "https://reflector.whereby.com/whereby-owned-4f2a?roomKey=host"
-    );
+    assert_eq!(embeds[0]["room"], format!("{room_url}?roomKey=host"));
     assert!(
         !consent_dialog_open(&browser).await,
         "skip_consent asks nothing"
     );
-    assert!(stack.consents(&meeting_id("whereby-owned")).is_empty());
+    let id = meeting["id"].as_str().expect("meeting id");
+    assert!(stack.consents(id).await.is_empty());
 
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
 }
 
 #[tokio::test]
@@ -392,35 +505,43 @@ async fn skip_consent_and_non_cloud_daily_rooms_never_ask() {
     let _one = ONE_BROWSER.lock().await;
     let skip = RoomSpec {
         skip_consent: true,
-        ..RoomSpec::new("daily-skip", "daily")
+        ..RoomSpec::new("daily-skip")
     };
-    let local = RoomSpec {
+    let none = RoomSpec {
         recording_type: "none",
-        ..RoomSpec::new("daily-none", "daily")
+        ..RoomSpec::new("daily-none")
     };
-    let stack = Stack::start(&[skip, local]).await;
+    let stack = PageStack::start("page_skip", Platform::Daily, &[skip, none]).await;
     let browser = Browser::start(stack.front.addr).await;
     for room in ["daily-skip", "daily-none"] {
         open_room(&browser, &stack, room).await;
         assert_eq!(calls(&browser, "join").await.len(), 1, "{room}");
         assert!(!consent_dialog_open(&browser).await, "{room}");
-        assert!(stack.consents(&meeting_id(room)).is_empty(), "{room}");
+        let meeting = stack.meeting(room).await;
+        assert_eq!(meeting["platform"], "daily", "{meeting}");
+        let id = meeting["id"].as_str().expect("meeting id");
+        assert!(stack.consents(id).await.is_empty(), "{room}");
     }
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn mock_room_shows_the_local_placeholder_whose_leave_returns_to_the_left_view() {
     let _one = ONE_BROWSER.lock().await;
-    let stack = Stack::start(&[RoomSpec::new("mock-room", "mock")]).await;
+    let stack = PageStack::start("page_mock", Platform::Mock, &[RoomSpec::new("mock-room")]).await;
     let browser = Browser::start(stack.front.addr).await;
     open_room(&browser, &stack, "mock-room").await;
-    // Mock meetings record to the cloud here, so the consent comes first.
+    // The room records to the cloud, so the consent comes first.
+    assert!(consent_dialog_open(&browser).await);
     browser.press(&[ENTER]).await;
     browser
         .wait_until("!document.getElementById('consent').open")
         .await;
+    let meeting = stack.meeting("mock-room").await;
+    assert_eq!(meeting["platform"], "mock", "{meeting}");
+    let id = meeting["id"].as_str().expect("meeting id");
+    assert_eq!(stack.consents(id).await, vec![true]);
     browser
         .wait_until("(() => { const d = document.querySelector('#view-call iframe').contentDocument; return !!d && !!d.getElementById('leave'); })()")
         .await;
@@ -428,7 +549,7 @@ async fn mock_room_shows_the_local_placeholder_whose_leave_returns_to_the_left_v
         browser
             .eval("document.querySelector('#view-call iframe').contentDocument.getElementById('room-url').textContent")
             .await,
-        "https://mock.video/mock-room"
+        meeting["room_url"]
     );
     browser
         .eval("(document.querySelector('#view-call iframe').contentDocument.getElementById('record').click(), true)")
@@ -446,13 +567,13 @@ async fn mock_room_shows_the_local_placeholder_whose_leave_returns_to_the_left_v
         )
         .await;
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
 }
 
 #[tokio::test]
 async fn unknown_rooms_and_reserved_paths_show_the_not_found_page() {
     let _one = ONE_BROWSER.lock().await;
-    let stack = Stack::start(&[]).await;
+    let stack = PageStack::start("page_unknown", Platform::Mock, &[]).await;
     let browser = Browser::start(stack.front.addr).await;
     open_room(&browser, &stack, "no-such-room").await;
     assert_eq!(
@@ -468,8 +589,67 @@ async fn unknown_rooms_and_reserved_paths_show_the_not_found_page() {
     assert!(calls(&browser, "createFrame").await.is_empty());
     browser.screenshot("unknown-room").await;
 
-    browser.goto(&stack.page("healthz")).await;
-    assert_eq!(browser.eval("document.title").await, "Room not found");
+    for reserved in ["v1", "assets"] {
+        browser.goto(&stack.page(reserved)).await;
+        assert_eq!(
+            browser.eval("document.title").await,
+            "Room not found",
+            "{reserved}"
+        );
+    }
     browser.close().await;
-    stack.front.assert_nothing_left_loopback();
+    stack.stop().await;
+}
+
+/// No browser: the page merged into `reflector-local` leaves the health check and the API
+/// where they were.
+#[tokio::test]
+async fn local_stack_serves_the_page_beside_healthz_and_the_api() {
+    let stack = PageStack::start("page_routes", Platform::Mock, &[RoomSpec::new("standup")]).await;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", stack.stack.base);
+        async move {
+            let response = http.get(url).send().await.expect("request sent");
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            (
+                status,
+                content_type,
+                response.text().await.unwrap_or_default(),
+            )
+        }
+    };
+
+    let (status, content_type, body) = get("/healthz".into()).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"status": "ok"}))
+    );
+
+    let (status, _, body) = get("/v1/rooms/name/standup".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let room: Value = serde_json::from_str(&body).expect("the API answers JSON");
+    assert_eq!(room["name"], "standup");
+
+    let (status, content_type, body) = get("/standup".into()).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(body.contains(&format!("{}/room.js", room_page::asset_base())));
+
+    let (status, content_type, _) = get(format!("{}/room.js", room_page::asset_base())).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/javascript; charset=utf-8")
+    );
+    stack.stop().await;
 }

@@ -12,11 +12,12 @@ use std::sync::LazyLock;
 
 use axum::body::Body;
 use axum::extract::Path;
-use axum::routing::get;
+use axum::routing::on;
 use axum::Router;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
+use shared::http::Route;
 
 /// Limits what the page may load: scripts only from our origin (the SDKs are vendored), frames
 /// only from Daily, Whereby and ourselves (the mock platform's placeholder). Inline styles are
@@ -99,11 +100,24 @@ static ROOM_PAGE: LazyLock<String> =
 static NOT_FOUND_PAGE: LazyLock<String> =
     LazyLock::new(|| with_asset_base(include_str!("../static/not-found.html")));
 
+/// Every route of the function, as API Gateway routes them to it (template.yaml's HttpApi
+/// events). The assets route is greedy: API Gateway's `{proxy+}` is axum's `{*proxy}`.
+pub const ROUTES: &[Route<()>] = &[
+    Route {
+        method: Method::GET,
+        path: "/{room_name}",
+        handler: |m| on(m, page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/assets/{version}/{*proxy}",
+        handler: |m| on(m, asset),
+    },
+];
+
 /// The page and its assets. Carries no fallback, so it merges into a larger router.
 pub fn router() -> Router {
-    Router::new()
-        .route("/assets/{version}/{*path}", get(asset))
-        .route("/{room_name}", get(page))
+    shared::http::router(ROUTES, ())
 }
 
 /// Whether `/{name}` is a room page: a valid room name that is not one of [`RESERVED_NAMES`].

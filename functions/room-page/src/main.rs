@@ -4,5 +4,5 @@ use lambda_http::{run, Error};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // The page needs no configuration and no AWS clients: the router is all there is.
-    run(room_page::router()).await
+    run(shared::http::standalone(room_page::router())).await
 }
