@@ -20,7 +20,7 @@
 //! active, recordings stay unclaimed).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
@@ -186,7 +186,8 @@ pub(crate) enum SweepError {
 /// the invocation (so the function's error metric shows it) only when a whole step failed.
 #[instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Summary, Error> {
-    let deadline = deadline_from_lambda(event.context.deadline, SystemTime::now(), Instant::now());
+    let deadline =
+        deadline_from_lambda(event.context.deadline(), SystemTime::now(), Instant::now());
     let summary = run(deps, Utc::now(), deadline).await;
     if summary.errors.is_empty() {
         Ok(summary)
@@ -195,15 +196,10 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Summary, E
     }
 }
 
-/// The instant [`DEADLINE_MARGIN`] before a Lambda deadline given in epoch milliseconds.
-pub fn deadline_from_lambda(deadline_ms: u64, now_wall: SystemTime, now: Instant) -> Instant {
-    let now_ms = now_wall
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let left = Duration::from_millis(
-        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
-    );
+/// The instant [`DEADLINE_MARGIN`] before a Lambda deadline (`Context::deadline()`, wall time):
+/// a deadline already past leaves no time at all.
+pub fn deadline_from_lambda(deadline: SystemTime, now_wall: SystemTime, now: Instant) -> Instant {
+    let left = deadline.duration_since(now_wall).unwrap_or(Duration::ZERO);
     now + left.saturating_sub(DEADLINE_MARGIN)
 }
 
@@ -263,6 +259,7 @@ mod tests {
     };
     use shared::messages::JobSource;
     use shared::platform::SessionData;
+    use std::time::UNIX_EPOCH;
 
     const SCHEDULE_EVENT: &str = include_str!("../../../events/schedule/sweep.json");
 
@@ -357,14 +354,17 @@ mod tests {
     fn the_deadline_keeps_a_margin_before_the_lambda_deadline() {
         let wall = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let now = Instant::now();
-        let in_two_minutes = 1_000_000_000 + 120_000;
+        let at_ms = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         assert_eq!(
-            deadline_from_lambda(in_two_minutes, wall, now),
+            deadline_from_lambda(at_ms(1_000_000_000 + 120_000), wall, now),
             now + Duration::from_secs(120) - DEADLINE_MARGIN
         );
         // Less time left than the margin, or a deadline already past: no time at all.
-        assert_eq!(deadline_from_lambda(1_000_000_000 + 3_000, wall, now), now);
-        assert_eq!(deadline_from_lambda(5, wall, now), now);
+        assert_eq!(
+            deadline_from_lambda(at_ms(1_000_000_000 + 3_000), wall, now),
+            now
+        );
+        assert_eq!(deadline_from_lambda(at_ms(5), wall, now), now);
     }
 
     struct Fakes {
