@@ -25,13 +25,16 @@ use crate::blob::{
 };
 use crate::config::AllowedHost;
 use crate::domain::{
-    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingSource, RecordingStatus,
-    Room, S3Location, Transcript, TranscriptStatus,
+    Consent, Meeting, ParticipantSession, Platform, Recording, RecordingKind, RecordingSource,
+    RecordingStatus, Room, S3Location, Transcript, TranscriptStatus,
 };
 use crate::download::{check_allowed, redact, Download, DownloadError, Downloader};
 use crate::media::{MediaError, MediaInfo};
-use crate::messages::{PipelineMessage, RecordingJob};
+use crate::messages::{PipelineMessage, RecordingJob, StartRecording};
+use crate::platform::daily::RecordingStart;
+use crate::platform::PlatformError;
 use crate::queue::{PipelineQueue, QueueError, RecordingQueue};
+use crate::recording_start::RecordingStarter;
 use crate::store::{
     Applied, Claim, ConsentStore, EventClaim, MeetingStore, Page, ParticipantChange,
     ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomPatch, RoomStore, StoreError,
@@ -447,12 +450,17 @@ impl ParticipantEvents for MemoryParticipantEvents {
 #[derive(Debug, Default)]
 pub struct MemoryRecordingQueue {
     sent: Mutex<Vec<RecordingJob>>,
+    starts: Mutex<Vec<(StartRecording, Duration)>>,
     fail: Mutex<bool>,
 }
 
 impl MemoryRecordingQueue {
     pub fn sent(&self) -> Vec<RecordingJob> {
         lock(&self.sent).clone()
+    }
+    /// The recording starts sent, each with its delay, in order.
+    pub fn starts(&self) -> Vec<(StartRecording, Duration)> {
+        lock(&self.starts).clone()
     }
     pub fn set_failing(&self, failing: bool) {
         *lock(&self.fail) = failing;
@@ -470,6 +478,50 @@ impl RecordingQueue for MemoryRecordingQueue {
         }
         lock(&self.sent).push(job.clone());
         Ok(())
+    }
+    async fn send_start(&self, start: &StartRecording, delay: Duration) -> Result<(), QueueError> {
+        if *lock(&self.fail) {
+            return Err(QueueError {
+                queue: "memory".into(),
+                message: "injected failure".into(),
+            });
+        }
+        lock(&self.starts).push((start.clone(), delay));
+        Ok(())
+    }
+}
+
+/// Daily's recording start, scripted: each call takes the next queued answer (Started when none
+/// is queued) and is recorded with its room, kind and instance id.
+#[derive(Debug, Default)]
+pub struct MemoryRecordingStarter {
+    answers: Mutex<VecDeque<Result<RecordingStart, PlatformError>>>,
+    calls: Mutex<Vec<(String, RecordingKind, uuid::Uuid)>>,
+}
+
+impl MemoryRecordingStarter {
+    /// Queues the answer of a later call.
+    pub fn then(&self, answer: Result<RecordingStart, PlatformError>) {
+        lock(&self.answers).push_back(answer);
+    }
+    /// Every call so far: (room name, kind, instance id).
+    pub fn calls(&self) -> Vec<(String, RecordingKind, uuid::Uuid)> {
+        lock(&self.calls).clone()
+    }
+}
+
+#[async_trait]
+impl RecordingStarter for MemoryRecordingStarter {
+    async fn start_recording(
+        &self,
+        room_name: &str,
+        kind: RecordingKind,
+        instance_id: uuid::Uuid,
+    ) -> Result<RecordingStart, PlatformError> {
+        lock(&self.calls).push((room_name.to_owned(), kind, instance_id));
+        lock(&self.answers)
+            .pop_front()
+            .unwrap_or(Ok(RecordingStart::Started))
     }
 }
 

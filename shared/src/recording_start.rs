@@ -68,8 +68,13 @@ pub fn kinds_to_start(
 
 /// The delay before attempt `attempt + 1`: 5 s * 2^attempt, at most [`MAX_RETRY_DELAY`].
 pub fn retry_delay(attempt: u32) -> Duration {
-    BASE_RETRY_DELAY
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+    retry_delay_from(BASE_RETRY_DELAY, attempt)
+}
+
+/// [`retry_delay`] from another first delay (`base` * 2^attempt, at most [`MAX_RETRY_DELAY`]):
+/// the recording processor's `RECORDING_START_RETRY_SECONDS`, short in tests.
+pub fn retry_delay_from(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(attempt.min(16)))
         .min(MAX_RETRY_DELAY)
 }
 
@@ -115,18 +120,30 @@ impl RecordingStarter for DailyClient {
 
 /// Handles one [`StartRecording`] at `now`: at most one store read, one request to Daily and
 /// one conditional store write. The room name comes from the stored meeting, not the message.
+/// Retries back off from [`BASE_RETRY_DELAY`]; [`start_with_base`] takes another first delay.
 pub async fn start(
     meetings: &dyn MeetingStore,
     daily: &dyn RecordingStarter,
     msg: &StartRecording,
     now: DateTime<Utc>,
 ) -> StartOutcome {
+    start_with_base(meetings, daily, msg, now, BASE_RETRY_DELAY).await
+}
+
+/// [`start`] whose [`StartOutcome::RetryAfter`] delays grow from `base` ([`retry_delay_from`]).
+pub async fn start_with_base(
+    meetings: &dyn MeetingStore,
+    daily: &dyn RecordingStarter,
+    msg: &StartRecording,
+    now: DateTime<Utc>,
+    base: Duration,
+) -> StartOutcome {
     let meeting = match meetings.get(&msg.meeting_id).await {
         Ok(Some(m)) => m,
         Ok(None) => return StartOutcome::Skipped("meeting not found"),
         Err(e) if e.is_transient() => {
             tracing::warn!(meeting_id = %msg.meeting_id, error = %e, "reading the meeting failed");
-            return retry_or_skip(msg.attempt, now, None);
+            return retry_or_skip(base, msg.attempt, now, None);
         }
         Err(e) => return StartOutcome::Failed(e.to_string()),
     };
@@ -150,7 +167,7 @@ pub async fn start(
                 meeting_id = %meeting.id, kind = %msg.kind, attempt = msg.attempt, error = %e,
                 "Daily could not start the recording yet"
             );
-            return retry_or_skip(msg.attempt, now, Some(meeting.end_date));
+            return retry_or_skip(base, msg.attempt, now, Some(meeting.end_date));
         }
         Err(e) => {
             tracing::error!(meeting_id = %meeting.id, kind = %msg.kind, error = %e, "Daily refused to start the recording");
@@ -163,7 +180,7 @@ pub async fn start(
         // instance id, so no second recording) and then writes the marker.
         Err(e) if e.is_transient() => {
             tracing::warn!(meeting_id = %meeting.id, kind = %msg.kind, error = %e, "marking the recording started failed");
-            return retry_or_skip(msg.attempt, now, Some(meeting.end_date));
+            return retry_or_skip(base, msg.attempt, now, Some(meeting.end_date));
         }
         Err(e) => return StartOutcome::Failed(e.to_string()),
     }
@@ -175,8 +192,13 @@ pub async fn start(
 }
 
 /// [`retry_delay`], cut so the retry arrives no later than the meeting's end.
-fn retry_or_skip(attempt: u32, now: DateTime<Utc>, end: Option<DateTime<Utc>>) -> StartOutcome {
-    let delay = retry_delay(attempt);
+fn retry_or_skip(
+    base: Duration,
+    attempt: u32,
+    now: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> StartOutcome {
+    let delay = retry_delay_from(base, attempt);
     let Some(end) = end else {
         return StartOutcome::RetryAfter(delay);
     };

@@ -10,10 +10,24 @@
 //! events are claimed first; if handling fails after the claim, the claim is released and the
 //! answer is 503 so that Daily's retry can succeed.
 //!
-//! DynamoDB requests per participant event: 2 (meeting by room name, then one transaction of
-//! claim, session record and counter update; 3 when a leave finds the count at 0 already, and a
-//! replay also makes 2). The meeting lookup is needed because Daily names rooms, not meetings.
+//! Server-started recordings (issue 14, [`shared::recording_start`]): after a join is applied,
+//! and again on a replayed join, the webhook checks whether a start is due with the count after
+//! the join and puts one [`StartRecording`] per kind still to start on the recordings queue. It
+//! never calls Daily's recording API itself, so a slow or failing Daily cannot delay the answer;
+//! the recording processor starts the recording and retries with backoff. The check runs inside
+//! the apply step, after the transaction, so a failed enqueue answers 503: Daily's retry is then
+//! a duplicate, which checks and enqueues again (duplicates of the message are harmless: one
+//! `instanceId` per meeting and kind, and the meeting's `recordings_started` marker).
+//!
+//! DynamoDB requests per participant event: at most 3. A join: the meeting by room name, then
+//! one transaction of claim, session record and counter update, and, only when the meeting reads
+//! as not yet due for an `automatic-2nd-participant` start, one strongly consistent GetItem of
+//! the meeting (the lookup is an index read, which may miss a concurrent join). A replayed join
+//! makes the same requests (its transaction is refused as a duplicate). A leave: 2, 3 when it
+//! finds the count at 0 already. The meeting lookup is needed because Daily names rooms, not
+//! meetings. SQS requests: one per kind enqueued.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,10 +43,13 @@ use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
-use shared::domain::{Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location};
+use shared::domain::{
+    Meeting, Platform, Recording, RecordingKind, RecordingSource, RecordingStatus, S3Location,
+};
 use shared::http::Route;
-use shared::messages::{JobSource, RecordingJob};
+use shared::messages::{JobSource, RecordingJob, StartRecording};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
+use shared::recording_start::{kinds_to_start, start_due};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
     Applied, EventClaim, MeetingStore, ParticipantChange, ParticipantEvents, RecordingStore,
@@ -60,6 +77,8 @@ pub struct Deps {
     pub secret: Option<SecretString>,
     /// `AWS_DAILY_S3_BUCKET`: where Daily's `s3_key` objects live.
     pub daily_bucket: Option<String>,
+    /// `DAILY_RECORDING_TYPES`: the kinds of recording the server starts.
+    pub recording_types: BTreeSet<RecordingKind>,
 }
 
 impl Deps {
@@ -84,6 +103,7 @@ impl Deps {
             queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
             secret: config.daily.webhook_secret.clone(),
             daily_bucket: config.daily.s3_bucket.clone(),
+            recording_types: config.daily.recording_types.clone(),
         })
     }
 }
@@ -290,17 +310,68 @@ async fn participant_event(
     match deps.participants.apply(claim, &meeting.id, change).await {
         Ok(Applied::Applied) => {
             info!(meeting_id = %meeting.id, session_id = %p.session_id, joined, "participant change applied");
+            if joined {
+                // The count the lookup saw, plus this join.
+                enqueue_due_starts(deps, &meeting, meeting.num_clients.saturating_add(1)).await?;
+            }
             Ok(Outcome::Applied(Effect::Participant {
                 meeting_id: meeting.id,
                 joined,
             }))
         }
-        Ok(Applied::Duplicate) => Ok(Outcome::Duplicate),
+        Ok(Applied::Duplicate) => {
+            if joined {
+                // A replay, or Daily's retry after a failed enqueue: the join is counted in what
+                // the lookup saw. Enqueued again only while a kind is still unmarked.
+                enqueue_due_starts(deps, &meeting, meeting.num_clients).await?;
+            }
+            Ok(Outcome::Duplicate)
+        }
         Err(e) => {
             error!(error = %e, meeting_id = %meeting.id, "daily participant event not applied; nothing written, a retry can apply it");
             Err(e.into())
         }
     }
+}
+
+/// Puts one [`StartRecording`] per kind still to start on the recordings queue when a start is
+/// due for `meeting` with `participants` in it. When the looked-up meeting is not due yet but
+/// could become due with more participants (`automatic-2nd-participant`), one strongly
+/// consistent read of the meeting catches a join the index lookup missed. A failure is logged
+/// here and answered 503; the join itself is already recorded, so Daily's retry is a duplicate
+/// that comes back here.
+async fn enqueue_due_starts(
+    deps: &Deps,
+    meeting: &Meeting,
+    participants: i64,
+) -> Result<(), HandleError> {
+    let mut kinds = kinds_to_start(meeting, participants, &deps.recording_types);
+    if !start_due(meeting, participants) && start_due(meeting, i64::MAX) {
+        match deps.meetings.get(&meeting.id).await {
+            Ok(Some(current)) => {
+                kinds = kinds_to_start(&current, current.num_clients, &deps.recording_types);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error!(error = %e, meeting_id = %meeting.id, "cannot re-read the meeting to check for a recording start; the join is recorded, a retry checks again");
+                return Err(e.into());
+            }
+        }
+    }
+    for kind in kinds {
+        let start = StartRecording {
+            meeting_id: meeting.id.clone(),
+            room_name: meeting.room_name.clone(),
+            kind,
+            attempt: 0,
+        };
+        if let Err(e) = deps.queue.send_start(&start, Duration::ZERO).await {
+            error!(error = %e, meeting_id = %meeting.id, %kind, "cannot queue the recording start; the join is recorded, a retry queues it");
+            return Err(e.into());
+        }
+        info!(meeting_id = %meeting.id, %kind, "recording start queued");
+    }
+    Ok(())
 }
 
 fn daily_source(recording_id: &str) -> RecordingSource {

@@ -8,8 +8,8 @@ use daily_webhook::handler::{handle_raw, router, Deps};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::domain::{
-    Meeting, Platform, RecordingSource, RecordingStatus, RecordingTrigger, RecordingType, RoomMode,
-    S3Location,
+    Meeting, Platform, RecordingKind, RecordingSource, RecordingStatus, RecordingTrigger,
+    RecordingType, RoomMode, S3Location,
 };
 use shared::fakes::{
     MemoryMeetings, MemoryParticipantEvents, MemoryRecordingQueue, MemoryRecordings,
@@ -79,6 +79,7 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         queue: queue.clone(),
         secret: secret.map(|s| SecretString::from(s.to_owned())),
         daily_bucket: bucket.map(str::to_owned),
+        recording_types: [RecordingKind::Cloud].into(),
     };
     World {
         meetings,
@@ -700,4 +701,116 @@ mod properties {
             prop_assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
         }
     }
+}
+
+/// A real-format join of session `session` with event id `id`.
+fn join(id: &str, session: &str) -> Vec<u8> {
+    json!({
+        "version": "1.0.0", "type": "participant.joined", "id": id,
+        "payload": {"room": ROOM, "session_id": session, "joined_at": 1708972279.5},
+        "event_ts": 1708972280
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The kinds of the recording starts queued so far, in order.
+fn queued_kinds(w: &World) -> Vec<RecordingKind> {
+    w.queue.starts().into_iter().map(|(s, _)| s.kind).collect()
+}
+
+fn world_recording(trigger: RecordingTrigger, kinds: &[RecordingKind]) -> World {
+    let mut w = world();
+    let mut m = meeting(MEETING_ID, ROOM);
+    m.recording_trigger = trigger;
+    w.meetings.insert(m);
+    let mut deps = (*w.deps).clone();
+    deps.recording_types = kinds.iter().copied().collect();
+    w.deps = Arc::new(deps);
+    w
+}
+
+#[tokio::test]
+async fn the_second_join_queues_one_start_per_configured_kind_at_once() {
+    let both = [RecordingKind::Cloud, RecordingKind::RawTracks];
+    let w = world_recording(RecordingTrigger::Automatic2ndParticipant, &both);
+    assert_eq!(send(&w, Scheme::Daily, &join("j1", "s1")).await, ok());
+    assert!(w.queue.starts().is_empty(), "one participant is not enough");
+    assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await, ok());
+    let starts = w.queue.starts();
+    assert_eq!(queued_kinds(&w), both.to_vec());
+    for (start, delay) in starts {
+        assert_eq!(start.meeting_id, MEETING_ID);
+        assert_eq!(start.room_name, ROOM);
+        assert_eq!(start.attempt, 0);
+        assert_eq!(delay, std::time::Duration::ZERO);
+    }
+    assert!(w.queue.sent().is_empty(), "no recording job");
+}
+
+#[tokio::test]
+async fn an_automatic_meeting_queues_the_start_at_the_first_join() {
+    let w = world_recording(RecordingTrigger::Automatic, &[RecordingKind::Cloud]);
+    assert_eq!(send(&w, Scheme::Daily, &join("j1", "s1")).await, ok());
+    assert_eq!(queued_kinds(&w), vec![RecordingKind::Cloud]);
+}
+
+#[tokio::test]
+async fn rooms_without_a_server_trigger_or_cloud_recording_never_queue_a_start() {
+    for trigger in [RecordingTrigger::None, RecordingTrigger::Prompt] {
+        let w = world_recording(trigger, &[RecordingKind::Cloud]);
+        for i in 0..3 {
+            let id = format!("j{i}");
+            let session = format!("s{i}");
+            assert_eq!(send(&w, Scheme::Daily, &join(&id, &session)).await, ok());
+        }
+        assert!(w.queue.starts().is_empty(), "{trigger:?}");
+    }
+    let w = world();
+    let mut local = meeting(MEETING_ID, ROOM);
+    local.recording_type = RecordingType::Local;
+    w.meetings.insert(local);
+    send(&w, Scheme::Daily, &join("j1", "s1")).await;
+    send(&w, Scheme::Daily, &join("j2", "s2")).await;
+    assert!(w.queue.starts().is_empty(), "local recording");
+}
+
+#[tokio::test]
+async fn a_replayed_join_queues_again_only_while_the_kind_is_not_marked_started() {
+    let w = world_recording(
+        RecordingTrigger::Automatic2ndParticipant,
+        &[RecordingKind::Cloud],
+    );
+    send(&w, Scheme::Daily, &join("j1", "s1")).await;
+    send(&w, Scheme::Daily, &join("j2", "s2")).await;
+    assert_eq!(w.queue.starts().len(), 1);
+
+    assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await, ok());
+    assert_eq!(w.queue.starts().len(), 2, "not marked yet: checked again");
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(2), "counted once");
+
+    use shared::store::MeetingStore;
+    w.meetings
+        .mark_recording_started(MEETING_ID, RecordingKind::Cloud)
+        .await
+        .unwrap();
+    assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await, ok());
+    assert_eq!(send(&w, Scheme::Daily, &join("j3", "s3")).await, ok());
+    assert_eq!(w.queue.starts().len(), 2, "started: nothing more queued");
+}
+
+#[tokio::test]
+async fn a_failed_start_enqueue_is_503_and_daily_s_retry_queues_it_without_counting_twice() {
+    let w = world_recording(
+        RecordingTrigger::Automatic2ndParticipant,
+        &[RecordingKind::Cloud],
+    );
+    send(&w, Scheme::Daily, &join("j1", "s1")).await;
+    w.queue.set_failing(true);
+    assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await.0, 503);
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(2));
+    w.queue.set_failing(false);
+    assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await, ok());
+    assert_eq!(queued_kinds(&w), vec![RecordingKind::Cloud]);
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(2));
 }

@@ -304,6 +304,9 @@ fn process(
             }])?),
             bucket: bucket.clone(),
             concurrency: 1,
+            starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
+            recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),
+            start_retry_base: shared::recording_start::BASE_RETRY_DELAY,
         };
         let meeting = support::meeting_for_bench("bench-room", Platform::Daily);
         meetings.insert(meeting.clone());

@@ -1,6 +1,12 @@
 //! The recording processor (DESIGN.md section 7): each SQS record becomes audio in the
 //! recordings bucket, a transcript record and one message on the pipeline queue.
 //!
+//! The same queue carries [`StartRecording`] messages from the Daily webhook
+//! ([`start_recording`]): each is one attempt of [`recording_start::start_with_base`]; a
+//! transient failure re-sends the message with `attempt + 1` and SQS `DelaySeconds` set to the
+//! backoff, and acknowledges the original, so retries never count towards the DLQ's
+//! `maxReceiveCount`. Only a failed re-send is reported as a batch item failure.
+//!
 //! Error policy, in one place ([`Failure`]): transient failures (timeouts, 5xx, throttling, our
 //! own AWS calls) are reported as batch item failures, so SQS redelivers just those records;
 //! permanent ones (meeting unknown, disallowed host, no audio, 4xx from the source) are written
@@ -10,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::{Bytes, BytesMut};
@@ -25,8 +32,9 @@ use shared::domain::{
 };
 use shared::download::{DownloadError, Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
-use shared::messages::{JobSource, PipelineMessage, RecordingJob};
-use shared::queue::PipelineQueue;
+use shared::messages::{JobSource, PipelineMessage, RecordingJob, StartRecording};
+use shared::queue::{PipelineQueue, RecordingQueue};
+use shared::recording_start::{self, RecordingStarter, StartOutcome};
 use shared::retry::Transient;
 use shared::store::{MeetingStore, RecordingStore, StoreError, TranscriptStore};
 use tracing::{error, info, info_span, warn, Instrument};
@@ -55,7 +63,18 @@ pub struct Deps {
     /// Our recordings bucket (`RECORDINGS_BUCKET`).
     pub bucket: String,
     pub concurrency: usize,
+    /// Daily's recording start (`POST /rooms/:name/recordings/start`).
+    pub starter: Arc<dyn RecordingStarter>,
+    /// The recordings queue (`RECORDINGS_QUEUE_URL`), for delayed re-sends of a start.
+    pub recordings_queue: Arc<dyn RecordingQueue>,
+    /// The first retry delay of a start (`RECORDING_START_RETRY_SECONDS`, default 5 s); each
+    /// further attempt doubles it, up to SQS's 15 minutes.
+    pub start_retry_base: Duration,
 }
+
+/// `RECORDING_START_RETRY_SECONDS`: the first delay before a failed recording start is tried
+/// again. Short in tests; the default suits Daily's 503 while no recording worker is free.
+pub const START_RETRY_VAR: &str = "RECORDING_START_RETRY_SECONDS";
 
 /// The data stores the processor needs.
 pub struct Stores {
@@ -68,6 +87,12 @@ pub struct Stores {
 pub enum BuildError {
     #[error("PIPELINE_QUEUE_URL is required by the recording processor")]
     NoPipelineQueue,
+    #[error(
+        "RECORDINGS_QUEUE_URL is required by the recording processor (to retry recording starts)"
+    )]
+    NoRecordingsQueue,
+    #[error("{START_RETRY_VAR} must be a whole number of seconds from 1 to 900, not {0:?}")]
+    StartRetry(String),
     #[error("cannot build the download client: {0}")]
     Download(#[from] DownloadError),
 }
@@ -80,11 +105,17 @@ impl Deps {
         aws: &shared::aws::AwsClients,
         stores: Stores,
         links: Arc<dyn RecordingLinks>,
+        starter: Arc<dyn RecordingStarter>,
     ) -> Result<Self, BuildError> {
         let pipeline_url = config
             .pipeline_queue_url
             .clone()
             .ok_or(BuildError::NoPipelineQueue)?;
+        let recordings_url = config
+            .recordings_queue_url
+            .clone()
+            .ok_or(BuildError::NoRecordingsQueue)?;
+        let start_retry_base = start_retry_base(std::env::var(START_RETRY_VAR).ok().as_deref())?;
         Ok(Self {
             meetings: stores.meetings,
             recordings: stores.recordings,
@@ -97,7 +128,24 @@ impl Deps {
             )?),
             bucket: config.recordings_bucket.clone(),
             concurrency: DEFAULT_CONCURRENCY,
+            starter,
+            recordings_queue: Arc::new(shared::queue::SqsQueue::new(
+                aws.sqs.clone(),
+                recordings_url,
+            )),
+            start_retry_base,
         })
+    }
+}
+
+/// The value of [`START_RETRY_VAR`]: [`recording_start::BASE_RETRY_DELAY`] when unset.
+pub fn start_retry_base(value: Option<&str>) -> Result<Duration, BuildError> {
+    let Some(value) = value else {
+        return Ok(recording_start::BASE_RETRY_DELAY);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(secs @ 1..=900) => Ok(Duration::from_secs(secs)),
+        _ => Err(BuildError::StartRetry(value.to_owned())),
     }
 }
 
@@ -146,6 +194,9 @@ pub enum Outcome {
     Failed { reason: String },
     /// Nothing to do (S3 test event, a notification with no created object).
     Ignored,
+    /// A recording start was handled: started, found started, skipped, refused by Daily
+    /// (`Failed`, logged), or sent again for later (`RetryAfter`).
+    Start(StartOutcome),
 }
 
 /// Processes an SQS batch; the answer lists the records to redeliver.
@@ -201,6 +252,7 @@ pub async fn process_message(deps: &Deps, record: &SqsMessage) -> Result<Outcome
     match work {
         Work::TestEvent => Ok(Outcome::Ignored),
         Work::Job(job) => process_job(deps, &job).await,
+        Work::StartRecording(start) => start_recording(deps, &start).await,
         Work::Objects(objects) => {
             // One message may carry several objects: all are attempted; a transient failure of
             // any redelivers the message (the others are then found done).
@@ -218,6 +270,36 @@ pub async fn process_message(deps: &Deps, record: &SqsMessage) -> Result<Outcome
             }
         }
     }
+}
+
+/// One attempt at a Daily recording start. Only a failed re-send is a [`Failure`] (redelivered
+/// by SQS as is); every other outcome acknowledges the message.
+async fn start_recording(deps: &Deps, start: &StartRecording) -> Result<Outcome, Failure> {
+    let outcome = recording_start::start_with_base(
+        deps.meetings.as_ref(),
+        deps.starter.as_ref(),
+        start,
+        Utc::now(),
+        deps.start_retry_base,
+    )
+    .await;
+    match &outcome {
+        StartOutcome::RetryAfter(delay) => {
+            let next = start.next_attempt();
+            deps.recordings_queue
+                .send_start(&next, *delay)
+                .await
+                .map_err(|e| {
+                    Failure::Transient(format!("cannot re-send the recording start: {e}"))
+                })?;
+            info!(meeting_id = %start.meeting_id, kind = %start.kind, attempt = next.attempt, ?delay, "recording start sent again for later");
+        }
+        StartOutcome::Failed(reason) => {
+            error!(meeting_id = %start.meeting_id, kind = %start.kind, %reason, "recording start failed; not retried");
+        }
+        StartOutcome::Started | StartOutcome::AlreadyActive | StartOutcome::Skipped(_) => {}
+    }
+    Ok(Outcome::Start(outcome))
 }
 
 /// Where to get the bytes of one recording.

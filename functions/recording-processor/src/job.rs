@@ -4,12 +4,14 @@
 use aws_lambda_events::event::s3::S3Event;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use shared::domain::S3Location;
-use shared::messages::RecordingJob;
+use shared::messages::{RecordingJob, StartRecording};
 
 /// The parsed body of one SQS message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Work {
     Job(RecordingJob),
+    /// Start a Daily recording (`shared::recording_start`).
+    StartRecording(StartRecording),
     /// Objects created in a bucket (only `ObjectCreated:*` records are kept).
     Objects(Vec<CreatedObject>),
     /// The `s3:TestEvent` S3 sends when a notification is configured; nothing to do.
@@ -30,6 +32,11 @@ pub struct Unrecognised(pub String);
 pub fn parse_body(body: &str) -> Result<Work, Unrecognised> {
     let value: serde_json::Value =
         serde_json::from_str(body).map_err(|e| Unrecognised(format!("not JSON: {e}")))?;
+    if StartRecording::is_start_recording(&value) {
+        return serde_json::from_value(value)
+            .map(Work::StartRecording)
+            .map_err(|e| Unrecognised(format!("recording start: {e}")));
+    }
     if value.get("source").is_some() {
         return serde_json::from_value(value)
             .map(Work::Job)

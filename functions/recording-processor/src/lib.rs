@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use shared::aws::AwsClients;
 use shared::config::Config;
-use shared::platform::daily::DailyClient;
+use shared::domain::{Platform, RecordingKind};
+use shared::platform::daily::{DailyClient, RecordingStart};
 use shared::platform::http::HttpSettings;
 use shared::platform::PlatformError;
+use shared::recording_start::RecordingStarter;
 use shared::store::dynamo::DynamoStores;
 
 use crate::handler::{Deps, Stores};
@@ -22,26 +24,43 @@ use crate::links::{DailyLinks, NoRecordingLinks, RecordingLinks};
 /// set, S3 and SQS from `aws`.
 pub fn build(config: &Config, aws: &AwsClients) -> Result<Deps, BuildError> {
     let stores = DynamoStores::new(aws.dynamodb.clone(), &config.tables);
-    let links: Arc<dyn RecordingLinks> = if config.daily.api_key.is_some() {
-        let settings = HttpSettings::default();
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(|e| BuildError::Http(e.to_string()))?;
-        Arc::new(DailyLinks(DailyClient::from_config(
-            &config.daily,
-            http,
-            settings,
-        )?))
-    } else {
-        Arc::new(NoRecordingLinks)
-    };
+    let (links, starter): (Arc<dyn RecordingLinks>, Arc<dyn RecordingStarter>) =
+        if config.daily.api_key.is_some() {
+            let settings = HttpSettings::default();
+            let http = reqwest::Client::builder()
+                .timeout(settings.timeout)
+                .build()
+                .map_err(|e| BuildError::Http(e.to_string()))?;
+            let daily = Arc::new(DailyClient::from_config(&config.daily, http, settings)?);
+            (Arc::new(DailyLinks(daily.clone())), daily)
+        } else {
+            (Arc::new(NoRecordingLinks), Arc::new(NoRecordingStarter))
+        };
     let stores = Stores {
         meetings: Arc::new(stores.meetings),
         recordings: Arc::new(stores.recordings),
         transcripts: Arc::new(stores.transcripts),
     };
-    Ok(Deps::new(config, aws, stores, links)?)
+    Ok(Deps::new(config, aws, stores, links, starter)?)
+}
+
+/// Used when no Daily API key is configured: every start fails permanently, saying why.
+pub struct NoRecordingStarter;
+
+#[async_trait::async_trait]
+impl RecordingStarter for NoRecordingStarter {
+    async fn start_recording(
+        &self,
+        _room_name: &str,
+        _kind: RecordingKind,
+        _instance_id: uuid::Uuid,
+    ) -> Result<RecordingStart, PlatformError> {
+        Err(PlatformError::Config {
+            platform: Platform::Daily,
+            var: "DAILY_API_KEY",
+            reason: "is not set: cannot start a Daily recording".into(),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

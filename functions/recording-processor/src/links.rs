@@ -39,7 +39,7 @@ impl RecordingLinks for NoRecordingLinks {
 }
 
 /// Daily's `GET /recordings/:id/access-link`.
-pub struct DailyLinks(pub shared::platform::daily::DailyClient);
+pub struct DailyLinks(pub std::sync::Arc<shared::platform::daily::DailyClient>);
 
 #[async_trait]
 impl RecordingLinks for DailyLinks {
@@ -94,7 +94,7 @@ mod tests {
             HttpSettings::fast_for_tests(),
         )
         .unwrap();
-        DailyLinks(client)
+        DailyLinks(std::sync::Arc::new(client))
     }
 
     #[tokio::test]

@@ -50,6 +50,8 @@ impl Env {
         config.tables = tables.clone();
         config.recordings_bucket = bucket.clone();
         config.pipeline_queue_url = Some(pipeline_url.clone());
+        // Recording starts are re-sent there; these tests send none.
+        config.recordings_queue_url = Some(pipeline_url.clone());
         config.recording_url_allowed_hosts = vec![AllowedHost::HttpOrigin {
             host: "127.0.0.1".into(),
             port,

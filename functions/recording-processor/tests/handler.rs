@@ -428,3 +428,120 @@ async fn a_pipeline_send_that_keeps_failing_is_sent_by_the_redelivery() {
     assert!(failures(&again).is_empty());
     assert_eq!(h.pipeline.sent().len(), 1);
 }
+
+mod recording_start {
+    use std::time::Duration;
+
+    use recording_processor::handler::{handle, start_retry_base};
+    use shared::domain::{Platform, RecordingKind};
+    use shared::messages::StartRecording;
+    use shared::platform::daily::recording_instance_id;
+    use shared::platform::PlatformError;
+    use shared::store::MeetingStore;
+
+    use super::failures;
+    use crate::support::*;
+
+    fn daily_error(status: u16) -> PlatformError {
+        PlatformError::Api {
+            platform: Platform::Daily,
+            status,
+            error: "fake".into(),
+            info: None,
+        }
+    }
+
+    fn start_body(msg: &StartRecording) -> String {
+        serde_json::to_string(msg).unwrap()
+    }
+
+    fn first_start(h: &Harness) -> StartRecording {
+        let m = h.meeting("daily-room", Platform::Daily);
+        StartRecording {
+            meeting_id: m.id,
+            room_name: m.room_name,
+            kind: RecordingKind::Cloud,
+            attempt: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_daily_answers_503_is_sent_again_delayed_and_the_original_acknowledged() {
+        let h = Harness::new();
+        let msg = first_start(&h);
+        h.starter.then(Err(daily_error(503)));
+        let r = handle(&h.deps, sqs_event(&[("m1", start_body(&msg))])).await;
+        assert!(failures(&r).is_empty(), "acknowledged: {r:?}");
+        assert_eq!(
+            h.recordings_queue.starts(),
+            vec![(msg.next_attempt(), Duration::from_secs(5))]
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_until_started_use_one_instance_id_and_mark_the_meeting() {
+        let h = Harness::new();
+        let mut msg = first_start(&h);
+        h.starter.then(Err(daily_error(503)));
+        h.starter.then(Err(daily_error(429)));
+        for _ in 0..3 {
+            let r = handle(&h.deps, sqs_event(&[("m", start_body(&msg))])).await;
+            assert!(failures(&r).is_empty());
+            if let Some((next, _)) = h.recordings_queue.starts().last() {
+                msg = next.clone();
+            }
+        }
+        let calls = h.starter.calls();
+        assert_eq!(calls.len(), 3);
+        let expected = recording_instance_id(&msg.meeting_id, RecordingKind::Cloud);
+        assert!(calls.iter().all(|(room, kind, id)| room == &msg.room_name
+            && *kind == RecordingKind::Cloud
+            && *id == expected));
+        let delays: Vec<Duration> = h
+            .recordings_queue
+            .starts()
+            .iter()
+            .map(|(_, d)| *d)
+            .collect();
+        assert_eq!(
+            delays,
+            vec![Duration::from_secs(5), Duration::from_secs(10)]
+        );
+        let meeting = h.meetings.get(&msg.meeting_id).await.unwrap().unwrap();
+        assert!(meeting.recordings_started.contains(&RecordingKind::Cloud));
+
+        // A duplicate after the start asks Daily nothing.
+        let r = handle(&h.deps, sqs_event(&[("dup", start_body(&msg))])).await;
+        assert!(failures(&r).is_empty());
+        assert_eq!(h.starter.calls().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_resend_is_a_batch_item_failure_so_sqs_redelivers_it() {
+        let h = Harness::new();
+        let msg = first_start(&h);
+        h.starter.then(Err(daily_error(503)));
+        h.recordings_queue.set_failing(true);
+        let r = handle(&h.deps, sqs_event(&[("m1", start_body(&msg))])).await;
+        assert_eq!(failures(&r), vec!["m1".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_start_daily_refuses_is_acknowledged_and_not_retried() {
+        let h = Harness::new();
+        let msg = first_start(&h);
+        h.starter.then(Err(daily_error(400)));
+        let r = handle(&h.deps, sqs_event(&[("m1", start_body(&msg))])).await;
+        assert!(failures(&r).is_empty());
+        assert!(h.recordings_queue.starts().is_empty());
+    }
+
+    #[test]
+    fn the_start_retry_base_defaults_to_five_seconds_and_rejects_nonsense() {
+        assert_eq!(start_retry_base(None).unwrap(), Duration::from_secs(5));
+        assert_eq!(start_retry_base(Some("1")).unwrap(), Duration::from_secs(1));
+        for bad in ["0", "901", "soon", ""] {
+            assert!(start_retry_base(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -16,8 +16,8 @@ use shared::blob::BlobSettings;
 use shared::config::AllowedHost;
 use shared::domain::*;
 use shared::fakes::{
-    MemoryBlobs, MemoryDownloads, MemoryMeetings, MemoryPipelineQueue, MemoryRecordings,
-    MemoryTranscripts, Reply,
+    MemoryBlobs, MemoryDownloads, MemoryMeetings, MemoryPipelineQueue, MemoryRecordingQueue,
+    MemoryRecordingStarter, MemoryRecordings, MemoryTranscripts, Reply,
 };
 
 /// Access links by Daily recording id.
@@ -44,6 +44,10 @@ impl RecordingLinks for FakeLinks {
 /// allowed download origin.
 pub struct Harness {
     pub deps: Deps,
+    /// Daily's recording start, scripted.
+    pub starter: Arc<MemoryRecordingStarter>,
+    /// Where recording starts are sent again.
+    pub recordings_queue: Arc<MemoryRecordingQueue>,
     pub bucket: String,
     pub blobs: Arc<MemoryBlobs>,
     pub downloads: Arc<MemoryDownloads>,
@@ -72,6 +76,8 @@ impl Harness {
         let transcripts = Arc::new(MemoryTranscripts::default());
         let pipeline = Arc::new(MemoryPipelineQueue::default());
         let links = Arc::new(FakeLinks::default());
+        let starter = Arc::new(MemoryRecordingStarter::default());
+        let recordings_queue = Arc::new(MemoryRecordingQueue::default());
         let deps = Deps {
             meetings: meetings.clone(),
             recordings: recordings.clone(),
@@ -82,9 +88,14 @@ impl Harness {
             downloader: downloads.clone(),
             bucket: bucket.clone(),
             concurrency: DEFAULT_CONCURRENCY,
+            starter: starter.clone(),
+            recordings_queue: recordings_queue.clone(),
+            start_retry_base: std::time::Duration::from_secs(5),
         };
         Self {
             deps,
+            starter,
+            recordings_queue,
             bucket,
             blobs,
             downloads,
