@@ -171,17 +171,42 @@ async fn participant_join_and_leave_update_the_stored_count_and_session() {
     assert!(sessions.iter().all(|s| s.left_at.is_some()), "{sessions:?}");
 }
 
+/// The meeting records to the cloud from its second participant, so a join that leaves it below
+/// two is checked once more with a strongly consistent read (a concurrent join the index lookup
+/// missed would otherwise leave the recording unstarted): the budget's 3 requests, not more.
 #[tokio::test]
-async fn a_participant_event_makes_two_dynamodb_requests_and_so_does_a_replay() {
+async fn a_first_join_makes_three_dynamodb_requests_and_so_does_a_replay() {
     let e = env().await;
     let join = e.fixture("daily/real/participant.joined.json", None);
     assert_eq!(e.send(Scheme::Daily, &join).await, ok());
-    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems", "GetItem"]);
     assert_eq!(e.num_clients().await, 1);
     // The replay's transaction is cancelled by the claim: nothing changes.
     assert_eq!(e.send(Scheme::Daily, &join).await, ok());
-    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems", "GetItem"]);
     assert_eq!(e.num_clients().await, 1);
+    assert!(
+        e.queued_jobs().await.is_empty(),
+        "one participant starts no recording"
+    );
+}
+
+/// A join that makes the start due needs no second look: 2 requests (and the queued start).
+#[tokio::test]
+async fn a_second_join_makes_two_dynamodb_requests() {
+    let e = env().await;
+    let first = e.fixture("daily/real/participant.joined.json", None);
+    assert_eq!(e.send(Scheme::Daily, &first).await, ok());
+    let mut second: Value = serde_json::from_slice(&first).unwrap();
+    second["id"] = json!("join-second-participant");
+    second["payload"]["session_id"] = json!("second-session");
+    e.counter.take();
+    assert_eq!(
+        e.send(Scheme::Daily, second.to_string().as_bytes()).await,
+        ok()
+    );
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 2);
 }
 
 #[tokio::test]
