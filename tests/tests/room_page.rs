@@ -11,26 +11,20 @@
 mod browser;
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use browser::{Browser, Front, ENTER, TAB};
+use reflector_tests::platforms::{user_token, PlatformFakes, DAILY_KEY, TEST_PUBLIC_KEY};
 use serde_json::{json, Value};
 use shared::config::TableNames;
 use support::Stack;
-use wiremock::matchers::{header, method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// One browser at a time: Chromium is heavy and the machines have two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const DAILY_KEY: &str = "room-page-daily-key";
-const WHEREBY_KEY: &str = "room-page-whereby-key";
 /// `DAILY_DOMAIN_ID`, so meeting tokens are signed without asking the fake for the domain.
 const DAILY_DOMAIN: &str = "room-page-domain";
-const TEST_PUBLIC_KEY: &str = include_str!("../keys/test-public.pem");
-const TEST_PRIVATE_KEY: &str = include_str!("../keys/test-private.pem");
 
 /// The platform every meeting of a stack gets.
 #[derive(Clone, Copy, PartialEq)]
@@ -39,100 +33,6 @@ enum Platform {
     Whereby,
     /// No platform keys and no platform chosen: the mock platform, as `scripts/dev` runs.
     Mock,
-}
-
-/// Fake Daily: `POST /rooms` echoes the requested name; `DELETE /rooms/:name` deletes it.
-struct DailyCreate;
-
-impl Respond for DailyCreate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let Some(name) = body["name"].as_str() else {
-            return ResponseTemplate::new(400)
-                .set_body_json(json!({"error": "invalid-request-error", "info": "name missing"}));
-        };
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "name": name,
-            "api_created": true,
-            "privacy": body["privacy"],
-            "url": format!("https://fake.daily.co/{name}"),
-            "created_at": "2024-03-12T10:15:42.000Z",
-            "config": body["properties"],
-        }))
-    }
-}
-
-/// Fake Whereby: `POST /meetings` answers 201 with a fresh meeting whose host URL is its room
-/// URL with `?roomKey=host`.
-struct WherebyCreate(AtomicUsize);
-
-impl Respond for WherebyCreate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let prefix = body["roomNamePrefix"].as_str().unwrap_or("");
-        let name = format!("/{prefix}{n:08}");
-        ResponseTemplate::new(201).set_body_json(json!({
-            "meetingId": format!("{}", 1000 + n),
-            "roomName": name,
-            "roomUrl": format!("https://fake.whereby.com{name}"),
-            "hostRoomUrl": format!("https://fake.whereby.com{name}?roomKey=host"),
-            "startDate": "2024-03-12T10:15:42.000Z",
-            "endDate": body["endDate"],
-        }))
-    }
-}
-
-/// Both fake platform APIs, on loopback, answering only requests with the right key.
-struct Fakes {
-    daily: MockServer,
-    whereby: MockServer,
-}
-
-impl Fakes {
-    async fn start() -> Fakes {
-        let daily = MockServer::start().await;
-        let daily_auth = format!("Bearer {DAILY_KEY}");
-        Mock::given(method("POST"))
-            .and(path("/v1/rooms"))
-            .and(header("authorization", daily_auth.as_str()))
-            .respond_with(DailyCreate)
-            .mount(&daily)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path_regex(r"^/v1/rooms/[A-Za-z0-9_-]+$"))
-            .and(header("authorization", daily_auth.as_str()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
-            .mount(&daily)
-            .await;
-        let whereby = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/meetings"))
-            .and(header(
-                "authorization",
-                format!("Bearer {WHEREBY_KEY}").as_str(),
-            ))
-            .respond_with(WherebyCreate(AtomicUsize::new(0)))
-            .mount(&whereby)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path_regex(r"^/v1/meetings/[0-9]+$"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&whereby)
-            .await;
-        Fakes { daily, whereby }
-    }
-
-    fn vars(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("DAILY_API_URL", format!("{}/v1", self.daily.uri())),
-            ("DAILY_API_KEY", DAILY_KEY.to_owned()),
-            ("DAILY_DOMAIN_ID", DAILY_DOMAIN.to_owned()),
-            ("WHEREBY_API_URL", format!("{}/v1", self.whereby.uri())),
-            ("WHEREBY_API_KEY", WHEREBY_KEY.to_owned()),
-        ]
-    }
 }
 
 /// A room to create: `POST /v1/rooms` with these fields.
@@ -156,52 +56,39 @@ impl RoomSpec {
 }
 
 /// A bearer token of `user`, signed with the key the stack trusts.
-fn token(user: &str) -> String {
-    let claims = json!({
-        "sub": user,
-        "email": format!("{user}@example.com"),
-        "exp": chrono::Utc::now().timestamp() + 3600,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(TEST_PRIVATE_KEY.as_bytes())
-            .expect("test private key"),
-    )
-    .expect("token signed")
-}
-
 /// `reflector-local` with the fakes behind it, and the front server the browser talks to.
 struct PageStack {
     stack: Stack,
     front: Front,
-    _fakes: Fakes,
+    _fakes: PlatformFakes,
 }
 
 impl PageStack {
     /// A stack whose meetings are all on `platform`, with `rooms` created through the API.
     async fn start(test: &str, platform: Platform, rooms: &[RoomSpec]) -> PageStack {
-        let fakes = Fakes::start().await;
+        let fakes = PlatformFakes::start().await;
         let mut vars = match platform {
             Platform::Mock => Vec::new(),
             Platform::Daily => {
                 let mut v = fakes.vars();
-                v.push(("DAILY_MIGRATION_ENABLED", "true".to_owned()));
-                v.push(("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()));
+                v.push(("DAILY_DOMAIN_ID".into(), DAILY_DOMAIN.to_owned()));
+                v.push(("DAILY_MIGRATION_ENABLED".into(), "true".to_owned()));
+                v.push(("DEFAULT_VIDEO_PLATFORM".into(), "daily".to_owned()));
                 v
             }
             Platform::Whereby => {
                 let mut v = fakes.vars();
-                v.push(("DAILY_MIGRATION_ENABLED", "false".to_owned()));
-                v.push(("DEFAULT_VIDEO_PLATFORM", "whereby".to_owned()));
+                v.push(("DAILY_DOMAIN_ID".into(), DAILY_DOMAIN.to_owned()));
+                v.push(("DAILY_MIGRATION_ENABLED".into(), "false".to_owned()));
+                v.push(("DEFAULT_VIDEO_PLATFORM".into(), "whereby".to_owned()));
                 v
             }
         };
         if rooms.iter().any(|r| r.owner.is_some()) {
-            vars.push(("AUTH_BACKEND", "jwt".to_owned()));
-            vars.push(("AUTH_JWT_PUBLIC_KEY", TEST_PUBLIC_KEY.to_owned()));
+            vars.push(("AUTH_BACKEND".into(), "jwt".to_owned()));
+            vars.push(("AUTH_JWT_PUBLIC_KEY".into(), TEST_PUBLIC_KEY.to_owned()));
         }
-        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let stack = Stack::start(test, &pairs, false, Duration::from_secs(5)).await;
         for room in rooms {
             let body = json!({
@@ -211,7 +98,12 @@ impl PageStack {
             });
             let headers: Vec<(&str, String)> = room
                 .owner
-                .map(|user| vec![("authorization", format!("Bearer {}", token(user)))])
+                .map(|user| {
+                    vec![(
+                        "authorization",
+                        format!("Bearer {}", user_token(user, 3600)),
+                    )]
+                })
                 .unwrap_or_default();
             let (status, created) = stack
                 .post("/v1/rooms", &headers, body.to_string().as_bytes())
@@ -481,7 +373,7 @@ async fn whereby_room_embeds_the_room_url_and_the_owner_gets_the_host_url() {
     browser
         .eval(&format!(
             "(localStorage.setItem('reflector.accessToken', '{}'), true)",
-            token("alice")
+            user_token("alice", 3600)
         ))
         .await;
     open_room(&browser, &stack, "whereby-owned").await;

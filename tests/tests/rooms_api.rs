@@ -2,152 +2,16 @@
 //! behind it, and fake Daily and Whereby APIs (wiremock) that check each request.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use reflector_tests::platforms::{user_token, PlatformFakes, DAILY_KEY, TEST_PUBLIC_KEY};
 use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
 use shared::store::MeetingStore;
-
-const DAILY_KEY: &str = "daily-test-key";
-const WHEREBY_KEY: &str = "whereby-test-key";
-const TEST_PUBLIC_KEY: &str = include_str!("../keys/test-public.pem");
-const TEST_PRIVATE_KEY: &str = include_str!("../keys/test-private.pem");
-
-/// Fake Daily: `POST /rooms` echoes the requested name; `DELETE /rooms/:name` deletes it.
-struct DailyCreate;
-
-impl Respond for DailyCreate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let Some(name) = body["name"].as_str() else {
-            return ResponseTemplate::new(400)
-                .set_body_json(json!({"error": "invalid-request-error", "info": "name missing"}));
-        };
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "name": name,
-            "api_created": true,
-            "privacy": body["privacy"],
-            "url": format!("https://fake.daily.co/{name}"),
-            "created_at": "2024-03-12T10:15:42.000Z",
-            "config": body["properties"],
-        }))
-    }
-}
-
-/// Fake Whereby: `POST /meetings` answers 201 with a fresh meeting.
-struct WherebyCreate(AtomicUsize);
-
-impl Respond for WherebyCreate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let prefix = body["roomNamePrefix"].as_str().unwrap_or("");
-        let name = format!("/{prefix}{n:08}");
-        ResponseTemplate::new(201).set_body_json(json!({
-            "meetingId": format!("{}", 1000 + n),
-            "roomName": name,
-            "roomUrl": format!("https://fake.whereby.com{name}"),
-            "hostRoomUrl": format!("https://fake.whereby.com{name}?roomKey=host"),
-            "startDate": "2024-03-12T10:15:42.000Z",
-            "endDate": body["endDate"],
-        }))
-    }
-}
-
-struct Fakes {
-    daily: MockServer,
-    whereby: MockServer,
-}
-
-impl Fakes {
-    async fn start() -> Self {
-        let daily = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/rooms"))
-            .and(header(
-                "authorization",
-                format!("Bearer {DAILY_KEY}").as_str(),
-            ))
-            .respond_with(DailyCreate)
-            .mount(&daily)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path_regex(r"^/v1/rooms/[A-Za-z0-9_-]+$"))
-            .and(header(
-                "authorization",
-                format!("Bearer {DAILY_KEY}").as_str(),
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
-            .mount(&daily)
-            .await;
-        let whereby = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/meetings"))
-            .and(header(
-                "authorization",
-                format!("Bearer {WHEREBY_KEY}").as_str(),
-            ))
-            .respond_with(WherebyCreate(AtomicUsize::new(0)))
-            .mount(&whereby)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path_regex(r"^/v1/meetings/[0-9]+$"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&whereby)
-            .await;
-        Self { daily, whereby }
-    }
-
-    fn vars(&self) -> Vec<(String, String)> {
-        vec![
-            ("DAILY_API_URL".into(), format!("{}/v1", self.daily.uri())),
-            ("DAILY_API_KEY".into(), DAILY_KEY.into()),
-            (
-                "WHEREBY_API_URL".into(),
-                format!("{}/v1", self.whereby.uri()),
-            ),
-            ("WHEREBY_API_KEY".into(), WHEREBY_KEY.into()),
-        ]
-    }
-
-    /// Daily rooms created and not deleted, by name.
-    async fn live_daily_rooms(&self) -> BTreeSet<String> {
-        let mut live = BTreeSet::new();
-        let mut deleted = Vec::new();
-        for r in self.daily.received_requests().await.unwrap_or_default() {
-            let p = r.url.path().to_owned();
-            if r.method.as_str() == "POST" && p == "/v1/rooms" {
-                let body: Value = serde_json::from_slice(&r.body).unwrap();
-                live.insert(body["name"].as_str().unwrap().to_owned());
-            } else if r.method.as_str() == "DELETE" {
-                deleted.push(p.trim_start_matches("/v1/rooms/").to_owned());
-            }
-        }
-        for d in deleted {
-            assert!(
-                live.remove(&d),
-                "deleted a room that was never created: {d}"
-            );
-        }
-        live
-    }
-
-    async fn count(&self, server: &MockServer, verb: &str) -> usize {
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.method.as_str() == verb)
-            .count()
-    }
-}
 
 struct Api {
     running: local::Running,
@@ -237,7 +101,7 @@ impl Api {
     }
 }
 
-fn vars(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn vars(fakes: &PlatformFakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut v = fakes.vars();
     v.extend(
         extra
@@ -247,21 +111,7 @@ fn vars(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     v
 }
 
-fn token(sub: &str, exp_in: i64) -> String {
-    let claims = json!({
-        "sub": sub,
-        "email": format!("{sub}@example.com"),
-        "exp": chrono::Utc::now().timestamp() + exp_in,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(TEST_PRIVATE_KEY.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-fn jwt_vars(fakes: &Fakes) -> Vec<(String, String)> {
+fn jwt_vars(fakes: &PlatformFakes) -> Vec<(String, String)> {
     vars(
         fakes,
         &[
@@ -273,7 +123,7 @@ fn jwt_vars(fakes: &Fakes) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn rooms_can_be_created_listed_updated_and_deleted() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(
         &unique_prefix("rooms_crud"),
         &vars(&fakes, &[("PUBLIC_MODE", "true")]),
@@ -353,7 +203,7 @@ async fn rooms_can_be_created_listed_updated_and_deleted() {
 
 #[tokio::test]
 async fn invalid_room_fields_are_422_naming_the_field() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("rooms_422"), &vars(&fakes, &[])).await;
     for (body, field, kind) in [
         (json!({}), "name", "missing"),
@@ -402,7 +252,7 @@ async fn invalid_room_fields_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn thirty_concurrent_meeting_calls_share_one_meeting_and_leave_one_platform_room() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(
         &unique_prefix("meeting_race"),
         &vars(
@@ -445,7 +295,7 @@ async fn thirty_concurrent_meeting_calls_share_one_meeting_and_leave_one_platfor
 
 #[tokio::test]
 async fn flags_choose_whereby_daily_or_the_default() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let prefix = unique_prefix("meeting_flags");
     // Migration off: Whereby, even for a listed room.
     let api = Api::start(
@@ -508,7 +358,7 @@ async fn flags_choose_whereby_daily_or_the_default() {
 
 #[tokio::test]
 async fn turning_the_flag_off_keeps_the_active_daily_meeting_and_moves_the_next_to_whereby() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let prefix = unique_prefix("meeting_rollback");
     let on = vars(
         &fakes,
@@ -566,7 +416,7 @@ async fn a_platform_failure_is_502_naming_it_and_stores_nothing() {
         ))
         .mount(&daily)
         .await;
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let mut v = vars(
         &fakes,
         &[
@@ -596,7 +446,7 @@ async fn a_platform_failure_is_502_naming_it_and_stores_nothing() {
 
 #[tokio::test]
 async fn unknown_room_and_meeting_are_404() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("rooms_404"), &vars(&fakes, &[])).await;
     let (s, b) = api.meeting("nobody-here", None).await;
     assert_eq!(
@@ -627,10 +477,10 @@ async fn unknown_room_and_meeting_are_404() {
 
 #[tokio::test]
 async fn only_the_owner_may_update_or_delete_a_room_and_sees_the_host_url() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("rooms_owner"), &jwt_vars(&fakes)).await;
-    let alice = token("alice", 600);
-    let mallory = token("mallory", 600);
+    let alice = user_token("alice", 600);
+    let mallory = user_token("mallory", 600);
     let room = api.create_room("alices-room", Some(&alice)).await;
     assert_eq!(room["user_id"], "alice");
     let id = room["id"].as_str().unwrap();
@@ -676,7 +526,7 @@ async fn only_the_owner_may_update_or_delete_a_room_and_sees_the_host_url() {
 
 #[tokio::test]
 async fn bad_tokens_are_401_and_anonymous_listing_needs_public_mode() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("rooms_401"), &jwt_vars(&fakes)).await;
     use reqwest::Method as M;
     let (s, b) = api.send(M::GET, "/v1/rooms", None, None).await;
@@ -687,7 +537,7 @@ async fn bad_tokens_are_401_and_anonymous_listing_needs_public_mode() {
             json!({"detail": "Not authenticated"})
         )
     );
-    for bad in [token("alice", -3600), "garbage".to_owned()] {
+    for bad in [user_token("alice", -3600), "garbage".to_owned()] {
         let (s, b) = api
             .send(
                 M::POST,
@@ -711,7 +561,7 @@ async fn bad_tokens_are_401_and_anonymous_listing_needs_public_mode() {
 
 #[tokio::test]
 async fn no_input_makes_the_api_answer_500() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(
         &unique_prefix("rooms_fuzz"),
         &vars(&fakes, &[("PUBLIC_MODE", "true")]),
@@ -793,7 +643,7 @@ async fn no_input_makes_the_api_answer_500() {
 
 /// Daily settings of the issue-14 tests: every room's meetings on Daily, a known domain id (so a
 /// join makes no Daily request at all).
-fn daily_jwt_vars(fakes: &Fakes) -> Vec<(String, String)> {
+fn daily_jwt_vars(fakes: &PlatformFakes) -> Vec<(String, String)> {
     let mut v = jwt_vars(fakes);
     v.extend(
         [
@@ -826,10 +676,10 @@ fn daily_token_claims(room_url: &str) -> Value {
 
 #[tokio::test]
 async fn a_daily_join_is_a_self_signed_token_with_owner_rights_for_the_owner_only() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("daily_join"), &daily_jwt_vars(&fakes)).await;
-    let alice = token("alice", 600);
-    let mallory = token("mallory", 600);
+    let alice = user_token("alice", 600);
+    let mallory = user_token("mallory", 600);
     api.create_room("alices-daily", Some(&alice)).await;
     let (s, meeting) = api.meeting("alices-daily", Some(&alice)).await;
     assert_eq!(s, StatusCode::OK, "{meeting}");
@@ -885,10 +735,10 @@ async fn a_daily_join_is_a_self_signed_token_with_owner_rights_for_the_owner_onl
 
 #[tokio::test]
 async fn deactivate_by_the_owner_makes_the_next_get_or_create_a_new_meeting() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("deactivate"), &daily_jwt_vars(&fakes)).await;
-    let alice = token("alice", 600);
-    let mallory = token("mallory", 600);
+    let alice = user_token("alice", 600);
+    let mallory = user_token("mallory", 600);
     api.create_room("alices-standup", Some(&alice)).await;
     let (_, first) = api.meeting("alices-standup", Some(&alice)).await;
     let id = first["id"].as_str().unwrap();
@@ -946,7 +796,7 @@ async fn deactivate_by_the_owner_makes_the_next_get_or_create_a_new_meeting() {
 
 #[tokio::test]
 async fn a_manual_recording_start_asks_daily_once_with_the_meetings_instance_id() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/rooms/[^/]+/recordings/start$"))
         .and(header(
@@ -957,8 +807,8 @@ async fn a_manual_recording_start_asks_daily_once_with_the_meetings_instance_id(
         .mount(&fakes.daily)
         .await;
     let api = Api::start(&unique_prefix("manual_start"), &daily_jwt_vars(&fakes)).await;
-    let alice = token("alice", 600);
-    let mallory = token("mallory", 600);
+    let alice = user_token("alice", 600);
+    let mallory = user_token("mallory", 600);
     api.create_room("alices-recorded", Some(&alice)).await;
     let (_, meeting) = api.meeting("alices-recorded", Some(&alice)).await;
     let id = meeting["id"].as_str().unwrap();
@@ -1012,10 +862,10 @@ async fn a_manual_recording_start_asks_daily_once_with_the_meetings_instance_id(
 
 #[tokio::test]
 async fn rooms_are_read_by_id_and_name_and_keep_skip_consent() {
-    let fakes = Fakes::start().await;
+    let fakes = PlatformFakes::start().await;
     let api = Api::start(&unique_prefix("room_reads"), &jwt_vars(&fakes)).await;
-    let alice = token("alice", 600);
-    let mallory = token("mallory", 600);
+    let alice = user_token("alice", 600);
+    let mallory = user_token("mallory", 600);
     use reqwest::Method as M;
     let (s, created) = api
         .send(
