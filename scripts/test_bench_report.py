@@ -36,6 +36,63 @@ def recording_size(label, size, seconds):
         for job, (s, rss) in seconds.items()}}
 
 
+def cold_case(median, outcomes=None, baseline=None, label=None):
+    r = {"function": "rooms-api", "case": "aws", "exercises": "x", "runs": 4,
+         "first_response_median_ms": median, "first_response_p90_ms": median,
+         "init_median_ms": 1.0, "outcomes": outcomes or {"HTTP 200": 4}}
+    if label:
+        r["baseline_label"] = label
+    if baseline is not None:
+        r["baseline"] = baseline
+    return r
+
+
+class ColdStartBaseline(unittest.TestCase):
+    def test_the_ratio_of_medians_decides_not_slower(self):
+        faster = cold_case(10.0, baseline=cold_case(12.0), label="deaa497")
+        slower = cold_case(13.0, baseline=cold_case(12.0), label="deaa497")
+        self.assertEqual(bench_report.baseline_row(faster)[3], "yes")
+        self.assertIn("0.83", bench_report.baseline_row(faster)[2])
+        self.assertEqual(bench_report.baseline_row(slower)[3], "no")
+
+    def test_other_answers_or_a_missing_function_are_not_compared(self):
+        other = cold_case(10.0, baseline=cold_case(1.0, {"HTTP 404": 4}), label="deaa497")
+        self.assertIn("not comparable", bench_report.baseline_row(other)[2])
+        new_function = cold_case(10.0, label="deaa497")
+        self.assertIn("nothing to compare", bench_report.baseline_row(new_function)[2])
+
+    def test_rows_appear_only_with_a_baseline(self):
+        rows, _ = bench_report.coldstart_rows([cold_case(10.0)])
+        self.assertEqual(len(rows), 1)
+        rows, _ = bench_report.coldstart_rows([cold_case(10.0, baseline=cold_case(9.0), label="r")])
+        self.assertEqual([r[3] for r in rows], ["yes", "no"])
+
+
+class JoinRows(unittest.TestCase):
+    def test_counts_dynamodb_and_daily_requests_of_the_join_case(self):
+        join = cold_case(5.0)
+        join["case"] = "join"
+        join["aws_calls_first_run"] = {"DynamoDB.Query": 1, "DynamoDB.GetItem": 1}
+        join["platform_calls_first_run"] = {}
+        rows = bench_report.join_rows([cold_case(5.0), join])
+        self.assertEqual([(r[0], r[3]) for r in rows],
+                         [("DynamoDB requests per join", "yes"),
+                          ("Daily requests per join (domain id configured)", "yes")])
+        join["aws_calls_first_run"]["DynamoDB.GetItem"] = 2
+        join["platform_calls_first_run"] = {"GET /v1/": 1}
+        self.assertEqual([r[3] for r in bench_report.join_rows([join])], ["no", "no"])
+
+
+class TokenRows(unittest.TestCase):
+    def test_reads_the_flattened_token_directory(self):
+        with tempfile.TemporaryDirectory() as root:
+            self.assertEqual(bench_report.token_rows(root)[0][2], "not run")
+            d = os.path.join(root, "token", "join_daily", "new")
+            write_json(os.path.join(d, "estimates.json"), {"median": {"point_estimate": 3500.0}})
+            row = bench_report.token_rows(root)[0]
+            self.assertEqual((row[2], row[3]), ("median 3.50 us", "yes"))
+
+
 class WebhookRows(unittest.TestCase):
     def test_reads_criterions_flattened_directories(self):
         with tempfile.TemporaryDirectory() as root:

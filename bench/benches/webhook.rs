@@ -6,6 +6,8 @@
 //!   Daily probe check, verification, parsing into the typed event, and the dispatch decision
 //!   (which handler the event kind goes to).
 //!
+//! - `token/join/daily`: the Daily meeting token of a join (claims, HS256 signature, URL).
+//!
 //! Run: `cargo bench -p reflector-bench --bench webhook -- --warm-up-time 1 --measurement-time 3`.
 //! Names are `webhook/<step>/<scheme>`; `scripts/bench_report.py` reads criterion's estimates.
 
@@ -15,6 +17,10 @@ use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
 use secrecy::SecretString;
+use shared::domain::RecordingType;
+use shared::platform::daily::token::{
+    join_url, MeetingTokenClaims, MeetingTokenSigner, TokenRequest,
+};
 use shared::webhook::signature::{
     header_map, sign_daily, sign_daily_seed, sign_whereby, verify_daily, verify_whereby,
 };
@@ -187,5 +193,30 @@ fn webhook(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, webhook);
+/// The join's CPU work on Daily (issue 14: "the token costs microseconds"): the claims, the
+/// HS256 signature with the client's prepared key, and the URL carrying the token.
+fn join_token(c: &mut Criterion) {
+    let now = Utc::now();
+    let signer = MeetingTokenSigner::new(&SecretString::from("bench-daily-api-key".to_owned()));
+    let request = TokenRequest {
+        room_name: "standup-20261202114751",
+        user_id: Some("user-1"),
+        is_owner: false,
+        recording_type: RecordingType::Cloud,
+        skip_consent: false,
+        expires_at: now + chrono::Duration::hours(8),
+    };
+    let room_url = "https://reflector.daily.co/standup-20261202114751";
+    let join = |request: &TokenRequest<'_>| {
+        let claims = MeetingTokenClaims::new(request, "bench-domain-id", now);
+        signer.sign(&claims).map(|token| join_url(room_url, &token))
+    };
+    // Measure the signing path, not an early error.
+    assert!(join(&request).expect("signs").contains("?t="));
+    let mut g = c.benchmark_group("token");
+    g.bench_function("join/daily", |b| b.iter(|| join(black_box(&request))));
+    g.finish();
+}
+
+criterion_group!(benches, webhook, join_token);
 criterion_main!(benches);

@@ -77,6 +77,12 @@ pub struct CaseResult {
     pub aws_calls_per_run_median: Option<f64>,
     /// Video-platform request -> count, from the first run.
     pub platform_calls_first_run: BTreeMap<String, usize>,
+    /// The same case with the baseline build, run alternately with ours ([`run_case_against`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Box<CaseResult>>,
+    /// What the baseline build is (a git revision).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_label: Option<String>,
 }
 
 pub struct Settings<'a> {
@@ -92,19 +98,60 @@ pub async fn run_case(
     file: &CaseFile,
     case: &Case,
 ) -> Result<CaseResult, ColdStartError> {
-    let bin = settings.bin_dir.join(&case.function).join("bootstrap");
-    if !bin.is_file() {
-        return Err(ColdStartError::NoBinary {
-            function: case.function.clone(),
-            path: bin,
-        });
-    }
+    let bin = bootstrap(settings.bin_dir, case)?;
     let env = case.env(file, settings.emulator);
     let mut runs = Vec::with_capacity(settings.runs);
     for _ in 0..settings.runs {
         runs.push(run_once(settings, case, &bin, &env).await?);
     }
     Ok(summarise(case, &runs))
+}
+
+/// Runs the case with `baseline`'s binaries (an earlier build of the same functions) and with
+/// ours, alternately run for run, so both meet the same machine load and the ratio of their
+/// medians says which is faster even on a noisy machine. Ours carries the baseline's figures.
+pub async fn run_case_against(
+    settings: &Settings<'_>,
+    baseline: &Baseline<'_>,
+    file: &CaseFile,
+    case: &Case,
+) -> Result<CaseResult, ColdStartError> {
+    let ours_bin = bootstrap(settings.bin_dir, case)?;
+    let Ok(baseline_bin) = bootstrap(baseline.bin_dir, case) else {
+        // A function the baseline did not have yet: nothing to compare with.
+        let mut result = run_case(settings, file, case).await?;
+        result.baseline_label = Some(baseline.label.to_owned());
+        return Ok(result);
+    };
+    let env = case.env(file, settings.emulator);
+    let mut ours = Vec::with_capacity(settings.runs);
+    let mut before = Vec::with_capacity(settings.runs);
+    for _ in 0..settings.runs {
+        before.push(run_once(settings, case, &baseline_bin, &env).await?);
+        ours.push(run_once(settings, case, &ours_bin, &env).await?);
+    }
+    let mut result = summarise(case, &ours);
+    result.baseline = Some(Box::new(summarise(case, &before)));
+    result.baseline_label = Some(baseline.label.to_owned());
+    Ok(result)
+}
+
+/// An earlier build to compare with: its bootstrap directory and what to call it in the report.
+pub struct Baseline<'a> {
+    pub bin_dir: &'a Path,
+    pub label: &'a str,
+}
+
+fn bootstrap(bin_dir: &Path, case: &Case) -> Result<PathBuf, ColdStartError> {
+    let bin = bin_dir.join(&case.function).join("bootstrap");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(ColdStartError::NoBinary {
+            function: case.function.clone(),
+            path: bin,
+        })
+    }
 }
 
 async fn run_once(
@@ -329,6 +376,8 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         aws_calls_first_run: count_first(|r| &r.aws_calls),
         aws_calls_per_run_median: median(&calls),
         platform_calls_first_run: count_first(|r| &r.platform_calls),
+        baseline: None,
+        baseline_label: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `coldstart --bin-dir target/lambda/x86_64 --emulator http://127.0.0.1:PORT [--runs 20]
-//!  [--cases bench/coldstart-cases.json] [--out results.json] [--log coldstart.log] [--only FN]`
+//!  [--cases bench/coldstart-cases.json] [--out results.json] [--log coldstart.log] [--only FN]
+//!  [--baseline-bin-dir DIR --baseline-label REV]`
 //!
 //! Runs every case of the case file `--runs` times under the local Runtime API and writes the
 //! figures as JSON (for `scripts/bench_report.py`); a short summary goes to stderr.
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use reflector_bench::cases::CaseFile;
-use reflector_bench::coldstart::{run_case, Settings};
+use reflector_bench::coldstart::{run_case, run_case_against, Baseline, Settings};
 
 /// Cold start per function under a local Lambda Runtime API.
 #[derive(Parser)]
@@ -37,6 +38,13 @@ struct Args {
     /// Only the cases of this function.
     #[arg(long)]
     only: Option<String>,
+    /// Bootstrap directory of an earlier build of the same functions: each case runs with it
+    /// and with `--bin-dir` alternately, and the figures of both are written.
+    #[arg(long)]
+    baseline_bin_dir: Option<PathBuf>,
+    /// What the baseline build is, for the report (a git revision).
+    #[arg(long, default_value = "baseline", requires = "baseline_bin_dir")]
+    baseline_label: String,
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -74,8 +82,14 @@ async fn main() -> ExitCode {
         .get("MEETINGS_TABLE")
         .cloned()
         .unwrap_or_else(|| "reflector-meetings".into());
+    let rooms_table = file
+        .env
+        .get("ROOMS_TABLE")
+        .cloned()
+        .unwrap_or_else(|| "reflector-rooms".into());
     if let Err(e) =
-        reflector_bench::seed::seed_meetings(&file.seed_meetings, &emulator, &table).await
+        reflector_bench::seed::seed_meetings(&file.seed_meetings, &emulator, &table, &rooms_table)
+            .await
     {
         eprintln!("coldstart: seeding meetings in {table}: {e}");
         return ExitCode::FAILURE;
@@ -93,7 +107,17 @@ async fn main() -> ExitCode {
         if args.only.as_ref().is_some_and(|f| f != &case.function) {
             continue;
         }
-        match run_case(&settings, &file, case).await {
+        let result = match &args.baseline_bin_dir {
+            Some(bin_dir) => {
+                let baseline = Baseline {
+                    bin_dir,
+                    label: &args.baseline_label,
+                };
+                run_case_against(&settings, &baseline, &file, case).await
+            }
+            None => run_case(&settings, &file, case).await,
+        };
+        match result {
             Ok(r) => {
                 eprintln!(
                     "{:<20} {:<7} init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}  aws {:?}  platform {:?}",
@@ -106,6 +130,18 @@ async fn main() -> ExitCode {
                     r.aws_calls_first_run,
                     r.platform_calls_first_run,
                 );
+                if let Some(b) = &r.baseline {
+                    eprintln!(
+                        "{:<20} {:<7} baseline {}: init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}",
+                        r.function,
+                        r.case,
+                        args.baseline_label,
+                        fmt(b.init_median_ms),
+                        fmt(b.first_response_median_ms),
+                        fmt(b.first_response_p90_ms),
+                        b.outcomes,
+                    );
+                }
                 results.push(r);
             }
             Err(e) => {
