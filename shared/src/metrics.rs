@@ -462,7 +462,7 @@ impl Registry {
             .into_iter()
             .filter(|(k, _)| k.metric == metric && filter(k))
             .map(|(_, a)| a.sum)
-            .sum()
+            .fold(0.0, |a, b| a + b)
     }
 
     /// The JSON summary `GET /metrics?format=json` answers: the namespace, each series with its
@@ -471,11 +471,12 @@ impl Registry {
         let snapshot = self.snapshot();
         let mut totals = Map::new();
         for metric in Metric::ALL {
-            let sum: f64 = snapshot
+            // A fold from +0.0: an empty `sum()` of floats is -0.0.
+            let sum = snapshot
                 .iter()
                 .filter(|(k, _)| k.metric == *metric)
                 .map(|(_, a)| a.sum)
-                .sum();
+                .fold(0.0, |a, b| a + b);
             totals.insert(metric.name().into(), json!(sum));
         }
         let series: Vec<Value> = snapshot
