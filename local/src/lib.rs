@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod health;
+#[cfg(test)]
+mod monitoring;
 pub mod poller;
 pub mod provision;
 pub mod routes;
