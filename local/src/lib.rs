@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod health;
+#[cfg(test)]
+mod monitoring;
 pub mod poller;
 pub mod provision;
 pub mod routes;
@@ -24,6 +26,7 @@ use axum::response::IntoResponse;
 use futures::future::BoxFuture;
 use shared::aws::AwsClients;
 use shared::config::Config;
+use shared::metrics::{Function, Metrics, Registry};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -72,6 +75,8 @@ pub struct Stack {
     pub queues: provision::Queues,
     pub processor: ProcessorFn,
     pub sweeper: SweeperFn,
+    /// Every function's metrics, aggregated (`GET /metrics`); in Lambda they are EMF lines.
+    pub metrics: Arc<Registry>,
 }
 
 /// A started stack: its address, and a handle that stops it.
@@ -139,15 +144,26 @@ pub async fn start(
 
     let platforms =
         shared::platform::PlatformRegistry::from_config(&config, registry_options(&config));
+    let metrics = Arc::new(Registry::default());
+    let metrics_of = |function| Metrics::new(function, metrics.clone());
     let functions = axum::Router::new()
         .merge(rooms_api::handler::router(Arc::new(
-            rooms_api::handler::Deps::from_config(config.clone(), &aws, platforms)?,
+            rooms_api::handler::Deps {
+                metrics: metrics_of(Function::RoomsApi),
+                ..rooms_api::handler::Deps::from_config(config.clone(), &aws, platforms)?
+            },
         )))
         .merge(daily_webhook::handler::router(Arc::new(
-            daily_webhook::handler::Deps::from_config(&config, &aws)?,
+            daily_webhook::handler::Deps {
+                metrics: metrics_of(Function::DailyWebhook),
+                ..daily_webhook::handler::Deps::from_config(&config, &aws)?
+            },
         )))
         .merge(whereby_webhook::handler::router(Arc::new(
-            whereby_webhook::handler::Deps::from_config(&config, &aws),
+            whereby_webhook::handler::Deps {
+                metrics: metrics_of(Function::WherebyWebhook),
+                ..whereby_webhook::handler::Deps::from_config(&config, &aws)
+            },
         )))
         // `/{room_name}` matches one segment only, and axum prefers a literal segment over a
         // parameter, so `/healthz` and every `/v1/...` route still win over the page.
@@ -155,7 +171,10 @@ pub async fn start(
 
     let stack = Arc::new(Stack {
         processor: {
-            let deps = Arc::new(recording_processor::build(&config, &aws)?);
+            let deps = Arc::new(recording_processor::handler::Deps {
+                metrics: metrics_of(Function::RecordingProcessor),
+                ..recording_processor::build(&config, &aws)?
+            });
             Arc::new(move |event| {
                 let deps = deps.clone();
                 Box::pin(
@@ -164,11 +183,14 @@ pub async fn start(
             })
         },
         sweeper: {
-            let deps = Arc::new(meeting_sweeper::handler::Deps::from_aws(
-                config.clone(),
-                &aws,
-                registry_options(&config),
-            )?);
+            let deps = Arc::new(meeting_sweeper::handler::Deps {
+                metrics: metrics_of(Function::MeetingSweeper),
+                ..meeting_sweeper::handler::Deps::from_aws(
+                    config.clone(),
+                    &aws,
+                    registry_options(&config),
+                )?
+            });
             let every = options.sweep_interval;
             Arc::new(move || {
                 let deps = deps.clone();
@@ -188,6 +210,7 @@ pub async fn start(
         config: config.clone(),
         aws: aws.clone(),
         queues: queues.clone(),
+        metrics,
     });
 
     let listener = tokio::net::TcpListener::bind(options.listen_addr)
@@ -206,6 +229,10 @@ pub async fn start(
             "/healthz",
             axum::routing::get(healthz).with_state(stack.clone()),
         )
+        .route(
+            "/metrics",
+            axum::routing::get(metrics_summary).with_state(stack.clone()),
+        )
         .merge(functions)
         // API Gateway answers 404 for other methods too, but the allowed ones are more useful
         // locally.
@@ -213,7 +240,8 @@ pub async fn start(
             plain(405, serde_json::json!({"detail": "Method Not Allowed"}))
         })
         .fallback(|| async { plain(404, serde_json::json!({"detail": "Not Found"})) })
-        .layer(axum::middleware::from_fn(within_api_gateway_limit));
+        .layer(axum::middleware::from_fn(within_api_gateway_limit))
+        .layer(axum::middleware::from_fn(invocation_span));
     let mut rx = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, app.into_make_service())
@@ -301,6 +329,56 @@ fn plain(status: u16, body: serde_json::Value) -> axum::response::Response {
 async fn healthz(State(stack): State<Arc<Stack>>) -> axum::response::Response {
     let (status, body) = health::check(&stack).await;
     plain(status, body)
+}
+
+#[derive(serde::Deserialize)]
+struct MetricsQuery {
+    format: Option<String>,
+}
+
+/// The metrics every function recorded since start: Prometheus text, or with `?format=json`
+/// (or `Accept: application/json`) a JSON summary with per-metric totals.
+async fn metrics_summary(
+    State(stack): State<Arc<Stack>>,
+    query: axum::extract::Query<MetricsQuery>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
+    let wants_json = match query.format.as_deref() {
+        Some("json") => true,
+        Some("prometheus") | Some("text") => false,
+        Some(other) => {
+            return plain(
+                400,
+                serde_json::json!({"detail": format!("unknown format {other:?}: use json or prometheus")}),
+            )
+        }
+        None => headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json")),
+    };
+    if wants_json {
+        plain(200, stack.metrics.to_json())
+    } else {
+        (
+            [(
+                http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            stack.metrics.to_prometheus(),
+        )
+            .into_response()
+    }
+}
+
+/// One span per request with a fresh request id, as lambda_runtime opens one per invocation,
+/// so local logs read like Lambda's.
+async fn invocation_span(request: Request, next: Next) -> axum::response::Response {
+    let span = tracing::info_span!(
+        "Lambda runtime invoke",
+        requestId = %uuid::Uuid::new_v4()
+    );
+    tracing::Instrument::instrument(next.run(request), span).await
 }
 
 /// Buffers the body up to API Gateway's payload limit, answering 413 past it as API Gateway

@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod http;
 pub mod media;
 pub mod messages;
+pub mod metrics;
 pub mod platform;
 pub mod provision;
 pub mod queue;

@@ -48,6 +48,7 @@ use shared::domain::{
 };
 use shared::http::Route;
 use shared::messages::{JobSource, RecordingJob, StartRecording};
+use shared::metrics::{Function, Metric, Metrics};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::recording_start::{kinds_to_start, start_due};
 use shared::store::dynamo::DynamoStores;
@@ -79,6 +80,7 @@ pub struct Deps {
     pub daily_bucket: Option<String>,
     /// `DAILY_RECORDING_TYPES`: the kinds of recording the server starts.
     pub recording_types: BTreeSet<RecordingKind>,
+    pub metrics: Metrics,
 }
 
 impl Deps {
@@ -104,6 +106,7 @@ impl Deps {
             secret: config.daily.webhook_secret.clone(),
             daily_bucket: config.daily.s3_bucket.clone(),
             recording_types: config.daily.recording_types.clone(),
+            metrics: Metrics::standard(Function::DailyWebhook),
         })
     }
 }
@@ -154,7 +157,7 @@ pub async fn handle(
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
 /// The steps are [`pipeline::run`]'s; what is Daily's is the [`Webhook`] implementation below.
-#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty, format = Empty))]
+#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty, format = Empty, room = Empty, meeting_id = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
     headers: &HeaderMap,
@@ -178,6 +181,10 @@ impl Webhook for Deps {
 
     fn events(&self) -> &dyn WebhookEventStore {
         self.events.as_ref()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     fn is_probe(&self, body: &[u8]) -> bool {
@@ -207,6 +214,9 @@ impl Webhook for Deps {
 
     fn record_details(event: &Self::Event<'_>, span: &Span) {
         span.record("format", tracing::field::debug(event.format));
+        if let Some(room) = event_room(&event.kind) {
+            span.record("room", room);
+        }
     }
 
     fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
@@ -264,8 +274,25 @@ impl Webhook for Deps {
     }
 }
 
+/// The Daily room an event names, if any.
+fn event_room<'e>(kind: &'e EventKind<'_>) -> Option<&'e str> {
+    match kind {
+        EventKind::ParticipantJoined(p) | EventKind::ParticipantLeft(p) => Some(&p.room),
+        EventKind::RecordingReady(r) => Some(&r.room),
+        EventKind::MeetingStarted { room }
+        | EventKind::MeetingEnded { room }
+        | EventKind::RecordingStarted { room, .. }
+        | EventKind::RecordingError { room, .. } => room.as_deref(),
+        EventKind::Unknown => None,
+    }
+}
+
+/// The meeting of a Daily room, recorded on the request's span so every later line names it.
 async fn meeting_for(deps: &Deps, room: &str) -> Result<Option<Meeting>, HandleError> {
     let meeting = deps.meetings.get_by_room_name(room).await?;
+    if let Some(m) = &meeting {
+        Span::current().record("meeting_id", m.id.as_str());
+    }
     if meeting.is_none() {
         warn!(
             room,
@@ -311,6 +338,8 @@ async fn participant_event(
         Ok(Applied::Applied) => {
             info!(meeting_id = %meeting.id, session_id = %p.session_id, joined, "participant change applied");
             if joined {
+                deps.metrics
+                    .count(Metric::ParticipantJoined, Some(Platform::Daily));
                 // The count the lookup saw, plus this join.
                 enqueue_due_starts(deps, &meeting, meeting.num_clients.saturating_add(1)).await?;
             }
@@ -454,6 +483,8 @@ async fn recording_ready(
         source,
     };
     deps.queue.send(&job).await?;
+    deps.metrics
+        .count(Metric::RecordingQueued, Some(Platform::Daily));
     info!(meeting_id = %meeting.id, recording = %stored.id, created, "recording queued for processing");
     Ok(())
 }

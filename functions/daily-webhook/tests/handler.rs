@@ -16,6 +16,7 @@ use shared::fakes::{
     MemorySessions, MemoryWebhookEvents,
 };
 use shared::messages::JobSource;
+use shared::metrics::{Function, Metric, Metrics, Registry};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
 use tower::ServiceExt;
@@ -33,6 +34,7 @@ struct World {
     events: Arc<MemoryWebhookEvents>,
     participants: Arc<MemoryParticipantEvents>,
     queue: Arc<MemoryRecordingQueue>,
+    metrics: Arc<Registry>,
     deps: Arc<Deps>,
 }
 
@@ -71,7 +73,9 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         sessions.clone(),
         events.clone(),
     ));
+    let metrics = Arc::new(Registry::default());
     let deps = Deps {
+        metrics: Metrics::new(Function::DailyWebhook, metrics.clone()),
         meetings: meetings.clone(),
         participants: participants.clone(),
         recordings: recordings.clone(),
@@ -88,6 +92,7 @@ fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         events,
         participants,
         queue,
+        metrics,
         deps: Arc::new(deps),
     }
 }
@@ -813,4 +818,101 @@ async fn a_failed_start_enqueue_is_503_and_daily_s_retry_queues_it_without_count
     assert_eq!(send(&w, Scheme::Daily, &join("j2", "s2")).await, ok());
     assert_eq!(queued_kinds(&w), vec![RecordingKind::Cloud]);
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(2));
+}
+
+#[tokio::test]
+async fn a_replayed_join_counts_one_join_one_acceptance_and_the_rest_as_duplicates() {
+    let w = world();
+    let body = daily_fixture("real", "participant.joined", None);
+    let headers = signed_headers(Scheme::Daily, SECRET, Utc::now().timestamp(), &body).unwrap();
+    for _ in 0..3 {
+        assert_eq!(send_with(&w, headers.clone(), &body).await, ok());
+    }
+    let daily = |m| {
+        w.metrics
+            .sum_where(m, |k| k.platform == Some(Platform::Daily))
+    };
+    assert_eq!(daily(Metric::ParticipantJoined), 1.0);
+    assert_eq!(daily(Metric::WebhookAccepted), 1.0);
+    assert_eq!(daily(Metric::WebhookDuplicate), 2.0);
+}
+
+#[tokio::test]
+async fn a_replayed_recording_ready_is_counted_as_queued_once() {
+    let w = world();
+    let body = daily_fixture("seed", "recording.ready-to-download", None);
+    for _ in 0..3 {
+        send(&w, Scheme::DailySeed, &body).await;
+    }
+    assert_eq!(
+        w.metrics.sum_where(Metric::RecordingQueued, |_| true),
+        w.queue.sent().len() as f64
+    );
+    assert_eq!(w.queue.sent().len(), 1);
+}
+
+/// A log writer that keeps every line, for checking what each line carries.
+#[derive(Clone, Default)]
+struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Under the runtime's invocation span (what `lambda_runtime` wraps every invocation in, with
+/// JSON logs as template.yaml configures), every line of a join names the request, and every
+/// line after the meeting lookup names the meeting and the room: one meeting's story can be
+/// read from the logs alone.
+#[test]
+fn every_log_line_of_a_join_carries_the_request_id_and_once_known_the_meeting_and_room() {
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let w = world();
+    let body = daily_fixture("real", "participant.joined", None);
+    let headers =
+        header_map(&signed_headers(Scheme::Daily, SECRET, Utc::now().timestamp(), &body).unwrap());
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The span lambda_runtime's TracingLayer opens around each invocation.
+        let span = tracing::info_span!("Lambda runtime invoke", requestId = "req-42");
+        let _entered = span.enter();
+        runtime.block_on(handle_raw(&w.deps, &headers, &body, Utc::now()));
+    });
+
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!logged.is_empty(), "{text}");
+    let field = |line: &Value, name: &str| {
+        line["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|s| s.get(name).cloned())
+    };
+    for line in &logged {
+        assert_eq!(field(line, "requestId"), Some(json!("req-42")), "{line}");
+        assert_eq!(field(line, "room"), Some(json!(ROOM)), "{line}");
+    }
+    let applied = logged
+        .iter()
+        .find(|l| l["fields"]["message"] == "participant change applied")
+        .expect("the join is logged");
+    assert_eq!(field(applied, "meeting_id"), Some(json!(MEETING_ID)));
 }

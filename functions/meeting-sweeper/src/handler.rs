@@ -31,6 +31,7 @@ use tracing::{error, info, instrument};
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
 use shared::domain::Meeting;
+use shared::metrics::{Function, Metrics, SweeperCounts};
 use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
@@ -95,6 +96,7 @@ pub struct Deps {
     pub transcripts: Arc<dyn TranscriptStore>,
     pub platforms: PlatformRegistry,
     pub queue: Arc<dyn RecordingQueue>,
+    pub metrics: Metrics,
 }
 
 impl Deps {
@@ -124,6 +126,7 @@ impl Deps {
             transcripts: stores.transcripts,
             platforms,
             queue,
+            metrics: Metrics::standard(Function::MeetingSweeper),
         }
     }
 }
@@ -242,6 +245,13 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
         errors = summary.errors.len(),
         "meeting sweep finished"
     );
+    deps.metrics.sweeper_run(SweeperCounts {
+        deactivated: summary.deactivated,
+        requeued: summary.requeued,
+        // Daily reconciliation (issue 16) reports its figures here.
+        reconciled: 0,
+        webhooks_rearmed: 0,
+    });
     summary
 }
 

@@ -307,6 +307,10 @@ fn process(
             starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
             recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),
             start_retry_base: shared::recording_start::BASE_RETRY_DELAY,
+            metrics: shared::metrics::Metrics::new(
+                shared::metrics::Function::RecordingProcessor,
+                Arc::new(shared::metrics::Discard),
+            ),
         };
         let meeting = support::meeting_for_bench("bench-room", Platform::Daily);
         meetings.insert(meeting.clone());

@@ -33,11 +33,13 @@ use shared::domain::{
 use shared::download::{DownloadError, Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
 use shared::messages::{JobSource, PipelineMessage, RecordingJob, StartRecording};
+use shared::metrics::{FailureKind, Function, Metric, Metrics};
 use shared::queue::{PipelineQueue, RecordingQueue};
 use shared::recording_start::{self, RecordingStarter, StartOutcome};
 use shared::retry::Transient;
 use shared::store::{MeetingStore, RecordingStore, StoreError, TranscriptStore};
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::field::Empty;
+use tracing::{error, info, info_span, warn, Instrument, Span};
 
 use crate::job::{parse_body, parse_whereby_key, CreatedObject, Work};
 use crate::links::RecordingLinks;
@@ -70,6 +72,7 @@ pub struct Deps {
     /// The first retry delay of a start (`RECORDING_START_RETRY_SECONDS`, default 5 s); each
     /// further attempt doubles it, up to SQS's 15 minutes.
     pub start_retry_base: Duration,
+    pub metrics: Metrics,
 }
 
 /// `RECORDING_START_RETRY_SECONDS`: the first delay before a failed recording start is tried
@@ -134,6 +137,7 @@ impl Deps {
                 recordings_url,
             )),
             start_retry_base,
+            metrics: Metrics::standard(Function::RecordingProcessor),
         })
     }
 }
@@ -204,7 +208,12 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     let results: Vec<(Option<String>, Result<Outcome, Failure>)> = stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone();
-            let span = info_span!("record", message_id = id.as_deref().unwrap_or("-"));
+            let span = info_span!(
+                "record",
+                message_id = id.as_deref().unwrap_or("-"),
+                meeting_id = Empty,
+                room = Empty
+            );
             let result = process_message(deps, &record).instrument(span).await;
             (id, result)
         })
@@ -213,6 +222,15 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
         .await;
     let mut response = SqsBatchResponse::default();
     for (id, result) in results {
+        match &result {
+            Ok(Outcome::Failed { .. }) | Err(Failure::Permanent(_)) => {
+                deps.metrics.recording_failed(None, FailureKind::Permanent)
+            }
+            Err(Failure::Transient(_) | Failure::Unrecognised(_)) => {
+                deps.metrics.recording_failed(None, FailureKind::Transient)
+            }
+            Ok(_) => {}
+        }
         let failed = match &result {
             Ok(outcome) => {
                 info!(
@@ -275,6 +293,7 @@ pub async fn process_message(deps: &Deps, record: &SqsMessage) -> Result<Outcome
 /// One attempt at a Daily recording start. Only a failed re-send is a [`Failure`] (redelivered
 /// by SQS as is); every other outcome acknowledges the message.
 async fn start_recording(deps: &Deps, start: &StartRecording) -> Result<Outcome, Failure> {
+    on_record_span(&start.meeting_id, &start.room_name);
     let outcome = recording_start::start_with_base(
         deps.meetings.as_ref(),
         deps.starter.as_ref(),
@@ -297,7 +316,17 @@ async fn start_recording(deps: &Deps, start: &StartRecording) -> Result<Outcome,
         StartOutcome::Failed(reason) => {
             error!(meeting_id = %start.meeting_id, kind = %start.kind, %reason, "recording start failed; not retried");
         }
-        StartOutcome::Started | StartOutcome::AlreadyActive | StartOutcome::Skipped(_) => {}
+        StartOutcome::Started => deps
+            .metrics
+            .count(Metric::RecordingStarted, Some(Platform::Daily)),
+        StartOutcome::AlreadyActive | StartOutcome::Skipped(_) => {}
+    }
+    if matches!(
+        outcome,
+        StartOutcome::RetryAfter(_) | StartOutcome::Failed(_)
+    ) {
+        deps.metrics
+            .count(Metric::PlatformError, Some(Platform::Daily));
     }
     Ok(Outcome::Start(outcome))
 }
@@ -314,6 +343,7 @@ enum Source {
 }
 
 async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure> {
+    on_record_span(&job.meeting_id, &job.room_name);
     let Some(meeting) = deps.meetings.get(&job.meeting_id).await? else {
         let reason = format!("meeting {} is unknown", job.meeting_id);
         if deps.recordings.get(&job.recording_id).await?.is_some() {
@@ -361,6 +391,7 @@ async fn process_object(deps: &Deps, object: &CreatedObject) -> Result<Outcome, 
         error!(bucket = %loc.bucket, key = %loc.key, %reason, "S3 object is not a Whereby recording; ignored");
         Failure::Permanent(reason)
     })?;
+    Span::current().record("room", parsed.room_name.as_str());
     let Some(meeting) = deps.meetings.get_by_room_name(&parsed.room_name).await? else {
         let reason = format!(
             "no meeting for room {} (object s3://{}/{})",
@@ -369,6 +400,7 @@ async fn process_object(deps: &Deps, object: &CreatedObject) -> Result<Outcome, 
         error!(bucket = %loc.bucket, key = %loc.key, room_name = %parsed.room_name, "{reason}");
         return Err(Failure::Permanent(reason));
     };
+    Span::current().record("meeting_id", meeting.id.as_str());
     let identity = RecordingSource::S3 {
         bucket: loc.bucket.clone(),
         key: loc.key.clone(),
@@ -435,7 +467,7 @@ async fn process_recording(
     if let (TranscriptStatus::Uploaded, Some(audio)) = (transcript.status, &transcript.audio) {
         // A redelivery after the upload: only the hand-off may be missing.
         complete_recording(deps, &recording.id).await;
-        send_pipeline_once(deps, &transcript, audio).await?;
+        send_pipeline_once(deps, meeting.platform, &transcript, audio).await?;
         return Ok(Outcome::Uploaded {
             transcript_id: transcript.id.clone(),
             audio: audio.clone(),
@@ -443,8 +475,9 @@ async fn process_recording(
     }
 
     move_recording(deps, &recording.id, RecordingStatus::Processing, None).await;
+    let started = std::time::Instant::now();
     match obtain_audio(deps, meeting, recording, source).await {
-        Ok(audio) => {
+        Ok((audio, bytes)) => {
             let transcript = deps
                 .transcripts
                 .set_status(
@@ -454,8 +487,13 @@ async fn process_recording(
                     Some(&audio),
                 )
                 .await?;
+            deps.metrics.recording_uploaded(
+                meeting.platform,
+                bytes,
+                started.elapsed().as_secs_f64(),
+            );
             complete_recording(deps, &recording.id).await;
-            send_pipeline_once(deps, &transcript, &audio).await?;
+            send_pipeline_once(deps, meeting.platform, &transcript, &audio).await?;
             Ok(Outcome::Uploaded {
                 transcript_id: transcript.id,
                 audio,
@@ -505,6 +543,7 @@ async fn fail_recording(deps: &Deps, id: &str, reason: &str) {
 /// two workers racing on a redelivered message never both send.
 async fn send_pipeline_once(
     deps: &Deps,
+    platform: Platform,
     transcript: &Transcript,
     audio: &S3Location,
 ) -> Result<(), Failure> {
@@ -555,6 +594,8 @@ async fn send_pipeline_once(
             }
         }
     }
+    deps.metrics
+        .count(Metric::PipelineMessageSent, Some(platform));
     info!(transcript_id = %transcript.id, bucket = %audio.bucket, key = %audio.key, "pipeline message sent");
     Ok(())
 }
@@ -572,7 +613,7 @@ async fn obtain_audio(
     meeting: &Meeting,
     recording: &Recording,
     source: &Source,
-) -> Result<S3Location, Failure> {
+) -> Result<(S3Location, u64), Failure> {
     let prefix = audio_prefix(&meeting.id, &recording.id);
     if let Some(existing) = deps
         .blobs
@@ -582,7 +623,7 @@ async fn obtain_audio(
     {
         // Objects appear only once complete and checked: a redelivery does not upload twice.
         info!(key = %existing.location.key, size = existing.size, "audio already stored");
-        return Ok(existing.location);
+        return Ok((existing.location, existing.size));
     }
     let metadata = HashMap::from([
         ("recording-id".to_owned(), recording.id.clone()),
@@ -619,7 +660,7 @@ async fn stream_url(
     url: &str,
     prefix: &str,
     metadata: HashMap<String, String>,
-) -> Result<S3Location, Failure> {
+) -> Result<(S3Location, u64), Failure> {
     let download = deps.downloader.open(url).await.map_err(Failure::classify)?;
     info!(url = %shared::download::redact(&download.url), length = ?download.content_length,
         content_type = ?download.content_type, "download started");
@@ -666,7 +707,7 @@ async fn stream_url(
         })?;
     info!(key = %uploaded.location.key, bytes = uploaded.bytes, parts = uploaded.parts,
         codec = ?check.info().and_then(|i| i.audio_codec.as_deref()), "audio stored");
-    Ok(uploaded.location)
+    Ok((uploaded.location, uploaded.bytes))
 }
 
 async fn copy_s3(
@@ -675,7 +716,7 @@ async fn copy_s3(
     size: Option<u64>,
     prefix: &str,
     metadata: HashMap<String, String>,
-) -> Result<S3Location, Failure> {
+) -> Result<(S3Location, u64), Failure> {
     let size = match size {
         Some(s) => s,
         None => match deps.blobs.head(from).await.map_err(Failure::classify)? {
@@ -697,7 +738,7 @@ async fn copy_s3(
         .map_err(|e| Failure::Permanent(e.to_string()))?;
     if from.bucket == deps.bucket {
         info!(key = %from.key, size, "audio already in our bucket; referenced in place");
-        return Ok(from.clone());
+        return Ok((from.clone(), 0));
     }
     let target = UploadTarget {
         bucket: deps.bucket.clone(),
@@ -716,5 +757,12 @@ async fn copy_s3(
         }
     })?;
     info!(from = %format!("s3://{}/{}", from.bucket, from.key), key = %copied.location.key, size, "audio copied");
-    Ok(copied.location)
+    Ok((copied.location, size))
+}
+
+/// Names the record's meeting and room on its span, so every later line of the record has them.
+fn on_record_span(meeting_id: &str, room: &str) {
+    let span = Span::current();
+    span.record("meeting_id", meeting_id);
+    span.record("room", room);
 }

@@ -545,3 +545,58 @@ mod recording_start {
         }
     }
 }
+
+mod metrics {
+    use super::*;
+    use shared::metrics::{Detail, FailureKind, Metric};
+
+    #[tokio::test]
+    async fn an_upload_counts_its_bytes_and_one_pipeline_message_and_a_redelivery_adds_nothing() {
+        let h = Harness::new();
+        let meeting = h.meeting("daily-room", Platform::Daily);
+        let file = samples::mp4_audio(1024 * 1024);
+        h.serve("/rec.mp4", 200, file.clone());
+        let body = job(&meeting, "rec-1", json!({"url": h.url("/rec.mp4")}));
+
+        handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+        handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+        let daily = |m| {
+            h.metrics
+                .sum_where(m, |k| k.platform == Some(Platform::Daily))
+        };
+        assert_eq!(daily(Metric::RecordingUploaded), 1.0);
+        assert_eq!(daily(Metric::RecordingBytes), file.len() as f64);
+        assert_eq!(daily(Metric::PipelineMessageSent), 1.0);
+        let seconds = h
+            .metrics
+            .snapshot()
+            .into_iter()
+            .find(|(k, _)| k.metric == Metric::RecordingSeconds);
+        assert_eq!(seconds.map(|(_, a)| a.samples), Some(1));
+    }
+
+    #[tokio::test]
+    async fn failures_are_counted_as_permanent_or_transient() {
+        let h = Harness::new();
+        let meeting = h.meeting("daily-room", Platform::Daily);
+        h.serve("/notes.txt", 200, b"not audio at all".repeat(10));
+        h.serve("/busy.ogg", 503, Vec::new());
+        let unusable = job(&meeting, "rec-1", json!({"url": h.url("/notes.txt")}));
+        let busy = job(&meeting, "rec-2", json!({"url": h.url("/busy.ogg")}));
+
+        handle(&h.deps, sqs_event(&[("m1", unusable), ("m2", busy)])).await;
+
+        let failed = |kind| {
+            h.metrics.sum_where(Metric::RecordingFailed, |k| {
+                k.detail == Some(Detail::Failure(kind))
+            })
+        };
+        assert_eq!(failed(FailureKind::Permanent), 1.0);
+        assert_eq!(failed(FailureKind::Transient), 1.0);
+        assert_eq!(
+            h.metrics.sum_where(Metric::RecordingUploaded, |_| true),
+            0.0
+        );
+    }
+}

@@ -34,6 +34,7 @@ use shared::domain::{
     RoomName,
 };
 use shared::http::{detail, json_response, Route};
+use shared::metrics::{Function, Metric, Metrics};
 use shared::platform::daily::token::{join_url, TokenRequest};
 use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
@@ -69,6 +70,7 @@ pub struct Deps {
     pub daily: Option<Arc<dyn DailyApi>>,
     pub auth: Authenticator,
     pub clock: fn() -> DateTime<Utc>,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,7 @@ impl Deps {
             consents,
             platforms,
             clock: Utc::now,
+            metrics: Metrics::standard(Function::RoomsApi),
         })
     }
 
@@ -638,7 +641,7 @@ async fn delete_room(
 /// Get-or-create the room's active meeting. Concurrent callers race on one conditional write
 /// (`claim_active`); each loser deletes the platform room it made and answers with the winner's
 /// meeting, so every caller gets the same meeting and no platform room is left behind.
-#[instrument(skip_all, fields(room_name = Empty))]
+#[instrument(skip_all, fields(room_name = Empty, meeting_id = Empty))]
 async fn room_meeting(
     State(deps): State<Arc<Deps>>,
     Caller(user): Caller,
@@ -664,13 +667,13 @@ async fn room_meeting(
     }
 
     let selected = select_platform(&room.id, &deps.config.flags);
-    let client = deps
-        .platforms
-        .get(selected)
-        .map_err(|source| ApiError::Platform {
+    let client = deps.platforms.get(selected).map_err(|source| {
+        deps.metrics.count(Metric::PlatformError, Some(selected));
+        ApiError::Platform {
             platform: selected,
             source,
-        })?;
+        }
+    })?;
     let platform = client.platform();
     let end_date = now
         + chrono::Duration::from_std(deps.config.meeting_duration)
@@ -688,7 +691,10 @@ async fn room_meeting(
     let created = client
         .create_meeting(&prefix, end_date, &room)
         .await
-        .map_err(|source| ApiError::Platform { platform, source })?;
+        .map_err(|source| {
+            deps.metrics.count(Metric::PlatformError, Some(platform));
+            ApiError::Platform { platform, source }
+        })?;
 
     let meeting = Meeting {
         recordings_started: Default::default(),
@@ -712,7 +718,10 @@ async fn room_meeting(
     let claimed = deps.meetings.claim_active(&meeting, now).await;
     let winner = match claimed {
         Ok(Claim::Won) => {
+            Span::current().record("meeting_id", meeting.id.as_str());
             info!(meeting_id = %meeting.id, %platform, "meeting created");
+            deps.metrics
+                .count(Metric::MeetingCreated, Some(meeting.platform));
             meeting
         }
         Ok(Claim::Lost(winner)) => {
@@ -1039,9 +1048,13 @@ async fn start_recording(
     let answer = daily
         .start_recording(&meeting.room_name, kind, instance_id)
         .await
-        .map_err(|source| ApiError::Daily {
-            action: "start the recording",
-            source,
+        .map_err(|source| {
+            deps.metrics
+                .count(Metric::PlatformError, Some(Platform::Daily));
+            ApiError::Daily {
+                action: "start the recording",
+                source,
+            }
         })?;
     // The recording runs whatever happens to the marker; without it a later start asks Daily
     // again under the same instance id, which starts nothing new.
@@ -1054,7 +1067,11 @@ async fn start_recording(
     }
     info!(%kind, %instance_id, ?answer, "manual Daily recording start");
     let status = match answer {
-        RecordingStart::Started => "ok",
+        RecordingStart::Started => {
+            deps.metrics
+                .count(Metric::RecordingStarted, Some(Platform::Daily));
+            "ok"
+        }
         RecordingStart::AlreadyActive => "already_active",
     };
     Ok(json_response(200, &json!({ "status": status })))

@@ -20,12 +20,13 @@ use http::HeaderMap;
 use lambda_http::{Body, Response};
 use secrecy::SecretString;
 use tracing::field::Empty;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::Platform;
 use shared::http::Route;
+use shared::metrics::{Function, Metric, Metrics};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{EventClaim, MeetingStore, StoreError, WebhookEventStore};
 use shared::webhook::pipeline::{self, Claiming, Outcome, Webhook};
@@ -44,6 +45,7 @@ pub struct Deps {
     pub events: Arc<dyn WebhookEventStore>,
     /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
     pub secret: Option<SecretString>,
+    pub metrics: Metrics,
 }
 
 impl Deps {
@@ -56,6 +58,7 @@ impl Deps {
             meetings: Arc::new(stores.meetings),
             events: Arc::new(stores.webhook_events),
             secret: config.whereby.webhook_secret.clone(),
+            metrics: Metrics::standard(Function::WherebyWebhook),
         }
     }
 }
@@ -85,7 +88,7 @@ pub async fn handle(
 
 /// The whole webhook over raw parts, with the time as a parameter so tests can check tolerance.
 /// The steps are [`pipeline::run`]'s; what is Whereby's is the [`Webhook`] implementation below.
-#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty))]
+#[instrument(skip_all, fields(bytes = body.len(), event_id = Empty, event_type = Empty, room = Empty, meeting_id = Empty))]
 pub async fn handle_raw(
     deps: &Deps,
     headers: &HeaderMap,
@@ -109,6 +112,16 @@ impl Webhook for Deps {
 
     fn events(&self) -> &dyn WebhookEventStore {
         self.events.as_ref()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn record_details(event: &Self::Event<'_>, span: &Span) {
+        if let EventKind::ClientJoined(c) | EventKind::ClientLeft(c) = &event.kind {
+            span.record("room", &*c.room_name);
+        }
     }
 
     fn verify(
@@ -151,20 +164,26 @@ impl Webhook for Deps {
         };
         // Without createdAt the receive time is the best order we have.
         let observed_at = event.created_at.unwrap_or(claim.now);
-        set_count(self, change, observed_at).await?;
+        let found = set_count(self, change, observed_at).await?;
+        if found && matches!(event.kind, EventKind::ClientJoined(_)) {
+            self.metrics
+                .count(Metric::ParticipantJoined, Some(Platform::Whereby));
+        }
         Ok(Outcome::Applied(()))
     }
 }
 
+/// Sets the meeting's count from the event; `false` when no meeting has the room.
 async fn set_count(
     deps: &Deps,
     change: &ClientChange<'_>,
     observed_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let Some(meeting) = deps.meetings.get_by_room_name(&change.room_name).await? else {
         warn!(room = %change.room_name, "whereby event for an unknown meeting; accepted and ignored");
-        return Ok(());
+        return Ok(false);
     };
+    Span::current().record("meeting_id", meeting.id.as_str());
     let written = deps
         .meetings
         .set_clients_if_newer(&meeting.id, change.num_clients, observed_at)
@@ -174,5 +193,5 @@ async fn set_count(
     } else {
         info!(meeting_id = %meeting.id, num_clients = change.num_clients, "older whereby event; newer count kept");
     }
-    Ok(())
+    Ok(true)
 }

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMode};
 use shared::fakes::{MemoryMeetings, MemoryWebhookEvents};
+use shared::metrics::{Function, Metric, Metrics, Registry};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
 use tower::ServiceExt;
@@ -20,6 +21,7 @@ const MEETING_ID: &str = "meeting-w";
 struct World {
     meetings: Arc<MemoryMeetings>,
     events: Arc<MemoryWebhookEvents>,
+    metrics: Arc<Registry>,
     deps: Arc<Deps>,
 }
 
@@ -46,14 +48,17 @@ fn world_with(secret: Option<&str>) -> World {
         extra_data: Value::Null,
     });
     let events = Arc::new(MemoryWebhookEvents::default());
+    let metrics = Arc::new(Registry::default());
     let deps = Deps {
         meetings: meetings.clone(),
         events: events.clone(),
         secret: secret.map(|s| SecretString::from(s.to_owned())),
+        metrics: Metrics::new(Function::WherebyWebhook, metrics.clone()),
     };
     World {
         meetings,
         events,
+        metrics,
         deps: Arc::new(deps),
     }
 }
@@ -267,4 +272,20 @@ mod properties {
             prop_assert!([200, 413, 422].contains(&status), "status {status}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_join_is_counted_once_however_often_it_is_delivered_and_a_leave_not_at_all() {
+    let w = world();
+    let joined = fixture("room.client.joined");
+    send(&w, &joined).await;
+    send(&w, &joined).await;
+    send(&w, &fixture("room.client.left")).await;
+    let whereby = |m| {
+        w.metrics
+            .sum_where(m, |k| k.platform == Some(Platform::Whereby))
+    };
+    assert_eq!(whereby(Metric::ParticipantJoined), 1.0);
+    assert_eq!(whereby(Metric::WebhookAccepted), 2.0);
+    assert_eq!(whereby(Metric::WebhookDuplicate), 1.0);
 }

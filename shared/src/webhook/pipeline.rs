@@ -14,6 +14,10 @@
 //! 8. a follow-up on the apply step's outcome ([`Webhook::follow_up`]), after the claim is
 //!    complete: work whose failure must not make the platform retry the event.
 //!
+//! Every request that reaches verification is counted once ([`crate::metrics`]):
+//! `WebhookRejected` (with its `Reason`), `WebhookAccepted`, `WebhookDuplicate` or
+//! `WebhookFailed` (the 503s). The unsigned probe is not counted.
+//!
 //! A platform supplies only its verifier, parser, apply step and a few constants; status codes
 //! and bodies come from [`responses`], and log lines name the platform by [`Webhook::NAME`].
 
@@ -30,6 +34,7 @@ use tracing::{error, info, warn, Span};
 use super::signature::SignatureError;
 use super::{responses, ParseError, MAX_BODY_BYTES};
 use crate::domain::Platform;
+use crate::metrics::{Metric, Metrics, RejectReason};
 use crate::store::{EventClaim, StoreResult, WebhookEventStore};
 
 /// How an event is deduplicated, chosen per event by [`Webhook::claiming`].
@@ -83,6 +88,9 @@ pub trait Webhook: Sync {
 
     /// Where the pipeline's claims are written.
     fn events(&self) -> &dyn WebhookEventStore;
+
+    /// Where the pipeline counts outcomes: accepted, duplicate, rejected (by reason), failed.
+    fn metrics(&self) -> &Metrics;
 
     /// A request answered 200 before verification, with no effect (Daily's creation probe).
     fn is_probe(&self, _body: &[u8]) -> bool {
@@ -139,8 +147,11 @@ pub async fn run<W: Webhook>(
     now: DateTime<Utc>,
 ) -> Response<Body> {
     let name = W::NAME;
+    let metrics = webhook.metrics();
+    let platform = Some(W::PLATFORM);
     if body.len() > MAX_BODY_BYTES {
         warn!(limit = MAX_BODY_BYTES, "{name} webhook body too large");
+        metrics.webhook_rejected(W::PLATFORM, RejectReason::TooLarge);
         return responses::too_large();
     }
     if webhook.is_probe(body) {
@@ -149,12 +160,14 @@ pub async fn run<W: Webhook>(
     }
     if let Err(e) = webhook.verify(headers, body, now) {
         log_rejection::<W>(&e);
+        metrics.webhook_rejected(W::PLATFORM, reject_reason(&e));
         return responses::signature_rejected(&e);
     }
     let event = match webhook.parse(body) {
         Ok(event) => event,
         Err(e) => {
             warn!(error = %e, "signed {name} webhook body is malformed");
+            metrics.webhook_rejected(W::PLATFORM, RejectReason::Malformed);
             return responses::unprocessable(&e);
         }
     };
@@ -177,16 +190,19 @@ pub async fn run<W: Webhook>(
     match claiming {
         Claiming::NotHandled => {
             info!("{name} event type not handled; accepted");
+            metrics.count(Metric::WebhookAccepted, platform);
             return responses::ok();
         }
         Claiming::Pipeline => match take_claim(webhook.events(), claim).await {
             Ok(true) => {}
             Ok(false) => {
                 info!("{name} event already handled; duplicate ignored");
+                metrics.count(Metric::WebhookDuplicate, platform);
                 return responses::ok();
             }
             Err(e) => {
                 error!(error = %e, "cannot claim {name} event");
+                metrics.count(Metric::WebhookFailed, platform);
                 return responses::retry_later();
             }
         },
@@ -197,6 +213,7 @@ pub async fn run<W: Webhook>(
         Ok(Outcome::Applied(effect)) => effect,
         Ok(Outcome::Duplicate) => {
             info!("{name} event already handled; duplicate ignored");
+            metrics.count(Metric::WebhookDuplicate, platform);
             return responses::ok();
         }
         Err(e) => {
@@ -204,9 +221,11 @@ pub async fn run<W: Webhook>(
                 error!(error = %e, "{name} event handling failed; releasing the claim for a retry");
                 release_claim(webhook.events(), claim, name).await;
             }
+            metrics.count(Metric::WebhookFailed, platform);
             return responses::retry_later();
         }
     };
+    metrics.count(Metric::WebhookAccepted, platform);
     if claiming == Claiming::Pipeline {
         complete_claim(webhook.events(), claim).await;
     }
@@ -229,6 +248,16 @@ async fn complete_claim(_events: &dyn WebhookEventStore, _claim: EventClaim<'_>)
 async fn release_claim(events: &dyn WebhookEventStore, claim: EventClaim<'_>, name: &str) {
     if let Err(e) = events.release(claim.platform, claim.event_id).await {
         error!(error = %e, "cannot release the {name} event claim; a retry will be ignored");
+    }
+}
+
+/// The `Reason` a signature error is counted under.
+fn reject_reason(e: &SignatureError) -> RejectReason {
+    match e {
+        SignatureError::NotConfigured => RejectReason::Unconfigured,
+        SignatureError::Missing => RejectReason::Missing,
+        e if e.is_stale() => RejectReason::Stale,
+        SignatureError::Invalid { .. } => RejectReason::Invalid,
     }
 }
 

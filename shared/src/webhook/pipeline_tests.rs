@@ -1,13 +1,14 @@
 //! The pipeline's order of checks and claim handling, with a test platform over the in-memory
 //! event store: Whereby's signature scheme and envelope, and an apply step that records calls.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::*;
 use crate::fakes::MemoryWebhookEvents;
+use crate::metrics::{Detail, Function, Registry};
 use crate::webhook::signature::{header_map, sign_whereby, verify_whereby};
 use crate::webhook::whereby::{self, EventKind};
 
@@ -43,17 +44,30 @@ struct TestHook {
     /// Apply fails while set.
     failing: Mutex<bool>,
     calls: Mutex<Calls>,
+    registry: Arc<Registry>,
+    metrics: Metrics,
 }
 
 impl TestHook {
     fn new(claiming: Claiming) -> Self {
+        let registry = Arc::new(Registry::default());
         Self {
             secret: Some(SecretString::from(SECRET)),
             events: MemoryWebhookEvents::default(),
             claiming,
             failing: Mutex::new(false),
             calls: Mutex::default(),
+            registry: registry.clone(),
+            metrics: Metrics::new(Function::WherebyWebhook, registry),
         }
+    }
+
+    /// How many webhooks were counted under `metric` (and `reason`, for rejections).
+    fn counted(&self, metric: Metric, reason: Option<RejectReason>) -> f64 {
+        self.registry.sum_where(metric, |k| {
+            k.platform == Some(Platform::Whereby)
+                && reason.is_none_or(|r| k.detail == Some(Detail::Reason(r)))
+        })
     }
 
     fn fail_apply(&self, failing: bool) {
@@ -87,6 +101,10 @@ impl Webhook for TestHook {
 
     fn events(&self) -> &dyn WebhookEventStore {
         &self.events
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     fn is_probe(&self, body: &[u8]) -> bool {
@@ -328,4 +346,58 @@ async fn an_unclaimed_event_is_applied_every_time_without_a_claim() {
     assert_eq!(send(&hook, &signed(&body), &body).await, ok());
     assert_eq!(hook.applied().len(), 2);
     assert!(!hook.claimed("e1"));
+}
+
+#[tokio::test]
+async fn each_request_is_counted_once_under_its_outcome_and_rejection_reason() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = join("e1");
+    // Accepted, then a duplicate.
+    send(&hook, &signed(&body), &body).await;
+    send(&hook, &signed(&body), &body).await;
+    // Unsigned, wrongly signed, signed too long ago, signed but malformed, too large.
+    send(&hook, &HeaderMap::new(), &body).await;
+    let wrong = header_map(&sign_whereby("other", now().timestamp(), &body));
+    send(&hook, &wrong, &body).await;
+    let stale = header_map(&sign_whereby(SECRET, now().timestamp() - 3600, &body));
+    send(&hook, &stale, &body).await;
+    let malformed = br#"{"id":"e2","type":"room.client.joined","data":{}}"#;
+    send(&hook, &signed(malformed), malformed).await;
+    let large = vec![b' '; MAX_BODY_BYTES + 1];
+    send(&hook, &signed(&large), &large).await;
+    // A failed apply (503); the probe is not a webhook event and is not counted.
+    hook.fail_apply(true);
+    let other = join("e3");
+    send(&hook, &signed(&other), &other).await;
+    send(&hook, &HeaderMap::new(), PROBE).await;
+
+    assert_eq!(hook.counted(Metric::WebhookAccepted, None), 1.0);
+    assert_eq!(hook.counted(Metric::WebhookDuplicate, None), 1.0);
+    assert_eq!(hook.counted(Metric::WebhookFailed, None), 1.0);
+    assert_eq!(hook.counted(Metric::WebhookRejected, None), 5.0);
+    for reason in [
+        RejectReason::Missing,
+        RejectReason::Invalid,
+        RejectReason::Stale,
+        RejectReason::Malformed,
+        RejectReason::TooLarge,
+    ] {
+        assert_eq!(
+            hook.counted(Metric::WebhookRejected, Some(reason)),
+            1.0,
+            "{reason:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unset_secret_is_counted_as_unconfigured() {
+    let mut hook = TestHook::new(Claiming::Pipeline);
+    hook.secret = None;
+    let body = join("e1");
+    send(&hook, &signed(&body), &body).await;
+    assert_eq!(
+        hook.counted(Metric::WebhookRejected, Some(RejectReason::Unconfigured)),
+        1.0
+    );
 }

@@ -63,6 +63,19 @@ fn invalid(reason: &'static str) -> SignatureError {
     SignatureError::Invalid { reason }
 }
 
+/// The reasons of a signed timestamp outside the tolerance (a replay, or a sender's clock off).
+const TIMESTAMP_TOO_OLD: &str = "timestamp is too old";
+const TIMESTAMP_IN_FUTURE: &str = "timestamp is in the future";
+
+impl SignatureError {
+    /// Whether the signature was refused only for its timestamp being outside the tolerance:
+    /// counted apart from wrong signatures (`WebhookRejected` with `Reason=stale`), since a
+    /// clock problem and a wrong secret call for different fixes.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, SignatureError::Invalid { reason } if *reason == TIMESTAMP_TOO_OLD || *reason == TIMESTAMP_IN_FUTURE)
+    }
+}
+
 /// The Daily secret (base64) is not base64, so it cannot key the real scheme.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the Daily webhook secret is not base64")]
@@ -282,9 +295,9 @@ fn check_fresh(
     let skew = now.timestamp().abs_diff(seconds);
     if skew > tolerance.as_secs() {
         let reason = if seconds > now.timestamp() {
-            "timestamp is in the future"
+            TIMESTAMP_IN_FUTURE
         } else {
-            "timestamp is too old"
+            TIMESTAMP_TOO_OLD
         };
         return Err(invalid(reason));
     }

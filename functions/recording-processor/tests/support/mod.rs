@@ -19,6 +19,7 @@ use shared::fakes::{
     MemoryBlobs, MemoryDownloads, MemoryMeetings, MemoryPipelineQueue, MemoryRecordingQueue,
     MemoryRecordingStarter, MemoryRecordings, MemoryTranscripts, Reply,
 };
+use shared::metrics::{Function, Metrics, Registry};
 
 /// Access links by Daily recording id.
 #[derive(Default)]
@@ -56,6 +57,8 @@ pub struct Harness {
     pub transcripts: Arc<MemoryTranscripts>,
     pub pipeline: Arc<MemoryPipelineQueue>,
     pub links: Arc<FakeLinks>,
+    /// What the handler counted.
+    pub metrics: Arc<Registry>,
 }
 
 /// The origin [`Harness`] serves files from.
@@ -78,7 +81,9 @@ impl Harness {
         let links = Arc::new(FakeLinks::default());
         let starter = Arc::new(MemoryRecordingStarter::default());
         let recordings_queue = Arc::new(MemoryRecordingQueue::default());
+        let metrics = Arc::new(Registry::default());
         let deps = Deps {
+            metrics: Metrics::new(Function::RecordingProcessor, metrics.clone()),
             meetings: meetings.clone(),
             recordings: recordings.clone(),
             transcripts: transcripts.clone(),
@@ -104,6 +109,7 @@ impl Harness {
             transcripts,
             pipeline,
             links,
+            metrics,
         }
     }
 
