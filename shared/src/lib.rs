@@ -7,6 +7,7 @@ pub mod domain;
 pub mod download;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod flags;
 pub mod http;
 pub mod media;
 pub mod messages;

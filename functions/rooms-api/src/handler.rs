@@ -28,11 +28,12 @@ use tracing::field::Empty;
 use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
-use shared::config::Config;
+use shared::config::{Config, Flags};
 use shared::domain::{
     Consent, Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode,
     RoomName,
 };
+use shared::flags::{CachedFlags, FlagSource, StaticFlags};
 use shared::http::{detail, json_response, Route};
 use shared::platform::daily::token::{join_url, TokenRequest};
 use shared::platform::daily::{recording_instance_id, RecordingStart};
@@ -64,6 +65,9 @@ pub struct Deps {
     pub meetings: Arc<dyn MeetingStore>,
     pub consents: Arc<dyn ConsentStore>,
     pub platforms: Arc<PlatformRegistry>,
+    /// The runtime flags that choose a room's platform (stored, cached; `config.flags` are
+    /// their defaults).
+    pub flags: Arc<dyn FlagSource>,
     /// Daily's own operations (join tokens, recording starts); `None` when Daily is not
     /// configured (or the mock stands in for it).
     pub daily: Option<Arc<dyn DailyApi>>,
@@ -78,7 +82,8 @@ pub enum DepsError {
 }
 
 impl Deps {
-    /// Deps over the given stores and platforms; fails when the auth settings are unusable.
+    /// Deps over the given stores and platforms, with `config.flags` as fixed flags (see
+    /// [`Self::with_flags`]); fails when the auth settings are unusable.
     pub fn new(
         config: Arc<Config>,
         rooms: Arc<dyn RoomStore>,
@@ -89,6 +94,7 @@ impl Deps {
         Ok(Self {
             auth: Authenticator::from_config(&config.auth)?,
             daily: platforms.daily_client().map(|d| d as Arc<dyn DailyApi>),
+            flags: Arc::new(StaticFlags(config.flags.clone())),
             config,
             rooms,
             meetings,
@@ -96,6 +102,12 @@ impl Deps {
             platforms,
             clock: Utc::now,
         })
+    }
+
+    /// These deps reading the flags from `flags`.
+    pub fn with_flags(mut self, flags: Arc<dyn FlagSource>) -> Self {
+        self.flags = flags;
+        self
     }
 
     /// These deps with `daily` as the Daily client (tests, or a client built by hand).
@@ -113,20 +125,27 @@ impl Deps {
         }
     }
 
-    /// Deps over the DynamoDB tables named in `config`; used by `main` and the local stack.
+    /// Deps over the DynamoDB tables named in `config`, the stored flags read through a cache
+    /// of `FLAGS_CACHE_SECONDS`; used by `main` and the local stack.
     pub fn from_config(
         config: Arc<Config>,
         aws: &AwsClients,
         platforms: PlatformRegistry,
     ) -> Result<Self, DepsError> {
         let stores = DynamoStores::new(aws.dynamodb.clone(), &config.tables);
-        Self::new(
+        let flags = CachedFlags::new(
+            Arc::new(stores.flags),
+            config.flags.clone(),
+            config.flags_cache,
+        );
+        Ok(Self::new(
             config,
             Arc::new(stores.rooms),
             Arc::new(stores.meetings),
             Arc::new(stores.consents),
             Arc::new(platforms),
-        )
+        )?
+        .with_flags(Arc::new(flags)))
     }
 }
 
@@ -375,8 +394,10 @@ pub struct RoomView {
     pub skip_consent: bool,
 }
 
-impl From<&Room> for RoomView {
-    fn from(r: &Room) -> Self {
+impl RoomView {
+    /// The room as the API shows it: `platform` is the one its next meeting would use under
+    /// `flags` (an active meeting keeps its own until it ends).
+    fn new(r: &Room, flags: &Flags) -> Self {
         Self {
             id: r.id.clone(),
             name: r.name.to_string(),
@@ -390,7 +411,7 @@ impl From<&Room> for RoomView {
             recording_type: r.recording_type,
             recording_trigger: r.recording_trigger,
             is_shared: r.is_shared,
-            platform: r.platform,
+            platform: select_platform(&r.id, flags),
             skip_consent: r.skip_consent,
         }
     }
@@ -469,7 +490,12 @@ async fn list_rooms(
         .rooms
         .list_for_user(user.as_deref(), page, size)
         .await?;
-    let items: Vec<RoomView> = listed.items.iter().map(RoomView::from).collect();
+    let flags = deps.flags.current().await?;
+    let items: Vec<RoomView> = listed
+        .items
+        .iter()
+        .map(|r| RoomView::new(r, &flags))
+        .collect();
     Ok(json_response(
         200,
         &json!({
@@ -550,7 +576,8 @@ async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: 
         return Err(Invalid(vec![]).into());
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let platform = select_platform(&id, &deps.config.flags);
+    let flags = deps.flags.current().await?;
+    let platform = select_platform(&id, &flags);
     let room = Room {
         skip_consent: fields.skip_consent.unwrap_or(false),
         platform,
@@ -569,7 +596,7 @@ async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: 
     };
     deps.rooms.create(&room).await.map_err(room_conflict)?;
     info!(room_id = %room.id, room_name = %room.name, %platform, "room created");
-    Ok(json_response(200, &RoomView::from(&room)))
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 fn usable_id(id: &str) -> bool {
@@ -612,7 +639,8 @@ async fn update_room(
             other => break other.map_err(room_conflict)?,
         }
     };
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 #[instrument(skip_all, fields(room_id = Empty))]
@@ -663,7 +691,8 @@ async fn room_meeting(
         ));
     }
 
-    let selected = select_platform(&room.id, &deps.config.flags);
+    // Read only when a meeting is made: an active meeting keeps its platform until it ends.
+    let selected = select_platform(&room.id, &deps.flags.current().await?);
     let client = deps
         .platforms
         .get(selected)
@@ -857,7 +886,8 @@ async fn get_room(
     if !visible {
         return Err(ApiError::RoomNotFound);
     }
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 /// The room by name: what the room page loads before it joins.
@@ -870,7 +900,8 @@ async fn get_room_by_name(
 ) -> Reply {
     let room_name = path_param(room_name, ApiError::RoomNotFound)?;
     let room = room_named(&deps, &room_name).await?;
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 /// The room's active meetings (at most one: the room's active slot), as a list.
