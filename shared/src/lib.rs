@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod flags;
 pub mod http;
 pub mod media;
+pub mod meeting_open;
 pub mod messages;
 pub mod platform;
 pub mod provision;

@@ -35,14 +35,13 @@ use shared::domain::{
 };
 use shared::flags::{CachedFlags, FlagSource, StaticFlags};
 use shared::http::{detail, json_response, Route};
+use shared::meeting_open::{open_meeting, OpenError};
 use shared::platform::daily::token::{join_url, TokenRequest};
 use shared::platform::daily::{recording_instance_id, RecordingStart};
-use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
+use shared::platform::{select_platform, PlatformError, PlatformRegistry};
 use shared::retry::Transient;
 use shared::store::dynamo::DynamoStores;
-use shared::store::{
-    conflict, Claim, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError,
-};
+use shared::store::{conflict, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError};
 
 use crate::auth::{AuthError, Authenticator, UserId};
 use crate::daily::DailyApi;
@@ -701,75 +700,23 @@ async fn room_meeting(
             source,
         })?;
     let platform = client.platform();
-    let end_date = now
-        + chrono::Duration::from_std(deps.config.meeting_duration)
-            .unwrap_or_else(|_| chrono::Duration::hours(8));
-    // Daily (and the mock) name rooms `<prefix>-<second>`, and Daily deletes by name: racing
-    // callers within one second would otherwise collide, and a loser would delete the winner's
-    // room. A random part keeps every caller's room its own. Whereby names rooms itself.
-    let prefix = match platform {
-        Platform::Whereby => room.name.to_string(),
-        _ => {
-            let tag = uuid::Uuid::new_v4().simple().to_string();
-            format!("{}-{}", room.name, &tag[..6])
-        }
-    };
-    let created = client
-        .create_meeting(&prefix, end_date, &room)
-        .await
-        .map_err(|source| ApiError::Platform { platform, source })?;
-
-    let meeting = Meeting {
-        recordings_started: Default::default(),
-        id: created.meeting_id.clone(),
-        room_id: room.id.clone(),
-        room_name: created.room_name.clone(),
-        room_url: created.room_url.clone(),
-        host_room_url: created.host_room_url.clone(),
-        start_date: now,
-        end_date,
-        user_id: user.clone(),
-        is_locked: room.is_locked,
-        room_mode: room.room_mode,
-        recording_type: room.recording_type,
-        recording_trigger: room.recording_trigger,
-        num_clients: 0,
-        is_active: true,
-        platform: created.platform,
-        extra_data: created.extra_data.clone(),
-    };
-    let claimed = deps.meetings.claim_active(&meeting, now).await;
-    let winner = match claimed {
-        Ok(Claim::Won) => {
-            info!(meeting_id = %meeting.id, %platform, "meeting created");
-            meeting
-        }
-        Ok(Claim::Lost(winner)) => {
-            info!(winner = %winner.id, "another request created the meeting first");
-            discard_platform_room(client.as_ref(), &meeting).await;
-            winner
-        }
-        Err(e) => {
-            discard_platform_room(client.as_ref(), &meeting).await;
-            return Err(e.into());
-        }
-    };
+    let opened = open_meeting(
+        client.as_ref(),
+        deps.meetings.as_ref(),
+        &room,
+        user.clone(),
+        now,
+        deps.config.meeting_duration,
+    )
+    .await
+    .map_err(|e| match e {
+        OpenError::Platform { source, .. } => ApiError::Platform { platform, source },
+        OpenError::Store(e) => ApiError::Store(e),
+    })?;
     Ok(json_response(
         200,
-        &MeetingView::for_caller(&winner, &room, &user),
+        &MeetingView::for_caller(opened.meeting(), &room, &user),
     ))
-}
-
-/// Deletes a platform room that will not be used. A failure is logged: the room expires on its
-/// own at `end_date` on both platforms.
-async fn discard_platform_room(client: &dyn VideoPlatform, meeting: &Meeting) {
-    if let Err(e) = client
-        .delete_room(&meeting.room_name, Some(&meeting.id))
-        .await
-    {
-        warn!(room_name = %meeting.room_name, platform = %meeting.platform, error = %e,
-            "could not delete an unused platform room; it expires at its end date");
-    }
 }
 
 #[instrument(skip_all, fields(meeting_id = Empty))]
