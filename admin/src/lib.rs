@@ -56,7 +56,11 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         let text = e.to_string();
         // The SDK's error context repeats the whole HTTP exchange: keep the service's words.
-        let short = text.split(" (ServiceError").next().unwrap_or(&text).to_owned();
+        let short = text
+            .split(" (ServiceError")
+            .next()
+            .unwrap_or(&text)
+            .to_owned();
         if text.contains("ResourceNotFoundException") {
             AdminError::Config(format!(
                 "{short}: a table named by ROOMS_TABLE, MEETINGS_TABLE or CONFIG_TABLE does not \

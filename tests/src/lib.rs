@@ -1,6 +1,8 @@
 //! Helpers for the black-box tests: the emulator the scripts started, a private emulator a test
 //! may kill, and a local stack on a free port with its own uniquely named AWS resources.
 
+pub mod fakes;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
