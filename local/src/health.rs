@@ -37,15 +37,7 @@ pub async fn check(stack: &Stack) -> (u16, serde_json::Value) {
     let aws = &stack.aws;
     let tables = &stack.config.tables;
     let mut probes: Vec<Probe<'_>> = Vec::new();
-    for table in [
-        &tables.rooms,
-        &tables.meetings,
-        &tables.participant_sessions,
-        &tables.recordings,
-        &tables.transcripts,
-        &tables.meeting_consents,
-        &tables.webhook_events,
-    ] {
+    for table in tables.all() {
         probes.push(Probe {
             service: "dynamodb",
             what: format!("table {table}"),

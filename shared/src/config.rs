@@ -55,6 +55,8 @@ pub struct TableNames {
     pub transcripts: String,
     pub meeting_consents: String,
     pub webhook_events: String,
+    /// The runtime flags item (DESIGN.md section 13).
+    pub config: String,
 }
 
 impl TableNames {
@@ -69,7 +71,22 @@ impl TableNames {
             transcripts: format!("{prefix}-transcripts"),
             meeting_consents: format!("{prefix}-meeting-consents"),
             webhook_events: format!("{prefix}-webhook-events"),
+            config: format!("{prefix}-config"),
         }
+    }
+
+    /// Every table name, in the order of `infra/tables.yaml`.
+    pub fn all(&self) -> [&str; 8] {
+        [
+            &self.rooms,
+            &self.meetings,
+            &self.participant_sessions,
+            &self.recordings,
+            &self.transcripts,
+            &self.meeting_consents,
+            &self.webhook_events,
+            &self.config,
+        ]
     }
 }
 
@@ -193,7 +210,8 @@ pub enum Part {
     /// `DAILY_API_URL`, `DAILY_API_KEY`, `DAILY_WEBHOOK_SECRET`, `DAILY_SUBDOMAIN`,
     /// `AWS_DAILY_*`: [`DailyConfig`].
     Daily,
-    /// `DAILY_MIGRATION_*`, `DEFAULT_VIDEO_PLATFORM`: [`Flags`].
+    /// `DAILY_MIGRATION_*`, `DEFAULT_VIDEO_PLATFORM`: [`Flags`] (the defaults of the stored
+    /// runtime flags); `FLAGS_CACHE_SECONDS`: [`Config::flags_cache`].
     Flags,
     /// `AUTH_*`: [`AuthConfig`].
     Auth,
@@ -391,7 +409,10 @@ pub struct Config {
     pub recordings_bucket: String,
     pub whereby: WherebyConfig,
     pub daily: DailyConfig,
+    /// The defaults of the runtime flags, used while no flags are stored (`crate::flags`).
     pub flags: Flags,
+    /// `FLAGS_CACHE_SECONDS`: how long a function may use the stored flags it read.
+    pub flags_cache: Duration,
     /// Whether `DEFAULT_VIDEO_PLATFORM` was set explicitly (the local stack falls back to the
     /// mock platform only when it was not).
     pub default_platform_explicit: bool,
@@ -440,6 +461,7 @@ impl Config {
             transcripts: env.string_or("TRANSCRIPTS_TABLE", "reflector-transcripts"),
             meeting_consents: env.string_or("MEETING_CONSENTS_TABLE", "reflector-meeting-consents"),
             webhook_events: env.string_or("WEBHOOK_EVENTS_TABLE", "reflector-webhook-events"),
+            config: env.string_or("CONFIG_TABLE", "reflector-config"),
         };
         let meetings = MeetingSettings::from_vars(part(Part::Meetings))?;
         let sweeper = SweeperSettings::from_vars(part(Part::Sweeper))?;
@@ -451,6 +473,7 @@ impl Config {
             whereby: WherebyConfig::from_vars(part(Part::Whereby))?,
             daily: DailyConfig::from_vars(part(Part::Daily))?,
             flags: Flags::from_vars(part(Part::Flags))?,
+            flags_cache: flags_cache_from_vars(part(Part::Flags))?,
             default_platform_explicit: Env(part(Part::Flags))
                 .string("DEFAULT_VIDEO_PLATFORM")
                 .is_some(),
@@ -469,6 +492,25 @@ impl Config {
     pub fn has_platform_credentials(&self) -> bool {
         self.whereby.api_key.is_some() || self.daily.api_key.is_some()
     }
+}
+
+/// The longest `FLAGS_CACHE_SECONDS` accepted: a longer cache would make a rollback slow.
+pub const MAX_FLAGS_CACHE_SECONDS: u64 = 3600;
+pub const DEFAULT_FLAGS_CACHE_SECONDS: u64 = 30;
+
+/// `FLAGS_CACHE_SECONDS`: whole seconds from 0 (read the flags on every use) to
+/// [`MAX_FLAGS_CACHE_SECONDS`].
+fn flags_cache_from_vars(vars: &HashMap<String, String>) -> Result<Duration, ConfigError> {
+    let env = Env(vars);
+    let secs = env.u64_or("FLAGS_CACHE_SECONDS", DEFAULT_FLAGS_CACHE_SECONDS)?;
+    if secs > MAX_FLAGS_CACHE_SECONDS {
+        return Err(ConfigError::Invalid {
+            var: "FLAGS_CACHE_SECONDS",
+            value: secs.to_string(),
+            expected: format!("a whole number of seconds from 0 to {MAX_FLAGS_CACHE_SECONDS}"),
+        });
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `DAILY_MIGRATION_ROOM_IDS`: comma-separated room ids; blanks around ids and empty entries are
@@ -680,6 +722,8 @@ mod tests {
         assert_eq!(c.tables, TableNames::with_prefix("reflector"));
         assert_eq!(c.tables.rooms, "reflector-rooms");
         assert_eq!(c.tables.webhook_events, "reflector-webhook-events");
+        assert_eq!(c.tables.config, "reflector-config");
+        assert_eq!(c.flags_cache, Duration::from_secs(30));
         assert_eq!(c.recordings_bucket, "reflector-recordings");
         assert_eq!(c.daily.api_url, DEFAULT_DAILY_API_URL);
         assert_eq!(c.whereby.api_url, DEFAULT_WHEREBY_API_URL);
@@ -746,6 +790,7 @@ mod tests {
             ("TRANSCRIPTS_TABLE", "t"),
             ("MEETING_CONSENTS_TABLE", "c"),
             ("WEBHOOK_EVENTS_TABLE", "w"),
+            ("CONFIG_TABLE", "cfg"),
             ("RECORDINGS_QUEUE_URL", "http://q/rec"),
             ("PIPELINE_QUEUE_URL", "http://q/pipe"),
             ("RECORDINGS_BUCKET", "bucket"),
@@ -761,6 +806,7 @@ mod tests {
                 transcripts: "t".into(),
                 meeting_consents: "c".into(),
                 webhook_events: "w".into(),
+                config: "cfg".into(),
             }
         );
         assert_eq!(c.recordings_queue_url.as_deref(), Some("http://q/rec"));
@@ -814,6 +860,25 @@ mod tests {
         for known in ["whereby", "daily", "mock"] {
             assert!(msg.contains(known), "{msg}");
         }
+    }
+
+    #[test]
+    fn flags_cache_seconds_are_bounded_and_named_when_bad() {
+        let c = parse(&[("FLAGS_CACHE_SECONDS", "1")]).unwrap();
+        assert_eq!(c.flags_cache, Duration::from_secs(1));
+        assert_eq!(
+            parse(&[("FLAGS_CACHE_SECONDS", "0")]).unwrap().flags_cache,
+            Duration::ZERO
+        );
+        for bad in ["3601", "-1", "soon"] {
+            let msg = parse(&[("FLAGS_CACHE_SECONDS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("FLAGS_CACHE_SECONDS"), "{bad}: {msg}");
+        }
+        // Read with the flags only: another function's bad value does not stop it.
+        let vars = vars(&[("FLAGS_CACHE_SECONDS", "soon")]);
+        assert!(Config::from_vars_parts(&vars, &[Part::Whereby]).is_ok());
     }
 
     #[test]

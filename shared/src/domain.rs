@@ -206,7 +206,9 @@ pub struct Room {
     pub recording_type: RecordingType,
     pub recording_trigger: RecordingTrigger,
     pub is_shared: bool,
-    /// Chosen by the flags when the room was created.
+    /// Chosen by the flags when the room was created, and kept as a record of that. The API
+    /// shows the platform of the room's next meeting under the current flags instead
+    /// (`select_platform`), since the flags change at run time.
     pub platform: Platform,
     /// Participants record without the consent dialog; on Daily this also shows Daily's own
     /// record button for cloud recordings. Rooms stored before the field existed read false.

@@ -7,8 +7,10 @@ pub mod domain;
 pub mod download;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod flags;
 pub mod http;
 pub mod media;
+pub mod meeting_open;
 pub mod messages;
 pub mod metrics;
 pub mod platform;

@@ -67,6 +67,7 @@ pub fn table_name<'a>(names: &'a TableNames, logical_id: &str) -> Option<&'a str
         "TranscriptsTable" => &names.transcripts,
         "MeetingConsentsTable" => &names.meeting_consents,
         "WebhookEventsTable" => &names.webhook_events,
+        "ConfigTable" => &names.config,
         _ => return None,
     })
 }
@@ -404,6 +405,7 @@ mod tests {
         assert_eq!(
             ids,
             [
+                "ConfigTable",
                 "MeetingConsentsTable",
                 "MeetingsTable",
                 "ParticipantSessionsTable",
@@ -442,6 +444,15 @@ mod tests {
             .find(|s| s.logical_id == "WebhookEventsTable")
             .unwrap();
         assert_eq!(events.ttl_attribute.as_deref(), Some("expires_at"));
+        // TableNames::all lists every declared table once.
+        let mut all: Vec<&str> = names.all().to_vec();
+        all.sort();
+        let mut declared: Vec<&str> = specs
+            .iter()
+            .filter_map(|s| table_name(&names, &s.logical_id))
+            .collect();
+        declared.sort();
+        assert_eq!(all, declared);
     }
 
     #[test]

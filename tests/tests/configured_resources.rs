@@ -151,6 +151,15 @@ async fn health_is_503_naming_each_configured_resource_that_is_gone() {
     assert!(detail.contains(&format!("table {table}")), "{detail}");
     assert!(!detail.contains("unreachable"), "{detail}");
 
+    // The runtime flags' config table is one of the stack's tables too.
+    let config_table = shared::config::TableNames::with_prefix(&s.prefix).config;
+    s.aws
+        .dynamodb
+        .delete_table()
+        .table_name(&config_table)
+        .send()
+        .await
+        .unwrap();
     s.aws
         .sqs
         .delete_queue()
@@ -170,6 +179,7 @@ async fn health_is_503_naming_each_configured_resource_that_is_gone() {
     let detail = body["detail"].as_str().unwrap();
     for gone in [
         format!("table {table}"),
+        format!("table {config_table}"),
         format!("queue {pipeline_url}"),
         format!("bucket {bucket}"),
     ] {

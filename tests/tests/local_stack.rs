@@ -44,6 +44,7 @@ async fn start_creates_every_resource_and_health_is_ok() {
         &names.transcripts,
         &names.meeting_consents,
         &names.webhook_events,
+        &names.config,
     ] {
         aws.dynamodb
             .describe_table()

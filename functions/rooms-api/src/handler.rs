@@ -28,21 +28,21 @@ use tracing::field::Empty;
 use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
-use shared::config::Config;
+use shared::config::{Config, Flags};
 use shared::domain::{
     Consent, Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode,
     RoomName,
 };
+use shared::flags::{CachedFlags, FlagSource, StaticFlags};
 use shared::http::{detail, json_response, Route};
+use shared::meeting_open::{open_meeting, OpenError, Opened};
 use shared::metrics::{Function, Metric, Metrics};
 use shared::platform::daily::token::{join_url, TokenRequest};
 use shared::platform::daily::{recording_instance_id, RecordingStart};
-use shared::platform::{select_platform, PlatformError, PlatformRegistry, VideoPlatform};
+use shared::platform::{select_platform, PlatformError, PlatformRegistry};
 use shared::retry::Transient;
 use shared::store::dynamo::DynamoStores;
-use shared::store::{
-    conflict, Claim, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError,
-};
+use shared::store::{conflict, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError};
 
 use crate::auth::{AuthError, Authenticator, UserId};
 use crate::daily::DailyApi;
@@ -65,6 +65,9 @@ pub struct Deps {
     pub meetings: Arc<dyn MeetingStore>,
     pub consents: Arc<dyn ConsentStore>,
     pub platforms: Arc<PlatformRegistry>,
+    /// The runtime flags that choose a room's platform (stored, cached; `config.flags` are
+    /// their defaults).
+    pub flags: Arc<dyn FlagSource>,
     /// Daily's own operations (join tokens, recording starts); `None` when Daily is not
     /// configured (or the mock stands in for it).
     pub daily: Option<Arc<dyn DailyApi>>,
@@ -80,7 +83,8 @@ pub enum DepsError {
 }
 
 impl Deps {
-    /// Deps over the given stores and platforms; fails when the auth settings are unusable.
+    /// Deps over the given stores and platforms, with `config.flags` as fixed flags (see
+    /// [`Self::with_flags`]); fails when the auth settings are unusable.
     pub fn new(
         config: Arc<Config>,
         rooms: Arc<dyn RoomStore>,
@@ -91,6 +95,7 @@ impl Deps {
         Ok(Self {
             auth: Authenticator::from_config(&config.auth)?,
             daily: platforms.daily_client().map(|d| d as Arc<dyn DailyApi>),
+            flags: Arc::new(StaticFlags(config.flags.clone())),
             config,
             rooms,
             meetings,
@@ -99,6 +104,12 @@ impl Deps {
             clock: Utc::now,
             metrics: Metrics::standard(Function::RoomsApi),
         })
+    }
+
+    /// These deps reading the flags from `flags`.
+    pub fn with_flags(mut self, flags: Arc<dyn FlagSource>) -> Self {
+        self.flags = flags;
+        self
     }
 
     /// These deps with `daily` as the Daily client (tests, or a client built by hand).
@@ -116,20 +127,27 @@ impl Deps {
         }
     }
 
-    /// Deps over the DynamoDB tables named in `config`; used by `main` and the local stack.
+    /// Deps over the DynamoDB tables named in `config`, the stored flags read through a cache
+    /// of `FLAGS_CACHE_SECONDS`; used by `main` and the local stack.
     pub fn from_config(
         config: Arc<Config>,
         aws: &AwsClients,
         platforms: PlatformRegistry,
     ) -> Result<Self, DepsError> {
         let stores = DynamoStores::new(aws.dynamodb.clone(), &config.tables);
-        Self::new(
+        let flags = CachedFlags::new(
+            Arc::new(stores.flags),
+            config.flags.clone(),
+            config.flags_cache,
+        );
+        Ok(Self::new(
             config,
             Arc::new(stores.rooms),
             Arc::new(stores.meetings),
             Arc::new(stores.consents),
             Arc::new(platforms),
-        )
+        )?
+        .with_flags(Arc::new(flags)))
     }
 }
 
@@ -378,8 +396,10 @@ pub struct RoomView {
     pub skip_consent: bool,
 }
 
-impl From<&Room> for RoomView {
-    fn from(r: &Room) -> Self {
+impl RoomView {
+    /// The room as the API shows it: `platform` is the one its next meeting would use under
+    /// `flags` (an active meeting keeps its own until it ends).
+    fn new(r: &Room, flags: &Flags) -> Self {
         Self {
             id: r.id.clone(),
             name: r.name.to_string(),
@@ -393,7 +413,7 @@ impl From<&Room> for RoomView {
             recording_type: r.recording_type,
             recording_trigger: r.recording_trigger,
             is_shared: r.is_shared,
-            platform: r.platform,
+            platform: select_platform(&r.id, flags),
             skip_consent: r.skip_consent,
         }
     }
@@ -472,7 +492,12 @@ async fn list_rooms(
         .rooms
         .list_for_user(user.as_deref(), page, size)
         .await?;
-    let items: Vec<RoomView> = listed.items.iter().map(RoomView::from).collect();
+    let flags = deps.flags.current().await?;
+    let items: Vec<RoomView> = listed
+        .items
+        .iter()
+        .map(|r| RoomView::new(r, &flags))
+        .collect();
     Ok(json_response(
         200,
         &json!({
@@ -553,7 +578,8 @@ async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: 
         return Err(Invalid(vec![]).into());
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let platform = select_platform(&id, &deps.config.flags);
+    let flags = deps.flags.current().await?;
+    let platform = select_platform(&id, &flags);
     let room = Room {
         skip_consent: fields.skip_consent.unwrap_or(false),
         platform,
@@ -572,7 +598,7 @@ async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: 
     };
     deps.rooms.create(&room).await.map_err(room_conflict)?;
     info!(room_id = %room.id, room_name = %room.name, %platform, "room created");
-    Ok(json_response(200, &RoomView::from(&room)))
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 fn usable_id(id: &str) -> bool {
@@ -615,7 +641,8 @@ async fn update_room(
             other => break other.map_err(room_conflict)?,
         }
     };
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 #[instrument(skip_all, fields(room_id = Empty))]
@@ -666,7 +693,8 @@ async fn room_meeting(
         ));
     }
 
-    let selected = select_platform(&room.id, &deps.config.flags);
+    // Read only when a meeting is made: an active meeting keeps its platform until it ends.
+    let selected = select_platform(&room.id, &deps.flags.current().await?);
     let client = deps.platforms.get(selected).map_err(|source| {
         deps.metrics.count(Metric::PlatformError, Some(selected));
         ApiError::Platform {
@@ -675,81 +703,31 @@ async fn room_meeting(
         }
     })?;
     let platform = client.platform();
-    let end_date = now
-        + chrono::Duration::from_std(deps.config.meeting_duration)
-            .unwrap_or_else(|_| chrono::Duration::hours(8));
-    // Daily (and the mock) name rooms `<prefix>-<second>`, and Daily deletes by name: racing
-    // callers within one second would otherwise collide, and a loser would delete the winner's
-    // room. A random part keeps every caller's room its own. Whereby names rooms itself.
-    let prefix = match platform {
-        Platform::Whereby => room.name.to_string(),
-        _ => {
-            let tag = uuid::Uuid::new_v4().simple().to_string();
-            format!("{}-{}", room.name, &tag[..6])
-        }
-    };
-    let created = client
-        .create_meeting(&prefix, end_date, &room)
-        .await
-        .map_err(|source| {
+    let opened = open_meeting(
+        client.as_ref(),
+        deps.meetings.as_ref(),
+        &room,
+        user.clone(),
+        now,
+        deps.config.meeting_duration,
+    )
+    .await
+    .map_err(|e| match e {
+        OpenError::Platform { source, .. } => {
             deps.metrics.count(Metric::PlatformError, Some(platform));
             ApiError::Platform { platform, source }
-        })?;
-
-    let meeting = Meeting {
-        recordings_started: Default::default(),
-        id: created.meeting_id.clone(),
-        room_id: room.id.clone(),
-        room_name: created.room_name.clone(),
-        room_url: created.room_url.clone(),
-        host_room_url: created.host_room_url.clone(),
-        start_date: now,
-        end_date,
-        user_id: user.clone(),
-        is_locked: room.is_locked,
-        room_mode: room.room_mode,
-        recording_type: room.recording_type,
-        recording_trigger: room.recording_trigger,
-        num_clients: 0,
-        is_active: true,
-        platform: created.platform,
-        extra_data: created.extra_data.clone(),
-    };
-    let claimed = deps.meetings.claim_active(&meeting, now).await;
-    let winner = match claimed {
-        Ok(Claim::Won) => {
-            Span::current().record("meeting_id", meeting.id.as_str());
-            info!(meeting_id = %meeting.id, %platform, "meeting created");
-            deps.metrics
-                .count(Metric::MeetingCreated, Some(meeting.platform));
-            meeting
         }
-        Ok(Claim::Lost(winner)) => {
-            info!(winner = %winner.id, "another request created the meeting first");
-            discard_platform_room(client.as_ref(), &meeting).await;
-            winner
-        }
-        Err(e) => {
-            discard_platform_room(client.as_ref(), &meeting).await;
-            return Err(e.into());
-        }
-    };
+        OpenError::Store(e) => ApiError::Store(e),
+    })?;
+    if let Opened::Created(meeting) = &opened {
+        Span::current().record("meeting_id", meeting.id.as_str());
+        deps.metrics
+            .count(Metric::MeetingCreated, Some(meeting.platform));
+    }
     Ok(json_response(
         200,
-        &MeetingView::for_caller(&winner, &room, &user),
+        &MeetingView::for_caller(opened.meeting(), &room, &user),
     ))
-}
-
-/// Deletes a platform room that will not be used. A failure is logged: the room expires on its
-/// own at `end_date` on both platforms.
-async fn discard_platform_room(client: &dyn VideoPlatform, meeting: &Meeting) {
-    if let Err(e) = client
-        .delete_room(&meeting.room_name, Some(&meeting.id))
-        .await
-    {
-        warn!(room_name = %meeting.room_name, platform = %meeting.platform, error = %e,
-            "could not delete an unused platform room; it expires at its end date");
-    }
 }
 
 #[instrument(skip_all, fields(meeting_id = Empty))]
@@ -866,7 +844,8 @@ async fn get_room(
     if !visible {
         return Err(ApiError::RoomNotFound);
     }
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 /// The room by name: what the room page loads before it joins.
@@ -879,7 +858,8 @@ async fn get_room_by_name(
 ) -> Reply {
     let room_name = path_param(room_name, ApiError::RoomNotFound)?;
     let room = room_named(&deps, &room_name).await?;
-    Ok(json_response(200, &RoomView::from(&room)))
+    let flags = deps.flags.current().await?;
+    Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
 /// The room's active meetings (at most one: the room's active slot), as a list.

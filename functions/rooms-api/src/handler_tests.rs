@@ -1251,3 +1251,109 @@ async fn a_daily_refusal_is_502_naming_daily_without_its_answer() {
         .recordings_started
         .is_empty());
 }
+
+/// Flags that a test switches at will, as an operator switches the stored ones.
+struct SwitchableFlags(Mutex<Result<shared::config::Flags, String>>);
+
+#[async_trait]
+impl shared::flags::FlagSource for SwitchableFlags {
+    async fn current(&self) -> StoreResult<shared::config::Flags> {
+        self.0
+            .lock()
+            .unwrap()
+            .clone()
+            .map_err(shared::store::StoreError::Other)
+    }
+}
+
+#[tokio::test]
+async fn rooms_show_and_new_meetings_use_the_platform_of_the_current_flags() {
+    let rooms = Arc::new(MemoryRooms::default());
+    rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room(FIXTURE_ROOM_ID, "team-standup", None, false, 1));
+    // Each platform its own mock, to see which one a meeting was made on.
+    let (on_daily, on_whereby) = (Arc::new(MockClient::new()), Arc::new(MockClient::new()));
+    let registry = PlatformRegistry::empty()
+        .with(Platform::Daily, on_daily.clone() as Arc<dyn VideoPlatform>)
+        .with(
+            Platform::Whereby,
+            on_whereby.clone() as Arc<dyn VideoPlatform>,
+        );
+    let meetings = Arc::new(MemoryMeetings::default());
+    let flags = Arc::new(SwitchableFlags(Mutex::new(Ok(Default::default()))));
+    let deps = Arc::new(
+        Deps::new(
+            Arc::new(config(&[])),
+            rooms,
+            meetings.clone(),
+            Arc::new(MemoryConsents::default()),
+            Arc::new(registry),
+        )
+        .unwrap()
+        .with_flags(flags.clone()),
+    );
+    let (_, body) = send(&deps, &fixture("get-room-by-name.json")).await;
+    assert_eq!(body["platform"], "whereby");
+
+    *flags.0.lock().unwrap() = Ok(shared::config::Flags {
+        daily_migration_enabled: true,
+        daily_migration_room_ids: [FIXTURE_ROOM_ID.to_owned()].into(),
+        default_video_platform: Platform::Whereby,
+    });
+    for fixture_name in ["get-room-by-name.json", "get-room.json"] {
+        let (status, body) = send(&deps, &fixture(fixture_name)).await;
+        assert_eq!(
+            (status, &body["platform"]),
+            (200, &json!("daily")),
+            "{fixture_name}"
+        );
+    }
+    let (status, m) = send(&deps, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(created_rooms(&on_daily).len(), 1);
+    assert!(created_rooms(&on_whereby).is_empty());
+
+    // Rolled back: the room shows Whereby at once; its active meeting stays where it is.
+    *flags.0.lock().unwrap() = Ok(Default::default());
+    let (_, body) = send(&deps, &fixture("get-room-by-name.json")).await;
+    assert_eq!(body["platform"], "whereby");
+    let (_, again) = send(&deps, &fixture("room-meeting.json")).await;
+    assert_eq!(again["id"], m["id"]);
+    assert!(created_rooms(&on_whereby).is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_flags_are_a_503_and_no_meeting_is_made() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let flags = Arc::new(SwitchableFlags(Mutex::new(Err(
+        "config table unreachable".into()
+    ))));
+    let deps = Arc::new(
+        Deps::new(
+            w.deps.config.clone(),
+            w.rooms.clone(),
+            w.meetings.clone(),
+            w.consents.clone(),
+            w.deps.platforms.clone(),
+        )
+        .unwrap()
+        .with_flags(flags),
+    );
+    let (status, body) = send(&deps, &fixture("room-meeting.json")).await;
+    assert_eq!(
+        (status, body),
+        (
+            503,
+            json!({"detail": "The database is unavailable, try again shortly"})
+        )
+    );
+    assert!(created_rooms(&w.mock).is_empty());
+}

@@ -148,6 +148,18 @@ pub enum WebhookState {
     Unknown,
 }
 
+impl WebhookState {
+    /// As Daily spells it (`UNKNOWN` for a state this client does not know).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookState::Active => "ACTIVE",
+            WebhookState::Failed => "FAILED",
+            WebhookState::Inactive => "INACTIVE",
+            WebhookState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
 /// Daily's webhook object.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -514,8 +526,9 @@ impl DailyClient {
         })
     }
 
-    /// `DELETE /webhooks/:uuid`; an unknown uuid counts as deleted.
-    pub async fn delete_webhook(&self, uuid: &str) -> Result<(), PlatformError> {
+    /// `DELETE /webhooks/:uuid`; an unknown uuid counts as deleted. Daily's answer, when it
+    /// sent a JSON body (its shape is not documented); `None` for a 404 or no body.
+    pub async fn delete_webhook(&self, uuid: &str) -> Result<Option<Value>, PlatformError> {
         let url = self.api.url(&["webhooks", uuid]);
         let ex = self
             .api
@@ -523,8 +536,10 @@ impl DailyClient {
                 c.delete(url.clone())
             })
             .await?;
-        if ex.status.is_success() || ex.status == reqwest::StatusCode::NOT_FOUND {
-            Ok(())
+        if ex.status.is_success() {
+            Ok(serde_json::from_slice(&ex.body).ok())
+        } else if ex.status == reqwest::StatusCode::NOT_FOUND {
+            Ok(None)
         } else {
             Err(api_error(PLATFORM, &ex))
         }

@@ -672,9 +672,9 @@ async fn delete_webhook_treats_404_as_deleted() {
         daily
             .delete_webhook("0b4e4c7c-5eaf-46fe-990b-a3752f5684f5")
             .await,
-        Ok(())
+        Ok(Some(webhook_json("INACTIVE", HOOK_URL)))
     );
-    assert_eq!(daily.delete_webhook("unknown").await, Ok(()));
+    assert_eq!(daily.delete_webhook("unknown").await, Ok(None));
 }
 
 #[tokio::test]

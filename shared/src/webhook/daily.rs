@@ -115,6 +115,17 @@ const RECORDING_STARTED: &str = "recording.started";
 const RECORDING_READY: &str = "recording.ready-to-download";
 const RECORDING_ERROR: &str = "recording.error";
 
+/// Every event type this backend acts on: what a Daily webhook should subscribe to.
+pub const HANDLED_EVENT_TYPES: [&str; 7] = [
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
+    MEETING_STARTED,
+    MEETING_ENDED,
+    RECORDING_STARTED,
+    RECORDING_READY,
+    RECORDING_ERROR,
+];
+
 /// First pass: only what every event has.
 #[derive(Deserialize)]
 struct Head<'a> {

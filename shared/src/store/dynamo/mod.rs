@@ -14,6 +14,7 @@
 //! | transcripts | transcript `pk = transcript#<id>`; marker `pk = recording#<recording id>` (`transcript_id`) | |
 //! | meeting_consents | `meeting_id` + `consent_key` (`user#<user id>` or `anon#<consent id>`) | |
 //! | webhook_events | `pk = <platform>#<event id>`, TTL `expires_at` (epoch seconds) | |
+//! | config | the runtime flags, `pk = flags` (flags, `version`, `history`) | |
 //!
 //! Why these shapes:
 //! - Uniqueness (room names, recording sources, one transcript per recording, one active meeting
@@ -29,6 +30,7 @@
 //! throttling or 5xx; that is one request here). [`RequestCounter`] counts them in tests.
 
 mod consents;
+mod flags;
 mod item;
 mod marker;
 mod meetings;
@@ -57,6 +59,7 @@ use crate::config::TableNames;
 use crate::store::StoreError;
 
 pub use consents::DynamoConsentStore;
+pub use flags::DynamoFlagStore;
 pub use meetings::DynamoMeetingStore;
 pub use participant_events::DynamoParticipantEvents;
 pub use recordings::DynamoRecordingStore;
@@ -65,7 +68,7 @@ pub use sessions::DynamoParticipantSessionStore;
 pub use transcripts::DynamoTranscriptStore;
 pub use webhooks::DynamoWebhookEventStore;
 
-/// All seven stores over one client, plus the cross-table participant-event writer. Each store is a cheap clone (the SDK client is an `Arc`),
+/// All eight stores over one client, plus the cross-table participant-event writer. Each store is a cheap clone (the SDK client is an `Arc`),
 /// so handlers can take `Arc::new(stores.rooms.clone()) as Arc<dyn RoomStore>`.
 #[derive(Debug, Clone)]
 pub struct DynamoStores {
@@ -76,6 +79,8 @@ pub struct DynamoStores {
     pub transcripts: DynamoTranscriptStore,
     pub consents: DynamoConsentStore,
     pub webhook_events: DynamoWebhookEventStore,
+    /// The runtime flags item (config table).
+    pub flags: DynamoFlagStore,
     /// Webhook participant events (claim + session + count in one transaction).
     pub participant_events: DynamoParticipantEvents,
 }
@@ -96,6 +101,7 @@ impl DynamoStores {
                 client.clone(),
                 tables.webhook_events.clone(),
             ),
+            flags: DynamoFlagStore::new(client.clone(), tables.config.clone()),
             participant_events: DynamoParticipantEvents::new(client, tables),
         }
     }

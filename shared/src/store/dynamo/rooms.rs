@@ -158,6 +158,37 @@ impl DynamoRoomStore {
         out.item().map(read_room).transpose()
     }
 
+    /// Every room, newest first: a `Scan` of the rooms table (all pages; one request per
+    /// page of up to 1 MB), skipping name markers. For operators' tools (`reflector-admin
+    /// rooms list`), never for a request path.
+    #[instrument(skip(self))]
+    pub async fn list_all(&self) -> StoreResult<Vec<Room>> {
+        let mut rooms = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#kind = :room")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":room", s("room"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for item in out.items() {
+                rooms.push(read_room(item)?.0);
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        rooms.sort_by_key(|r| Reverse(r.created_at));
+        Ok(rooms)
+    }
+
     /// Every room item of one index partition, all pages.
     async fn query_partition(
         &self,

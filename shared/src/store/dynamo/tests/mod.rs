@@ -3,6 +3,7 @@
 //! counts documented on the methods.
 
 mod consents;
+mod flags;
 mod meetings;
 mod participant_events;
 mod provision;

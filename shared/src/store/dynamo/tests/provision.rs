@@ -21,6 +21,7 @@ async fn tables_are_created_once_with_the_templates_indexes() {
         names.transcripts.clone(),
         names.meeting_consents.clone(),
         names.webhook_events.clone(),
+        names.config.clone(),
     ];
     expected.sort();
     assert_eq!(created, expected);

@@ -406,3 +406,19 @@ async fn a_room_stored_before_skip_consent_existed_reads_as_false() {
             .skip_consent
     );
 }
+
+#[tokio::test]
+async fn list_all_returns_every_room_of_every_owner_newest_first_without_name_markers() {
+    let env = env().await;
+    let rooms = &env.stores.rooms;
+    let a = room("alpha", Some("alice"), at(0));
+    let b = room("beta", None, at(1));
+    let c = room("gamma", Some("bob"), at(2));
+    for r in [&a, &b, &c] {
+        rooms.create(r).await.unwrap();
+    }
+    env.ops();
+    let all = rooms.list_all().await.unwrap();
+    assert_eq!(all, vec![c, b, a]);
+    assert_eq!(env.ops(), ["Scan"]);
+}
