@@ -15,24 +15,9 @@ use shared::store::MeetingStore;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use support::{eventually, fixture_json, ok, Stack};
+use support::{eventually, fixture_json, ok, DailyCreate, Stack};
 
 const DAILY_KEY: &str = "daily-start-key";
-
-/// Fake Daily `POST /rooms`: echoes the requested name.
-struct DailyCreate;
-
-impl Respond for DailyCreate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let name = body["name"].as_str().unwrap_or("unnamed");
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": uuid::Uuid::new_v4().to_string(), "name": name, "api_created": true,
-            "privacy": "private", "url": format!("https://fake.daily.co/{name}"),
-            "created_at": "2024-03-12T10:15:42.000Z", "config": body["properties"],
-        }))
-    }
-}
 
 /// Fake Daily recording start: 503 ("no recording worker free") for the first `fail` calls.
 struct StartAfter {

@@ -16,7 +16,7 @@ use shared::webhook::fixtures::retarget;
 use shared::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby};
 
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
 
@@ -297,5 +297,20 @@ where
             panic!("{what}: not reached within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Fake Daily `POST /rooms`: echoes the requested name.
+pub struct DailyCreate;
+
+impl Respond for DailyCreate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let name = body["name"].as_str().unwrap_or("unnamed");
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": uuid::Uuid::new_v4().to_string(), "name": name, "api_created": true,
+            "privacy": "private", "url": format!("https://fake.daily.co/{name}"),
+            "created_at": "2024-03-12T10:15:42.000Z", "config": body["properties"],
+        }))
     }
 }
