@@ -489,15 +489,11 @@ async fn process_recording(
 /// A meeting whose multitrack (raw-tracks) recording the server started hands that one to the
 /// pipeline: its single-file Daily recordings are stored, not transcribed twice.
 fn superseded_by_tracks(meeting: &Meeting, recording: &Recording) -> bool {
-    matches!(
-        recording.source,
-        RecordingSource::PlatformRecording {
-            platform: Platform::Daily,
-            ..
-        }
-    ) && meeting
-        .recordings_started
-        .contains(&RecordingKind::RawTracks)
+    meeting.platform == Platform::Daily
+        && !recording.source.is_multitrack()
+        && meeting
+            .recordings_started
+            .contains(&RecordingKind::RawTracks)
 }
 
 /// The file kept in our bucket (media-checked like any other), the recording `stored`, no
