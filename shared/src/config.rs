@@ -692,6 +692,30 @@ mod tests {
     }
 
     #[test]
+    fn daily_reconciliation_settings_are_parsed_and_bad_values_name_the_variable() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.daily.recording_lookback, Duration::from_secs(48 * 3600));
+        assert_eq!(c.daily.webhook_url, None);
+        let c = parse(&[
+            ("DAILY_RECORDING_LOOKBACK", "90m"),
+            ("DAILY_WEBHOOK_URL", "https://api.example/v1/daily_webhook"),
+        ])
+        .unwrap();
+        assert_eq!(c.daily.recording_lookback, Duration::from_secs(5400));
+        assert_eq!(
+            c.daily.webhook_url.as_deref(),
+            Some("https://api.example/v1/daily_webhook")
+        );
+        for (var, bad) in [
+            ("DAILY_RECORDING_LOOKBACK", "two days"),
+            ("DAILY_WEBHOOK_URL", "not a url"),
+        ] {
+            let msg = parse(&[(var, bad)]).unwrap_err().to_string();
+            assert!(msg.contains(var), "{msg}");
+        }
+    }
+
+    #[test]
     fn empty_environment_gives_documented_defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.tables, TableNames::with_prefix("reflector"));
