@@ -139,7 +139,16 @@ pub struct DailyConfig {
     /// `DAILY_RECORDING_TYPES`: the recordings the server starts for a cloud-recording room
     /// (never empty; default `cloud`).
     pub recording_types: BTreeSet<RecordingKind>,
+    /// `DAILY_WEBHOOK_URL`: our webhook endpoint as Daily knows it; the sweeper finds it in
+    /// Daily's list and re-arms it when FAILED. Unset: the webhook is not checked.
+    pub webhook_url: Option<String>,
+    /// `DAILY_RECORDING_LOOKBACK`: how far back the sweeper looks in Daily's recording list
+    /// for recordings no webhook announced (default 48 h).
+    pub recording_lookback: Duration,
 }
+
+/// Default of `DAILY_RECORDING_LOOKBACK`.
+pub const DEFAULT_RECORDING_LOOKBACK: Duration = Duration::from_secs(48 * 3600);
 
 impl Default for DailyConfig {
     fn default() -> Self {
@@ -153,6 +162,8 @@ impl Default for DailyConfig {
             role_arn: None,
             domain_id: None,
             recording_types: BTreeSet::from([RecordingKind::Cloud]),
+            webhook_url: None,
+            recording_lookback: DEFAULT_RECORDING_LOOKBACK,
         }
     }
 }
@@ -265,6 +276,12 @@ impl DailyConfig {
                 None => BTreeSet::from([RecordingKind::Cloud]),
                 Some(v) => parse_recording_types(&v)?,
             },
+            webhook_url: match env.string("DAILY_WEBHOOK_URL") {
+                None => None,
+                Some(v) => Some(env.url_or("DAILY_WEBHOOK_URL", &v)?),
+            },
+            recording_lookback: env
+                .duration_or("DAILY_RECORDING_LOOKBACK", DEFAULT_RECORDING_LOOKBACK)?,
         })
     }
 }
@@ -714,6 +731,30 @@ mod tests {
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(&vars(pairs))
+    }
+
+    #[test]
+    fn daily_reconciliation_settings_are_parsed_and_bad_values_name_the_variable() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.daily.recording_lookback, Duration::from_secs(48 * 3600));
+        assert_eq!(c.daily.webhook_url, None);
+        let c = parse(&[
+            ("DAILY_RECORDING_LOOKBACK", "90m"),
+            ("DAILY_WEBHOOK_URL", "https://api.example/v1/daily_webhook"),
+        ])
+        .unwrap();
+        assert_eq!(c.daily.recording_lookback, Duration::from_secs(5400));
+        assert_eq!(
+            c.daily.webhook_url.as_deref(),
+            Some("https://api.example/v1/daily_webhook")
+        );
+        for (var, bad) in [
+            ("DAILY_RECORDING_LOOKBACK", "two days"),
+            ("DAILY_WEBHOOK_URL", "not a url"),
+        ] {
+            let msg = parse(&[(var, bad)]).unwrap_err().to_string();
+            assert!(msg.contains(var), "{msg}");
+        }
     }
 
     #[test]

@@ -262,8 +262,15 @@ pub struct ParticipantSession {
 pub enum RecordingSource {
     /// An object in a bucket (Whereby's S3 upload, Daily's `s3_key`).
     S3 { bucket: String, key: String },
-    /// A platform's recording id (Daily `recording_id`).
+    /// A platform's recording id (Daily `recording_id`): one file.
     PlatformRecording {
+        platform: Platform,
+        recording_id: String,
+    },
+    /// A platform's multitrack recording (Daily `raw-tracks`): one audio file per participant.
+    /// Its identity is the same as [`RecordingSource::PlatformRecording`]'s with the same id, so
+    /// a recording announced once as each kind is still one recording.
+    PlatformTracks {
         platform: Platform,
         recording_id: String,
     },
@@ -277,8 +284,17 @@ impl RecordingSource {
             RecordingSource::PlatformRecording {
                 platform,
                 recording_id,
+            }
+            | RecordingSource::PlatformTracks {
+                platform,
+                recording_id,
             } => format!("{platform}:{recording_id}"),
         }
+    }
+
+    /// Whether the recording has one audio track per participant.
+    pub fn is_multitrack(&self) -> bool {
+        matches!(self, RecordingSource::PlatformTracks { .. })
     }
 }
 
@@ -289,11 +305,14 @@ pub enum RecordingStatus {
     Processing,
     Completed,
     Failed,
+    /// The file is kept in our bucket but not transcribed: a meeting's cloud recording when
+    /// the same meeting has a multitrack one, which is what the pipeline gets.
+    Stored,
 }
 
 impl RecordingStatus {
-    /// Legal transitions: pending -> processing -> completed | failed; pending -> failed
-    /// (recording.error before any processing); failed -> processing (reprocessing).
+    /// Legal transitions: pending -> processing -> completed | stored | failed; pending ->
+    /// failed (recording.error before any processing); failed -> processing (reprocessing).
     pub fn can_become(self, next: RecordingStatus) -> bool {
         use RecordingStatus::*;
         matches!(
@@ -301,6 +320,7 @@ impl RecordingStatus {
             (Pending, Processing)
                 | (Pending, Failed)
                 | (Processing, Completed)
+                | (Processing, Stored)
                 | (Processing, Failed)
                 | (Failed, Processing)
         )
@@ -479,5 +499,20 @@ mod tests {
         };
         assert_eq!(a.source_key(), "s3://b/k");
         assert_eq!(b.source_key(), "daily:k");
+    }
+
+    #[test]
+    fn a_multitrack_recording_has_the_identity_of_the_single_file_one_with_its_id() {
+        let tracks = RecordingSource::PlatformTracks {
+            platform: Platform::Daily,
+            recording_id: "k".into(),
+        };
+        assert_eq!(tracks.source_key(), "daily:k");
+        assert!(tracks.is_multitrack());
+        assert!(!RecordingSource::PlatformRecording {
+            platform: Platform::Daily,
+            recording_id: "k".into(),
+        }
+        .is_multitrack());
     }
 }

@@ -72,10 +72,22 @@ type MeetingEntry = (Meeting, Option<DateTime<Utc>>);
 #[derive(Debug, Default)]
 pub struct MemoryMeetings {
     meetings: Mutex<HashMap<String, MeetingEntry>>,
+    /// `record_platform_start` times by meeting id.
+    platform_starts: Mutex<HashMap<String, DateTime<Utc>>>,
     pub failures: Failures,
 }
 
 impl MemoryMeetings {
+    /// The stored meeting (panics when absent: for tests).
+    pub fn get_sync(&self, id: &str) -> Meeting {
+        lock(&self.meetings)
+            .get(id)
+            .map(|(m, _)| m.clone())
+            .unwrap_or_else(|| panic!("no meeting {id}"))
+    }
+    pub fn platform_start(&self, id: &str) -> Option<DateTime<Utc>> {
+        lock(&self.platform_starts).get(id).copied()
+    }
     pub fn insert(&self, meeting: Meeting) {
         lock(&self.meetings).insert(meeting.id.clone(), (meeting, None));
     }
@@ -173,6 +185,20 @@ impl MeetingStore for MemoryMeetings {
         })?;
         Ok(m.recordings_started.insert(kind))
     }
+    async fn record_platform_start(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.failures.check("record_platform_start")?;
+        let meetings = lock(&self.meetings);
+        if !meetings.contains_key(id) {
+            return Err(StoreError::NotFound {
+                entity: "meeting",
+                id: id.to_owned(),
+            });
+        }
+        Ok(lock(&self.platform_starts)
+            .entry(id.to_owned())
+            .or_insert(at)
+            == &at)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +229,30 @@ impl ParticipantSessionStore for MemorySessions {
             .filter(|s| s.meeting_id == meeting_id)
             .cloned()
             .collect())
+    }
+    async fn open(&self, session: &ParticipantSession) -> StoreResult<()> {
+        self.failures.check("open")?;
+        let key = (session.meeting_id.clone(), session.session_id.clone());
+        lock(&self.sessions)
+            .entry(key)
+            .or_insert_with(|| session.clone());
+        Ok(())
+    }
+    async fn close(
+        &self,
+        meeting_id: &str,
+        session_id: &str,
+        left_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.failures.check("close")?;
+        let mut sessions = lock(&self.sessions);
+        match sessions.get_mut(&(meeting_id.to_owned(), session_id.to_owned())) {
+            Some(s) if s.left_at.is_none() => {
+                s.left_at = Some(left_at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod platform;
 pub mod provision;
 pub mod queue;
+pub mod recording_intake;
 pub mod recording_start;
 pub mod retry;
 pub mod store;

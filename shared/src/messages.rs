@@ -86,24 +86,49 @@ pub struct RecordingJob {
 }
 
 /// Where the recording's bytes are: `{"url": "..."}`, `{"s3": {"bucket", "key"}}` or
-/// `{"daily_recording": "<Daily recording id>"}` (ask Daily's access-link API for a URL).
+/// `{"daily_recording": "<Daily recording id>"}` (ask Daily's access-link API for a URL); for a
+/// multitrack (Daily `raw-tracks`) recording, its audio tracks
+/// `{"tracks": [{"bucket", "key"}, ...]}`, or `{"daily_tracks": "<Daily recording id>"}` when
+/// the event did not list them (read them from Daily's `GET /recordings/:id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobSource {
     Url(String),
     S3(S3Location),
     DailyRecording(String),
+    Tracks(Vec<S3Location>),
+    DailyTracks(String),
+}
+
+impl JobSource {
+    /// Whether the source is one audio object per participant.
+    pub fn is_multitrack(&self) -> bool {
+        matches!(self, JobSource::Tracks(_) | JobSource::DailyTracks(_))
+    }
 }
 
 /// The hand-off to the transcription pipeline, sent once per transcript:
-/// `{"transcript_id", "recording_id", "meeting_id", "room_id", "audio": {"bucket", "key"}}`.
+/// `{"transcript_id", "recording_id", "meeting_id", "room_id", "audio": {"bucket", "key"},
+/// "tracks": []}` for a single-file recording, and `"audio": null, "tracks": [{"bucket", "key",
+/// "session_id"}, ...]` (ordered by track start) for a multitrack one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineMessage {
     pub transcript_id: String,
     pub recording_id: String,
     pub meeting_id: String,
     pub room_id: String,
-    pub audio: S3Location,
+    pub audio: Option<S3Location>,
+    #[serde(default)]
+    pub tracks: Vec<AudioTrack>,
+}
+
+/// One participant's audio track of a multitrack recording, stored in our bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioTrack {
+    pub bucket: String,
+    pub key: String,
+    /// Daily's participant session id, from the track's key.
+    pub session_id: String,
 }
 
 #[cfg(test)]
@@ -190,15 +215,49 @@ mod tests {
             recording_id: "r".into(),
             meeting_id: "m".into(),
             room_id: "room".into(),
-            audio: S3Location {
+            audio: Some(S3Location {
                 bucket: "b".into(),
                 key: "recordings/m/r.mp4".into(),
-            },
+            }),
+            tracks: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&msg).unwrap(),
             json!({"transcript_id": "t", "recording_id": "r", "meeting_id": "m", "room_id": "room",
-                   "audio": {"bucket": "b", "key": "recordings/m/r.mp4"}})
+                   "audio": {"bucket": "b", "key": "recordings/m/r.mp4"}, "tracks": []})
         );
+        let multitrack = PipelineMessage {
+            audio: None,
+            tracks: vec![AudioTrack {
+                bucket: "b".into(),
+                key: "recordings/m/r/1-s1-cam-audio-2.webm".into(),
+                session_id: "s1".into(),
+            }],
+            ..msg
+        };
+        assert_eq!(
+            serde_json::to_value(&multitrack).unwrap(),
+            json!({"transcript_id": "t", "recording_id": "r", "meeting_id": "m", "room_id": "room",
+                   "audio": null, "tracks": [{"bucket": "b",
+                   "key": "recordings/m/r/1-s1-cam-audio-2.webm", "session_id": "s1"}]})
+        );
+    }
+
+    #[test]
+    fn multitrack_job_sources_have_the_documented_shapes() {
+        let tracks = JobSource::Tracks(vec![S3Location {
+            bucket: "daily".into(),
+            key: "d/room/1-s-cam-audio-2".into(),
+        }]);
+        assert_eq!(
+            serde_json::to_value(&tracks).unwrap(),
+            json!({"tracks": [{"bucket": "daily", "key": "d/room/1-s-cam-audio-2"}]})
+        );
+        assert_eq!(
+            serde_json::to_value(JobSource::DailyTracks("rec".into())).unwrap(),
+            json!({"daily_tracks": "rec"})
+        );
+        assert!(tracks.is_multitrack());
+        assert!(!JobSource::DailyRecording("rec".into()).is_multitrack());
     }
 }

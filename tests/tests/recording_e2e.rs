@@ -119,6 +119,7 @@ async fn assert_uploaded(
             "meeting_id": m.id,
             "room_id": m.room_id,
             "audio": {"bucket": audio.bucket, "key": audio.key},
+            "tracks": [],
         })]
     );
 }

@@ -44,12 +44,13 @@ use tracing::{error, info, instrument, warn, Span};
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
 use shared::domain::{
-    Meeting, Platform, Recording, RecordingKind, RecordingSource, RecordingStatus, S3Location,
+    Meeting, Platform, Recording, RecordingKind, RecordingSource, RecordingStatus,
 };
 use shared::http::Route;
-use shared::messages::{JobSource, RecordingJob, StartRecording};
+use shared::messages::StartRecording;
 use shared::metrics::{Function, Metric, Metrics};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
+use shared::recording_intake::{self, Content, Finished, IntakeError, Known};
 use shared::recording_start::{kinds_to_start, start_due};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
@@ -130,6 +131,8 @@ pub enum Effect {
     Participant { meeting_id: String, joined: bool },
     /// A recording event was handled (its record created, queued or marked as it says).
     Recording,
+    /// A meeting event changed the meeting (its start recorded, or deactivated).
+    Meeting { meeting_id: String },
 }
 
 /// The function's one route, as in template.yaml's HttpApi events (a test of the local crate
@@ -222,7 +225,8 @@ impl Webhook for Deps {
     fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
         match event.kind {
             EventKind::Unknown => Claiming::NotHandled,
-            // Nothing to change: meetings start and end by our own records and the sweeper.
+            // Idempotent effects (the first start is kept; an inactive meeting stays so), so a
+            // replay changes nothing without a dedupe write.
             EventKind::MeetingStarted { .. } | EventKind::MeetingEnded { .. } => {
                 Claiming::Unclaimed
             }
@@ -242,13 +246,10 @@ impl Webhook for Deps {
         let now = claim.now;
         let recording = Outcome::Applied(Effect::Recording);
         match &event.kind {
-            EventKind::MeetingStarted { room } | EventKind::MeetingEnded { room } => {
-                info!(
-                    room = room.as_deref().unwrap_or(""),
-                    "daily meeting event accepted"
-                );
-                Ok(Outcome::Applied(Effect::Nothing))
+            EventKind::MeetingStarted { room } => {
+                meeting_started(self, room.as_deref(), event.sent_at.unwrap_or(now)).await
             }
+            EventKind::MeetingEnded { room } => meeting_ended(self, room.as_deref()).await,
             EventKind::ParticipantJoined(p) => participant_event(self, claim, p, true).await,
             EventKind::ParticipantLeft(p) => participant_event(self, claim, p, false).await,
             EventKind::RecordingStarted { room, recording_id } => {
@@ -285,6 +286,47 @@ fn event_room<'e>(kind: &'e EventKind<'_>) -> Option<&'e str> {
         | EventKind::RecordingError { room, .. } => room.as_deref(),
         EventKind::Unknown => None,
     }
+}
+
+/// `meeting.started`: the meeting's platform start time is recorded (the first one is kept).
+async fn meeting_started(
+    deps: &Deps,
+    room: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Outcome<Effect>, HandleError> {
+    let Some(room) = room else {
+        warn!("meeting.started without a room; accepted and ignored");
+        return Ok(Outcome::Applied(Effect::Nothing));
+    };
+    let Some(meeting) = meeting_for(deps, room).await? else {
+        return Ok(Outcome::Applied(Effect::Nothing));
+    };
+    let first = deps.meetings.record_platform_start(&meeting.id, at).await?;
+    info!(meeting_id = %meeting.id, %at, first, "daily meeting started");
+    Ok(Outcome::Applied(Effect::Meeting {
+        meeting_id: meeting.id,
+    }))
+}
+
+/// `meeting.ended`: the last participant left, so the meeting is deactivated now rather than at
+/// the next sweep, and the room's next get-or-create makes a new meeting.
+async fn meeting_ended(deps: &Deps, room: Option<&str>) -> Result<Outcome<Effect>, HandleError> {
+    let Some(room) = room else {
+        warn!("meeting.ended without a room; accepted and ignored");
+        return Ok(Outcome::Applied(Effect::Nothing));
+    };
+    let Some(meeting) = meeting_for(deps, room).await? else {
+        return Ok(Outcome::Applied(Effect::Nothing));
+    };
+    if meeting.is_active {
+        deps.meetings.deactivate(&meeting.id).await?;
+        info!(meeting_id = %meeting.id, "meeting deactivated: Daily says it ended");
+    } else {
+        info!(meeting_id = %meeting.id, "meeting.ended for an inactive meeting; nothing to do");
+    }
+    Ok(Outcome::Applied(Effect::Meeting {
+        meeting_id: meeting.id,
+    }))
 }
 
 /// The meeting of a Daily room, recorded on the request's span so every later line names it.
@@ -456,36 +498,37 @@ async fn recording_ready(
     let Some(meeting) = meeting_for(deps, &r.room).await? else {
         return Ok(());
     };
-    let (stored, created) = deps
-        .recordings
-        .create_if_absent(&new_recording(&meeting.id, &r.recording_id, now))
-        .await?;
-    if stored.status == RecordingStatus::Completed {
-        info!(recording = %stored.id, "recording already processed; not queued again");
-        return Ok(());
+    let content = match &r.location {
+        RecordingLocation::Url(url) => Content::Url(url.to_string()),
+        RecordingLocation::S3Key(key) => Content::S3Key(key.to_string()),
+        RecordingLocation::Unknown => Content::Unknown,
+        RecordingLocation::Tracks(keys) => Content::Tracks(
+            keys.as_ref()
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect()),
+        ),
+    };
+    let finished = Finished {
+        recording_id: r.recording_id.to_string(),
+        content,
+    };
+    let accepted = recording_intake::accept(
+        deps.recordings.as_ref(),
+        deps.queue.as_ref(),
+        deps.daily_bucket.as_deref(),
+        &meeting,
+        &finished,
+        Known::QueueAgain,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        IntakeError::Store(e) => HandleError::Store(e),
+        IntakeError::Queue(e) => HandleError::Queue(e),
+    })?;
+    if accepted.queued {
+        deps.metrics
+            .count(Metric::RecordingQueued, Some(Platform::Daily));
     }
-    let source = match (&r.location, &deps.daily_bucket) {
-        (RecordingLocation::Url(url), _) => JobSource::Url(url.to_string()),
-        (RecordingLocation::S3Key(key), Some(bucket)) => JobSource::S3(S3Location {
-            bucket: bucket.clone(),
-            key: key.to_string(),
-        }),
-        (RecordingLocation::S3Key(_), None) => {
-            warn!("recording has an s3_key but AWS_DAILY_S3_BUCKET is not set; the processor will ask Daily for a link");
-            JobSource::DailyRecording(r.recording_id.to_string())
-        }
-        (RecordingLocation::Unknown, _) => JobSource::DailyRecording(r.recording_id.to_string()),
-    };
-    let job = RecordingJob {
-        meeting_id: meeting.id.clone(),
-        recording_id: stored.id.clone(),
-        room_name: r.room.to_string(),
-        source,
-    };
-    deps.queue.send(&job).await?;
-    deps.metrics
-        .count(Metric::RecordingQueued, Some(Platform::Daily));
-    info!(meeting_id = %meeting.id, recording = %stored.id, created, "recording queued for processing");
     Ok(())
 }
 

@@ -341,12 +341,47 @@ async fn recording_ready_after_started_reuses_the_recording() {
 async fn recording_ready_without_location_asks_daily_by_recording_id() {
     let w = world();
     let body = br#"{"version":"1.0.0","type":"recording.ready-to-download","id":"rtd-2",
-        "payload":{"recording_id":"rec-42","room_name":"fixture-room","type":"raw-tracks","tracks":null},
+        "payload":{"recording_id":"rec-42","room_name":"fixture-room","type":"cloud"},
         "event_ts":1692124192}"#;
     assert_eq!(send(&w, Scheme::Daily, body).await, ok());
     assert_eq!(
         w.queue.sent()[0].source,
         JobSource::DailyRecording("rec-42".into())
+    );
+}
+
+#[tokio::test]
+async fn raw_tracks_queue_only_the_audio_tracks_as_one_multitrack_recording() {
+    let w = world();
+    let body = br#"{"version":"1.0.0","type":"recording.ready-to-download","id":"rtd-3",
+        "payload":{"recording_id":"rec-43","room_name":"fixture-room","type":"raw-tracks",
+        "s3_key":"dom/fixture-room/1700000000000",
+        "tracks":[{"type":"audio","s3Key":"dom/fixture-room/1700000000000-s-a-cam-audio-1700000001000","size":1},
+                  {"type":"video","s3Key":"dom/fixture-room/1700000000000-s-a-cam-video-1700000001000","size":1}]},
+        "event_ts":1692124192}"#;
+    assert_eq!(send(&w, Scheme::Daily, body).await, ok());
+    assert_eq!(
+        w.queue.sent()[0].source,
+        JobSource::Tracks(vec![S3Location {
+            bucket: BUCKET.into(),
+            key: "dom/fixture-room/1700000000000-s-a-cam-audio-1700000001000".into()
+        }])
+    );
+    let recordings = w.recordings.all();
+    assert_eq!(recordings.len(), 1);
+    assert!(recordings[0].source.is_multitrack(), "{recordings:?}");
+}
+
+#[tokio::test]
+async fn raw_tracks_with_null_tracks_are_read_from_daily_by_the_processor() {
+    let w = world();
+    let body = br#"{"version":"1.0.0","type":"recording.ready-to-download","id":"rtd-4",
+        "payload":{"recording_id":"rec-44","room_name":"fixture-room","type":"raw-tracks","tracks":null},
+        "event_ts":1692124192}"#;
+    assert_eq!(send(&w, Scheme::Daily, body).await, ok());
+    assert_eq!(
+        w.queue.sent()[0].source,
+        JobSource::DailyTracks("rec-44".into())
     );
 }
 
@@ -456,6 +491,38 @@ async fn meeting_started_and_ended_are_accepted_in_both_formats() {
             assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
         }
     }
+}
+
+#[tokio::test]
+async fn meeting_ended_deactivates_the_meeting_at_once_and_a_replay_changes_nothing() {
+    let w = world();
+    let body = daily_fixture("real", "meeting.ended", None);
+    assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
+    assert!(!w.meetings.get_sync(MEETING_ID).is_active);
+    assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
+    assert!(!w.meetings.get_sync(MEETING_ID).is_active);
+}
+
+#[tokio::test]
+async fn meeting_started_records_the_first_start_only() {
+    let w = world();
+    let body = daily_fixture("real", "meeting.started", None);
+    assert_eq!(send(&w, Scheme::Daily, &body).await, ok());
+    let first = w
+        .meetings
+        .platform_start(MEETING_ID)
+        .expect("start recorded");
+    // `event_ts` of the fixture.
+    assert_eq!(first.timestamp(), 1_708_972_279);
+    let mut later: Value = serde_json::from_slice(&body).unwrap();
+    later["event_ts"] = json!(1_708_979_999);
+    later["id"] = json!("meet-start-again");
+    assert_eq!(
+        send(&w, Scheme::Daily, later.to_string().as_bytes()).await,
+        ok()
+    );
+    assert_eq!(w.meetings.platform_start(MEETING_ID), Some(first));
+    assert!(w.meetings.get_sync(MEETING_ID).is_active);
 }
 
 #[tokio::test]

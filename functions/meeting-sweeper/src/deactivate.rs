@@ -7,15 +7,16 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
-use shared::domain::Meeting;
+use shared::domain::{Meeting, Platform};
 use shared::platform::SessionData;
 
+use crate::daily::{reconcile_presence, PresenceChanges};
 use crate::handler::{Deps, Summary, SweepError};
 
 #[derive(Debug)]
 enum MeetingOutcome {
-    StaysActive,
-    Deactivated,
+    StaysActive(Option<PresenceChanges>),
+    Deactivated(Option<PresenceChanges>),
     Failed(SweepError),
     /// Not started, or cut off, because the deadline came.
     NotReached,
@@ -39,8 +40,8 @@ pub(crate) async fn sweep_meetings(
                 match tokio::time::timeout_at(tokio_deadline, sweep_meeting(deps, &meeting, now))
                     .await
                 {
-                    Ok(Ok(true)) => MeetingOutcome::Deactivated,
-                    Ok(Ok(false)) => MeetingOutcome::StaysActive,
+                    Ok(Ok((true, presence))) => MeetingOutcome::Deactivated(presence),
+                    Ok(Ok((false, presence))) => MeetingOutcome::StaysActive(presence),
                     Ok(Err(e)) => MeetingOutcome::Failed(e),
                     Err(_) => MeetingOutcome::NotReached,
                 };
@@ -51,10 +52,14 @@ pub(crate) async fn sweep_meetings(
     while let Some((meeting, outcome)) = outcomes.next().await {
         match outcome {
             MeetingOutcome::NotReached => summary.stopped_early = true,
-            MeetingOutcome::StaysActive => summary.checked += 1,
-            MeetingOutcome::Deactivated => {
+            MeetingOutcome::StaysActive(presence) => {
+                summary.checked += 1;
+                summary.add_presence(presence);
+            }
+            MeetingOutcome::Deactivated(presence) => {
                 summary.checked += 1;
                 summary.deactivated += 1;
+                summary.add_presence(presence);
             }
             MeetingOutcome::Failed(e) => {
                 summary.checked += 1;
@@ -71,26 +76,36 @@ pub(crate) async fn sweep_meetings(
     }
 }
 
-/// Returns whether the meeting was deactivated.
+/// Returns whether the meeting was deactivated, and what Daily's presence corrected.
 async fn sweep_meeting(
     deps: &Deps,
     meeting: &Meeting,
     now: DateTime<Utc>,
-) -> Result<bool, SweepError> {
+) -> Result<(bool, Option<PresenceChanges>), SweepError> {
     if meeting.end_date <= now {
         deps.meetings.deactivate(&meeting.id).await?;
         info!(meeting_id = %meeting.id, end_date = %meeting.end_date, "meeting deactivated: past its end date");
-        return Ok(true);
+        return Ok((true, None));
     }
-    let platform = deps.platforms.get(meeting.platform)?;
-    let sessions = platform.get_room_sessions(&meeting.room_name).await?;
-    if still_in_use(&sessions) {
-        debug!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting stays active");
-        return Ok(false);
+    let (in_use, presence) = match (&deps.daily, meeting.platform) {
+        // Daily's presence corrects the stored sessions first; the rule then runs on them.
+        (Some(daily), Platform::Daily) => {
+            let (in_use, changes) = reconcile_presence(deps, daily, meeting, now).await?;
+            (in_use, Some(changes))
+        }
+        _ => {
+            let platform = deps.platforms.get(meeting.platform)?;
+            let sessions = platform.get_room_sessions(&meeting.room_name).await?;
+            (still_in_use(&sessions), None)
+        }
+    };
+    if in_use {
+        debug!(meeting_id = %meeting.id, "meeting stays active");
+        return Ok((false, presence));
     }
     deps.meetings.deactivate(&meeting.id).await?;
-    info!(meeting_id = %meeting.id, sessions = sessions.len(), "meeting deactivated: all sessions ended");
-    Ok(true)
+    info!(meeting_id = %meeting.id, "meeting deactivated: all sessions ended");
+    Ok((true, presence))
 }
 
 /// A meeting nobody has joined yet is waiting for its participants; one with an open session is

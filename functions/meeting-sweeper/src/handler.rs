@@ -12,8 +12,14 @@
 //!    still open -> stays active; all ended -> deactivated. A platform or store error for one
 //!    meeting is logged and that meeting skipped.
 //!
-//! This module orchestrates the steps (deadline, order, summary); [`crate::deactivate`] and
-//! [`crate::requeue`] do them.
+//! 4. Daily reconciliation ([`crate::daily`]), when `DAILY_API_KEY` is set: step 3 asks Daily's
+//!    presence for each active Daily meeting and corrects its sessions and count before the
+//!    rule runs; then Daily's recording list within `DAILY_RECORDING_LOOKBACK` gives the finished
+//!    recordings no webhook announced (queued as the webhook would), and our webhook endpoint
+//!    (`DAILY_WEBHOOK_URL`) is re-armed if Daily marked it FAILED.
+//!
+//! This module orchestrates the steps (deadline, order, summary); [`crate::deactivate`],
+//! [`crate::requeue`] and [`crate::daily`] do them.
 //!
 //! The run stops starting work at the deadline (the Lambda timeout minus a margin) and reports
 //! `stopped_early`; whatever it did not reach is still there for the next run (meetings stay
@@ -26,12 +32,14 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
-use tracing::{error, info, instrument};
+use tracing::{error, info, instrument, warn};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, ConfigError};
 use shared::domain::Meeting;
 use shared::metrics::{Function, Metrics, SweeperCounts};
+use shared::platform::daily::DailyClient;
+use shared::platform::http::HttpSettings;
 use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
@@ -40,6 +48,7 @@ use shared::store::{
     MeetingStore, ParticipantSessionStore, RecordingStore, StoreError, TranscriptStore,
 };
 
+use crate::daily::{check_webhook, recover_recordings, PresenceChanges, WEBHOOK_UNCHECKED};
 pub use crate::deactivate::still_in_use;
 use crate::deactivate::sweep_meetings;
 use crate::requeue::requeue_recordings;
@@ -92,11 +101,14 @@ pub struct Deps {
     pub config: Arc<Config>,
     pub settings: Settings,
     pub meetings: Arc<dyn MeetingStore>,
+    pub participant_sessions: Arc<dyn ParticipantSessionStore>,
     pub recordings: Arc<dyn RecordingStore>,
     pub transcripts: Arc<dyn TranscriptStore>,
     pub platforms: PlatformRegistry,
     pub queue: Arc<dyn RecordingQueue>,
     pub metrics: Metrics,
+    /// Daily's API for the reconciliation; `None` without `DAILY_API_KEY`.
+    pub daily: Option<Arc<DailyClient>>,
 }
 
 impl Deps {
@@ -118,15 +130,40 @@ impl Deps {
                 ..options
             },
         );
+        let daily = daily_client(&config);
         Self {
             settings: Settings::from_config(&config),
             config,
             meetings: stores.meetings,
+            participant_sessions: stores.participant_sessions,
             recordings: stores.recordings,
             transcripts: stores.transcripts,
             platforms,
             queue,
             metrics: Metrics::standard(Function::MeetingSweeper),
+            daily,
+        }
+    }
+}
+
+/// The Daily client of the reconciliation, when `DAILY_API_KEY` is set. A client that cannot
+/// be built (an incomplete `AWS_DAILY_*` set) is logged and the reconciliation skipped; the
+/// registry reports the same error for the meetings it cannot check.
+fn daily_client(config: &Config) -> Option<Arc<DailyClient>> {
+    config.daily.api_key.as_ref()?;
+    let settings = HttpSettings::default();
+    let http = match reqwest::Client::builder().timeout(settings.timeout).build() {
+        Ok(http) => http,
+        Err(e) => {
+            error!(error = %e, "cannot build the HTTP client for Daily; no reconciliation");
+            return None;
+        }
+    };
+    match DailyClient::from_config(&config.daily, http, settings) {
+        Ok(client) => Some(Arc::new(client)),
+        Err(e) => {
+            error!(error = %e, "cannot build the Daily client; no reconciliation");
+            None
         }
     }
 }
@@ -169,10 +206,38 @@ pub struct Summary {
     pub requeued: u32,
     /// Recordings that needed a requeue but the store or the queue failed.
     pub requeue_failed: u32,
+    /// Active Daily meetings whose sessions were checked against Daily's presence.
+    pub presence_checked: u32,
+    /// Sessions recorded because Daily showed them present without a join event.
+    pub sessions_opened: u32,
+    /// Sessions closed because Daily no longer showed them.
+    pub sessions_closed: u32,
+    /// Meetings whose `num_clients` was set from Daily's presence.
+    pub clients_corrected: u32,
+    /// Daily recordings within the lookback looked at.
+    pub daily_recordings_seen: u32,
+    /// Finished Daily recordings no webhook announced, now recorded and queued.
+    pub recordings_recovered: u32,
+    /// Such recordings whose recording or queueing failed (tried again next run).
+    pub recordings_recovery_failed: u32,
+    /// Our Daily webhook: `active`, `rearmed`, `rearm_failed`, `missing`, `list_failed`, or
+    /// `unchecked` (no `DAILY_API_KEY` or `DAILY_WEBHOOK_URL`, or no time left).
+    pub webhook: String,
     /// The deadline came before the run finished; the next run picks up the rest.
     pub stopped_early: bool,
     /// Steps that failed as a whole (a listing), so the run could not do them at all.
     pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub(crate) fn add_presence(&mut self, changes: Option<PresenceChanges>) {
+        if let Some(c) = changes {
+            self.presence_checked += 1;
+            self.sessions_opened += c.opened;
+            self.sessions_closed += c.closed;
+            self.clients_corrected += u32::from(c.count_corrected);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +274,10 @@ pub fn deadline_from_lambda(deadline: SystemTime, now_wall: SystemTime, now: Ins
 /// One sweep as of `now`, starting no work at or after `deadline`.
 #[instrument(skip(deps, deadline))]
 pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary {
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        webhook: WEBHOOK_UNCHECKED.into(),
+        ..Summary::default()
+    };
     let active = match deps.meetings.list_active().await {
         Ok(active) => active,
         Err(e) => {
@@ -234,6 +302,20 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
         }
         sweep_meetings(deps, open, now, deadline, &mut summary).await;
     }
+    if let Some(daily) = &deps.daily {
+        if !summary.stopped_early {
+            recover_recordings(deps, daily, now, deadline, &mut summary).await;
+        }
+        match &deps.config.daily.webhook_url {
+            Some(url) if !summary.stopped_early => {
+                check_webhook(daily, url, deadline, &mut summary).await;
+            }
+            Some(_) => {}
+            None => {
+                warn!("DAILY_WEBHOOK_URL is not set: the Daily webhook's health is not checked")
+            }
+        }
+    }
 
     info!(
         checked = summary.checked,
@@ -241,6 +323,14 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
         skipped_on_error = summary.skipped_on_error,
         requeued = summary.requeued,
         requeue_failed = summary.requeue_failed,
+        presence_checked = summary.presence_checked,
+        sessions_opened = summary.sessions_opened,
+        sessions_closed = summary.sessions_closed,
+        clients_corrected = summary.clients_corrected,
+        daily_recordings_seen = summary.daily_recordings_seen,
+        recordings_recovered = summary.recordings_recovered,
+        recordings_recovery_failed = summary.recordings_recovery_failed,
+        webhook = %summary.webhook,
         stopped_early = summary.stopped_early,
         errors = summary.errors.len(),
         "meeting sweep finished"
@@ -248,9 +338,10 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
     deps.metrics.sweeper_run(SweeperCounts {
         deactivated: summary.deactivated,
         requeued: summary.requeued,
-        // Daily reconciliation (issue 16) reports its figures here.
-        reconciled: 0,
-        webhooks_rearmed: 0,
+        // What Daily's records corrected: meetings whose participant count was wrong, and
+        // recordings no webhook announced.
+        reconciled: summary.clients_corrected + summary.recordings_recovered,
+        webhooks_rearmed: u32::from(summary.webhook == "rearmed"),
     });
     summary
 }

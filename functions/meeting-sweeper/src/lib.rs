@@ -1,3 +1,4 @@
+pub mod daily;
 pub mod deactivate;
 pub mod handler;
 pub mod requeue;

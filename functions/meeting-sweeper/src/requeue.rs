@@ -60,7 +60,11 @@ pub fn job_source(source: &RecordingSource) -> Option<JobSource> {
             platform: Platform::Daily,
             recording_id,
         } => Some(JobSource::DailyRecording(recording_id.clone())),
-        RecordingSource::PlatformRecording { .. } => None,
+        RecordingSource::PlatformTracks {
+            platform: Platform::Daily,
+            recording_id,
+        } => Some(JobSource::DailyTracks(recording_id.clone())),
+        RecordingSource::PlatformRecording { .. } | RecordingSource::PlatformTracks { .. } => None,
     }
 }
 

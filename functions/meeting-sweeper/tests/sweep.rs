@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Span, SubsecRound, Utc};
 use serde_json::{json, Value};
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use meeting_sweeper::handler::{run, Deps, Summary};
@@ -32,7 +32,38 @@ struct Env {
     config: Config,
     queue_url: String,
     whereby: MockServer,
+    /// The fake Daily API: by default nobody present, no recordings, no webhook.
+    daily: MockServer,
     now: DateTime<Utc>,
+}
+
+const DAILY_KEY: &str = "daily-test-key";
+const WEBHOOK_URL: &str = "https://reflector.example/v1/daily_webhook";
+
+/// The fake Daily's answers when a test mounted nothing more specific.
+async fn daily_defaults(daily: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v1/rooms/[^/]+/presence$"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total_count": 0, "data": []})),
+        )
+        .with_priority(10)
+        .mount(daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total_count": 0, "data": []})),
+        )
+        .with_priority(10)
+        .mount(daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhooks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .with_priority(10)
+        .mount(daily)
+        .await;
 }
 
 async fn env() -> Env {
@@ -48,12 +79,20 @@ async fn env() -> Env {
         .queue_url
         .unwrap();
     let whereby = MockServer::start().await;
+    let daily = MockServer::start().await;
+    daily_defaults(&daily).await;
     let vars: HashMap<String, String> = [
         ("WHEREBY_API_URL", format!("{}/v1", whereby.uri())),
         ("WHEREBY_API_KEY", WHEREBY_KEY.to_owned()),
-        // Daily sessions come from the store; the API is never called.
-        ("DAILY_API_URL", "http://127.0.0.1:9/v1".to_owned()),
-        ("DAILY_API_KEY", "daily-test-key".to_owned()),
+        ("DAILY_API_URL", format!("{}/v1", daily.uri())),
+        ("DAILY_API_KEY", DAILY_KEY.to_owned()),
+        ("DAILY_WEBHOOK_URL", WEBHOOK_URL.to_owned()),
+        ("AWS_DAILY_S3_BUCKET", "daily-bucket".to_owned()),
+        ("AWS_DAILY_S3_REGION", "us-east-1".to_owned()),
+        (
+            "AWS_DAILY_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/daily".to_owned(),
+        ),
         ("RECORDINGS_QUEUE_URL", queue_url.clone()),
     ]
     .into_iter()
@@ -68,6 +107,7 @@ async fn env() -> Env {
         config,
         queue_url,
         whereby,
+        daily,
         // Stored timestamps have microsecond precision at most; keep comparisons exact.
         now: Utc::now().trunc_subsecs(3),
     }
@@ -217,6 +257,57 @@ impl Env {
                 by_id.entry(id).or_default().push(body);
             }
         }
+    }
+
+    /// Daily's presence of `room_name` from now on: these participant session ids.
+    async fn presence(&self, room_name: &str, ids: &[&str]) {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                json!({"room": room_name, "id": id, "userId": null, "userName": id,
+                "joinTime": "2026-01-02T03:00:00.000Z", "duration": 60})
+            })
+            .collect();
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/rooms/{room_name}/presence")))
+            .and(header(
+                "authorization",
+                format!("Bearer {DAILY_KEY}").as_str(),
+            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"total_count": ids.len(), "data": data})),
+            )
+            .mount(&self.daily)
+            .await;
+    }
+
+    /// Forgets every Daily answer a test mounted (back to the defaults).
+    async fn reset_daily(&self) {
+        self.daily.reset().await;
+        daily_defaults(&self.daily).await;
+    }
+
+    async fn sessions(&self, meeting: &Meeting) -> BTreeMap<String, bool> {
+        use shared::store::ParticipantSessionStore;
+        self.stores
+            .participant_sessions
+            .list_by_meeting(&meeting.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.session_id, s.left_at.is_none()))
+            .collect()
+    }
+
+    async fn num_clients(&self, meeting: &Meeting) -> i64 {
+        self.stores
+            .meetings
+            .get(&meeting.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .num_clients
     }
 
     async fn whereby_sessions(&self, room_name: &str, response: ResponseTemplate) {
@@ -371,9 +462,11 @@ async fn daily_meeting_stays_active_while_a_stored_participant_is_in_and_ends_af
         },
     )
     .await;
+    e.presence(&m.room_name, &["p2"]).await;
     let summary = e.sweep(&deps, e.now).await;
     assert!(e.is_active(&m).await, "p2 is still in the room");
     assert_eq!(summary.deactivated, 0);
+    e.reset_daily().await;
 
     e.participant_event(
         &m,
@@ -672,4 +765,231 @@ async fn two_sweeper_runs_at_the_same_time_never_requeue_a_recording_twice() {
     ids.sort();
     assert_eq!(queued.keys().cloned().collect::<Vec<_>>(), ids);
     assert!(queued.values().all(|jobs| jobs.len() == 1), "{queued:?}");
+}
+
+// ---- Daily reconciliation (issue 16) ----
+
+async fn join(e: &Env, m: &Meeting, id: &str) {
+    e.participant_event(
+        m,
+        ParticipantChange::Joined {
+            session_id: id,
+            user_id: None,
+            user_name: Some(id),
+            joined_at: e.now - Span::minutes(10),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn daily_presence_corrects_the_count_and_sessions_and_an_empty_room_ends_the_meeting() {
+    let e = env().await;
+    let m = e
+        .add_meeting("daily-presence-1", Platform::Daily, Span::hours(2))
+        .await;
+    for id in ["a", "b", "c"] {
+        join(&e, &m, id).await;
+    }
+    assert_eq!(e.num_clients(&m).await, 3);
+    // Two `participant.left` were lost: Daily shows only "b".
+    e.presence(&m.room_name, &["b"]).await;
+    let deps = e.deps();
+
+    let summary = e.sweep(&deps, e.now).await;
+    assert_eq!(e.num_clients(&m).await, 1);
+    assert_eq!(
+        e.sessions(&m).await,
+        BTreeMap::from([("a".into(), false), ("b".into(), true), ("c".into(), false)])
+    );
+    assert!(e.is_active(&m).await);
+    assert_eq!(
+        (
+            summary.presence_checked,
+            summary.sessions_closed,
+            summary.clients_corrected
+        ),
+        (1, 2, 1)
+    );
+
+    // A participant Daily shows but no webhook announced is recorded.
+    e.reset_daily().await;
+    e.presence(&m.room_name, &["b", "d"]).await;
+    let summary = e.sweep(&deps, e.now + Span::minutes(1)).await;
+    assert_eq!(summary.sessions_opened, 1);
+    assert_eq!(e.num_clients(&m).await, 2);
+    assert_eq!(e.sessions(&m).await.get("d"), Some(&true));
+
+    // Everyone left, and no webhook said so.
+    e.reset_daily().await;
+    let summary = e.sweep(&deps, e.now + Span::minutes(2)).await;
+    assert_eq!(e.num_clients(&m).await, 0);
+    assert!(e.sessions(&m).await.values().all(|open| !open));
+    assert!(!e.is_active(&m).await);
+    assert_eq!(summary.deactivated, 1);
+}
+
+fn webhook(state: &str, failed_count: u64) -> Value {
+    json!({"uuid": "wh-1", "url": WEBHOOK_URL, "hmac": "c2VjcmV0", "basicAuth": null,
+        "retryType": "circuit-breaker", "eventTypes": ["participant.joined"], "state": state,
+        "failedCount": failed_count, "domainId": "dom", "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z"})
+}
+
+async fn rearms(e: &Env) -> usize {
+    e.daily
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/webhooks/wh-1")
+        .count()
+}
+
+#[tokio::test]
+async fn a_failed_daily_webhook_is_rearmed_and_an_active_one_left_alone() {
+    let e = env().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhooks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([webhook("FAILED", 3)])))
+        .mount(&e.daily)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/webhooks/wh-1"))
+        .and(header(
+            "authorization",
+            format!("Bearer {DAILY_KEY}").as_str(),
+        ))
+        .and(body_json(json!({"url": WEBHOOK_URL})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(webhook("ACTIVE", 0)))
+        .mount(&e.daily)
+        .await;
+    let deps = e.deps();
+    let summary = e.sweep(&deps, e.now).await;
+    assert_eq!(summary.webhook, "rearmed");
+    assert_eq!(rearms(&e).await, 1);
+
+    e.reset_daily().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhooks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([webhook("ACTIVE", 0)])))
+        .mount(&e.daily)
+        .await;
+    let summary = e.sweep(&deps, e.now).await;
+    assert_eq!(summary.webhook, "active");
+    assert_eq!(rearms(&e).await, 0);
+
+    // Our URL absent from Daily's list is reported as missing.
+    e.reset_daily().await;
+    assert_eq!(e.sweep(&deps, e.now).await.webhook, "missing");
+}
+
+fn daily_recording(id: &str, room: &str, start: DateTime<Utc>) -> Value {
+    json!({"id": id, "room_name": room, "start_ts": start.timestamp(), "status": "finished",
+        "max_participants": 2, "duration": 60, "s3key": format!("dom/{room}/{}", start.timestamp_millis()),
+        "tracks": []})
+}
+
+#[tokio::test]
+async fn a_finished_recording_no_webhook_announced_is_queued_once_and_older_ones_are_not_read() {
+    let e = env().await;
+    let m = e
+        .add_meeting("daily-rec-1", Platform::Daily, Span::hours(2))
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total_count": 3, "data": [
+                daily_recording("rec-new", &m.room_name, e.now - Span::minutes(30)),
+                daily_recording("rec-other-app", "not-our-room", e.now - Span::minutes(40)),
+                daily_recording("rec-old", &m.room_name, e.now - Span::hours(49)),
+            ]})),
+        )
+        .mount(&e.daily)
+        .await;
+    let deps = e.deps();
+    let summary = e.sweep(&deps, e.now).await;
+    assert_eq!(summary.recordings_recovered, 1);
+    assert_eq!(
+        summary.daily_recordings_seen, 2,
+        "the 49-hour-old one is past the lookback"
+    );
+    let queued = e.queued().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let job = queued.values().next().unwrap()[0].clone();
+    assert_eq!(
+        job["source"],
+        json!({"s3": {"bucket": "daily-bucket", "key": format!("dom/{}/{}", m.room_name, (e.now - Span::minutes(30)).timestamp_millis())}})
+    );
+    assert!(e
+        .stores
+        .recordings
+        .get_by_source(&daily("rec-new"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(e
+        .stores
+        .recordings
+        .get_by_source(&daily("rec-old"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // The next run finds it known and queues nothing.
+    let summary = e.sweep(&deps, e.now).await;
+    assert_eq!(summary.recordings_recovered, 0);
+    assert!(e.queued().await.is_empty());
+}
+
+/// Daily and DynamoDB requests of one run over `meetings` active Daily meetings in a steady
+/// state (presence unchanged, nothing to deactivate, no new recording), for BENCHMARKS.md.
+#[tokio::test]
+async fn requests_per_active_daily_meeting_per_run_are_one_to_daily_and_one_to_dynamodb() {
+    let e = env().await;
+    let mut meetings = Vec::new();
+    for i in 0..5 {
+        let m = e
+            .add_meeting(&format!("daily-count-{i}"), Platform::Daily, Span::hours(2))
+            .await;
+        join(&e, &m, "p").await;
+        e.presence(&m.room_name, &["p"]).await;
+        meetings.push(m);
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/webhooks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([webhook("ACTIVE", 0)])))
+        .mount(&e.daily)
+        .await;
+    let (counted, counter) = shared::store::dynamo::RequestCounter::instrument(&e.clients.dynamodb);
+    let clients = AwsClients {
+        dynamodb: counted,
+        ..e.clients.clone()
+    };
+    let mut config = e.config.clone();
+    config.sweeper_requeue_limit = 0;
+    let deps = Deps::from_aws(
+        Arc::new(config),
+        &clients,
+        RegistryOptions {
+            http: HttpSettings::fast_for_tests(),
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    // A first run settles the counts (num_clients 1 already, so nothing is written).
+    e.sweep(&deps, e.now).await;
+    counter.take();
+    let before = e.daily.received_requests().await.unwrap_or_default().len();
+
+    let summary = e.sweep(&deps, e.now).await;
+
+    let dynamodb = counter.take();
+    let daily = e.daily.received_requests().await.unwrap_or_default().len() - before;
+    assert_eq!(summary.presence_checked, 5);
+    assert_eq!(summary.deactivated, 0);
+    // Per run: the active-meeting listing (1 Query); per meeting: its sessions (1 Query).
+    assert_eq!(dynamodb.len(), 1 + 5, "{dynamodb:?}");
+    // Per run: one recordings page and the webhook list; per meeting: its presence.
+    assert_eq!(daily, 2 + 5);
 }

@@ -303,6 +303,7 @@ fn process(
                 port,
             }])?),
             bucket: bucket.clone(),
+            daily_bucket: None,
             concurrency: 1,
             starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
             recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),

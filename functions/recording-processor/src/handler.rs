@@ -27,13 +27,14 @@ use shared::blob::{
 };
 use shared::config::Config;
 use shared::domain::{
-    Meeting, Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript,
-    TranscriptStatus,
+    Meeting, Platform, Recording, RecordingKind, RecordingSource, RecordingStatus, S3Location,
+    Transcript, TranscriptStatus,
 };
 use shared::download::{DownloadError, Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
-use shared::messages::{JobSource, PipelineMessage, RecordingJob, StartRecording};
+use shared::messages::{AudioTrack, JobSource, PipelineMessage, RecordingJob, StartRecording};
 use shared::metrics::{FailureKind, Function, Metric, Metrics};
+use shared::platform::daily::{parse_track_key, TrackKey};
 use shared::queue::{PipelineQueue, RecordingQueue};
 use shared::recording_start::{self, RecordingStarter, StartOutcome};
 use shared::retry::Transient;
@@ -64,6 +65,8 @@ pub struct Deps {
     pub downloader: Arc<dyn Downloader>,
     /// Our recordings bucket (`RECORDINGS_BUCKET`).
     pub bucket: String,
+    /// The bucket Daily records into (`AWS_DAILY_S3_BUCKET`): where raw-tracks keys live.
+    pub daily_bucket: Option<String>,
     pub concurrency: usize,
     /// Daily's recording start (`POST /rooms/:name/recordings/start`).
     pub starter: Arc<dyn RecordingStarter>,
@@ -130,6 +133,7 @@ impl Deps {
                 config.recording_url_allowed_hosts.clone(),
             )?),
             bucket: config.recordings_bucket.clone(),
+            daily_bucket: config.daily.s3_bucket.clone(),
             concurrency: DEFAULT_CONCURRENCY,
             starter,
             recordings_queue: Arc::new(shared::queue::SqsQueue::new(
@@ -194,6 +198,15 @@ pub enum Outcome {
         transcript_id: String,
         audio: S3Location,
     },
+    /// A multitrack recording's audio tracks stored (under `prefix`) and the pipeline told.
+    UploadedTracks {
+        transcript_id: String,
+        prefix: S3Location,
+        tracks: usize,
+    },
+    /// Stored without a transcript: a cloud recording of a meeting that also has a multitrack
+    /// one, which is what the pipeline gets.
+    Stored { audio: S3Location },
     /// Recorded as failed (no audio, disallowed host ...).
     Failed { reason: String },
     /// Nothing to do (S3 test event, a notification with no created object).
@@ -340,6 +353,16 @@ enum Source {
         size: Option<u64>,
     },
     DailyRecording(String),
+    /// The audio tracks of a multitrack recording, in the Daily bucket.
+    Tracks(Vec<S3Location>),
+    /// A multitrack recording whose tracks Daily's `GET /recordings/:id` lists.
+    DailyTracks(String),
+}
+
+impl Source {
+    fn is_multitrack(&self) -> bool {
+        matches!(self, Source::Tracks(_) | Source::DailyTracks(_))
+    }
 }
 
 async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure> {
@@ -358,6 +381,8 @@ async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure
             size: None,
         },
         JobSource::DailyRecording(id) => Source::DailyRecording(id.clone()),
+        JobSource::Tracks(tracks) => Source::Tracks(tracks.clone()),
+        JobSource::DailyTracks(id) => Source::DailyTracks(id.clone()),
     };
     let recording = match deps.recordings.get(&job.recording_id).await? {
         Some(r) => r,
@@ -368,6 +393,10 @@ async fn process_job(deps: &Deps, job: &RecordingJob) -> Result<Outcome, Failure
                 JobSource::S3(loc) => RecordingSource::S3 {
                     bucket: loc.bucket.clone(),
                     key: loc.key.clone(),
+                },
+                source if source.is_multitrack() => RecordingSource::PlatformTracks {
+                    platform: meeting.platform,
+                    recording_id: job.recording_id.clone(),
                 },
                 _ => RecordingSource::PlatformRecording {
                     platform: meeting.platform,
@@ -445,29 +474,18 @@ async fn process_recording(
     recording: &Recording,
     source: &Source,
 ) -> Result<Outcome, Failure> {
-    let now = Utc::now();
-    let (transcript, created) = deps
-        .transcripts
-        .create_if_absent(&Transcript {
-            id: uuid::Uuid::new_v4().to_string(),
-            recording_id: recording.id.clone(),
-            meeting_id: meeting.id.clone(),
-            room_id: meeting.room_id.clone(),
-            status: TranscriptStatus::Idle,
-            error: None,
-            error_permanent: false,
-            audio: None,
-            pipeline_sent_at: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    info!(transcript_id = %transcript.id, recording_id = %recording.id, created, status = ?transcript.status, "transcript");
+    if source.is_multitrack() {
+        return process_tracks(deps, meeting, recording, source).await;
+    }
+    if superseded_by_tracks(meeting, recording) {
+        return store_only(deps, meeting, recording, source).await;
+    }
+    let transcript = transcript_for(deps, meeting, recording).await?;
 
     if let (TranscriptStatus::Uploaded, Some(audio)) = (transcript.status, &transcript.audio) {
         // A redelivery after the upload: only the hand-off may be missing.
         complete_recording(deps, &recording.id).await;
-        send_pipeline_once(deps, meeting.platform, &transcript, audio).await?;
+        send_pipeline_once(deps, meeting.platform, &transcript, Some(audio), Vec::new()).await?;
         return Ok(Outcome::Uploaded {
             transcript_id: transcript.id.clone(),
             audio: audio.clone(),
@@ -493,27 +511,260 @@ async fn process_recording(
                 started.elapsed().as_secs_f64(),
             );
             complete_recording(deps, &recording.id).await;
-            send_pipeline_once(deps, meeting.platform, &transcript, &audio).await?;
+            send_pipeline_once(
+                deps,
+                meeting.platform,
+                &transcript,
+                Some(&audio),
+                Vec::new(),
+            )
+            .await?;
             Ok(Outcome::Uploaded {
                 transcript_id: transcript.id,
                 audio,
             })
         }
         Err(Failure::Permanent(reason)) => {
-            warn!(recording_id = %recording.id, transcript_id = %transcript.id, %reason, "recording unusable");
-            deps.transcripts
-                .set_status(
-                    &transcript.id,
-                    TranscriptStatus::Error,
-                    Some((&reason, true)),
-                    None,
-                )
-                .await?;
+            record_unusable(deps, recording, &transcript, reason).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A meeting whose multitrack (raw-tracks) recording the server started hands that one to the
+/// pipeline: its single-file Daily recordings are stored, not transcribed twice.
+fn superseded_by_tracks(meeting: &Meeting, recording: &Recording) -> bool {
+    meeting.platform == Platform::Daily
+        && !recording.source.is_multitrack()
+        && meeting
+            .recordings_started
+            .contains(&RecordingKind::RawTracks)
+}
+
+/// The file kept in our bucket (media-checked like any other), the recording `stored`, no
+/// transcript and no pipeline message.
+async fn store_only(
+    deps: &Deps,
+    meeting: &Meeting,
+    recording: &Recording,
+    source: &Source,
+) -> Result<Outcome, Failure> {
+    move_recording(deps, &recording.id, RecordingStatus::Processing, None).await;
+    match obtain_audio(deps, meeting, recording, source).await {
+        Ok((audio, _bytes)) => {
+            move_recording(deps, &recording.id, RecordingStatus::Stored, None).await;
+            info!(recording_id = %recording.id, key = %audio.key, "recording stored without a transcript: the meeting's multitrack recording goes to the pipeline");
+            Ok(Outcome::Stored { audio })
+        }
+        Err(Failure::Permanent(reason)) => {
             fail_recording(deps, &recording.id, &reason).await;
             Ok(Outcome::Failed { reason })
         }
         Err(other) => Err(other),
     }
+}
+
+async fn record_unusable(
+    deps: &Deps,
+    recording: &Recording,
+    transcript: &Transcript,
+    reason: String,
+) -> Result<Outcome, Failure> {
+    warn!(recording_id = %recording.id, transcript_id = %transcript.id, %reason, "recording unusable");
+    deps.transcripts
+        .set_status(
+            &transcript.id,
+            TranscriptStatus::Error,
+            Some((&reason, true)),
+            None,
+        )
+        .await?;
+    fail_recording(deps, &recording.id, &reason).await;
+    Ok(Outcome::Failed { reason })
+}
+
+/// A multitrack recording: each audio track copied (server-side) under
+/// `recordings/<meeting_id>/<recording_id>/`, media-checked, then one pipeline message listing
+/// the tracks ordered by track start. A track that is not usable audio is left out (logged);
+/// no usable track at all fails the recording for good.
+async fn process_tracks(
+    deps: &Deps,
+    meeting: &Meeting,
+    recording: &Recording,
+    source: &Source,
+) -> Result<Outcome, Failure> {
+    let transcript = transcript_for(deps, meeting, recording).await?;
+    let prefix = S3Location {
+        bucket: deps.bucket.clone(),
+        key: tracks_prefix(&meeting.id, &recording.id),
+    };
+    if transcript.status == TranscriptStatus::Uploaded && transcript.pipeline_sent_at.is_some() {
+        info!(transcript_id = %transcript.id, "multitrack recording already handed off");
+        complete_recording(deps, &recording.id).await;
+        return Ok(Outcome::UploadedTracks {
+            transcript_id: transcript.id,
+            prefix,
+            tracks: 0,
+        });
+    }
+    let sources = match source {
+        Source::Tracks(tracks) => tracks.clone(),
+        Source::DailyTracks(id) => match daily_tracks(deps, id).await {
+            Ok(tracks) => tracks,
+            Err(Failure::Permanent(reason)) => {
+                return record_unusable(deps, recording, &transcript, reason).await
+            }
+            Err(other) => return Err(other),
+        },
+        _ => Vec::new(),
+    };
+    move_recording(deps, &recording.id, RecordingStatus::Processing, None).await;
+    let mut stored = Vec::new();
+    let mut refused = Vec::new();
+    for (from, key) in ordered_tracks(sources) {
+        let file = from.key.rsplit('/').next().unwrap_or(&from.key).to_owned();
+        let target_prefix = format!("{}{file}.", prefix.key);
+        let existing = deps
+            .blobs
+            .find_by_prefix(&deps.bucket, &target_prefix)
+            .await
+            .map_err(own_s3)?;
+        let location = match existing {
+            Some(found) => Ok(found.location),
+            None => {
+                let metadata = HashMap::from([
+                    ("recording-id".to_owned(), recording.id.clone()),
+                    ("meeting-id".to_owned(), meeting.id.clone()),
+                    ("session-id".to_owned(), key.session_id.clone()),
+                ]);
+                copy_s3(deps, &from, None, &target_prefix, metadata)
+                    .await
+                    .map(|(location, _bytes)| location)
+            }
+        };
+        match location {
+            Ok(location) => stored.push(AudioTrack {
+                bucket: location.bucket,
+                key: location.key,
+                session_id: key.session_id,
+            }),
+            Err(Failure::Permanent(reason)) => {
+                warn!(recording_id = %recording.id, key = %from.key, %reason, "audio track left out: not usable audio");
+                refused.push(format!("{}: {reason}", from.key));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if stored.is_empty() {
+        let reason = if refused.is_empty() {
+            "the multitrack recording has no audio track".to_owned()
+        } else {
+            format!("no usable audio track ({})", refused.join("; "))
+        };
+        return record_unusable(deps, recording, &transcript, reason).await;
+    }
+    let transcript = deps
+        .transcripts
+        .set_status(
+            &transcript.id,
+            TranscriptStatus::Uploaded,
+            None,
+            Some(&prefix),
+        )
+        .await?;
+    complete_recording(deps, &recording.id).await;
+    let count = stored.len();
+    send_pipeline_once(deps, meeting.platform, &transcript, None, stored).await?;
+    Ok(Outcome::UploadedTracks {
+        transcript_id: transcript.id,
+        prefix,
+        tracks: count,
+    })
+}
+
+/// The audio tracks Daily lists for recording `id`. Daily may not have listed them yet when
+/// the event arrives: an empty list is transient, so the record is redelivered later.
+async fn daily_tracks(deps: &Deps, id: &str) -> Result<Vec<S3Location>, Failure> {
+    let Some(bucket) = deps.daily_bucket.clone() else {
+        return Err(Failure::Permanent(format!(
+            "raw-tracks recording {id}: AWS_DAILY_S3_BUCKET is not set, so its tracks cannot be read"
+        )));
+    };
+    let keys = deps
+        .links
+        .audio_tracks(id)
+        .await
+        .map_err(Failure::classify)?;
+    if keys.is_empty() {
+        return Err(Failure::Transient(format!(
+            "Daily lists no audio track of raw-tracks recording {id} yet; retried later"
+        )));
+    }
+    Ok(keys
+        .into_iter()
+        .map(|key| S3Location {
+            bucket: bucket.clone(),
+            key,
+        })
+        .collect())
+}
+
+/// Tracks ordered by their start (from Daily's key); a key of another shape goes last, named
+/// by its file name.
+fn ordered_tracks(sources: Vec<S3Location>) -> Vec<(S3Location, TrackKey)> {
+    let mut tracks: Vec<(S3Location, TrackKey, bool)> = sources
+        .into_iter()
+        .map(|from| match parse_track_key(&from.key) {
+            Some(key) => (from, key, true),
+            None => {
+                warn!(key = %from.key, "track key not in Daily's raw-tracks shape; its session id is its file name");
+                let file = from.key.rsplit('/').next().unwrap_or(&from.key).to_owned();
+                let key = TrackKey {
+                    session_id: file,
+                    track_start_ms: u64::MAX,
+                };
+                (from, key, false)
+            }
+        })
+        .collect();
+    tracks.sort_by(|a, b| {
+        (b.2, a.1.track_start_ms, &a.0.key).cmp(&(a.2, b.1.track_start_ms, &b.0.key))
+    });
+    tracks
+        .into_iter()
+        .map(|(from, key, _)| (from, key))
+        .collect()
+}
+
+/// The key prefix of a multitrack recording's tracks in our bucket.
+pub fn tracks_prefix(meeting_id: &str, recording_id: &str) -> String {
+    format!("{AUDIO_KEY_ROOT}{meeting_id}/{recording_id}/")
+}
+
+async fn transcript_for(
+    deps: &Deps,
+    meeting: &Meeting,
+    recording: &Recording,
+) -> Result<Transcript, Failure> {
+    let now = Utc::now();
+    let (transcript, created) = deps
+        .transcripts
+        .create_if_absent(&Transcript {
+            id: uuid::Uuid::new_v4().to_string(),
+            recording_id: recording.id.clone(),
+            meeting_id: meeting.id.clone(),
+            room_id: meeting.room_id.clone(),
+            status: TranscriptStatus::Idle,
+            error: None,
+            error_permanent: false,
+            audio: None,
+            pipeline_sent_at: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    info!(transcript_id = %transcript.id, recording_id = %recording.id, created, status = ?transcript.status, "transcript");
+    Ok(transcript)
 }
 
 /// Best-effort status move: an illegal transition (already there, or further) is not an error
@@ -545,7 +796,8 @@ async fn send_pipeline_once(
     deps: &Deps,
     platform: Platform,
     transcript: &Transcript,
-    audio: &S3Location,
+    audio: Option<&S3Location>,
+    tracks: Vec<AudioTrack>,
 ) -> Result<(), Failure> {
     if transcript.pipeline_sent_at.is_some() {
         info!(transcript_id = %transcript.id, "pipeline message already sent");
@@ -565,7 +817,8 @@ async fn send_pipeline_once(
         recording_id: transcript.recording_id.clone(),
         meeting_id: transcript.meeting_id.clone(),
         room_id: transcript.room_id.clone(),
-        audio: audio.clone(),
+        audio: audio.cloned(),
+        tracks,
     };
     // Try harder than the SDK does before giving the record back for redelivery.
     let mut attempt = 0;
@@ -596,7 +849,7 @@ async fn send_pipeline_once(
     }
     deps.metrics
         .count(Metric::PipelineMessageSent, Some(platform));
-    info!(transcript_id = %transcript.id, bucket = %audio.bucket, key = %audio.key, "pipeline message sent");
+    info!(transcript_id = %transcript.id, audio = ?message.audio.as_ref().map(|a| &a.key), tracks = message.tracks.len(), "pipeline message sent");
     Ok(())
 }
 
@@ -643,6 +896,9 @@ async fn obtain_audio(
             stream_url(deps, &link, &prefix, metadata).await
         }
         Source::S3 { location, size } => copy_s3(deps, location, *size, &prefix, metadata).await,
+        Source::Tracks(_) | Source::DailyTracks(_) => Err(Failure::Permanent(
+            "a multitrack recording has no single audio file".into(),
+        )),
     }
 }
 

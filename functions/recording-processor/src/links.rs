@@ -17,10 +17,15 @@ impl Transient for LinkError {
     }
 }
 
-/// Turns a platform recording id into a URL to download it from.
+/// Turns a platform recording id into a URL to download it from, or into the keys of its
+/// audio tracks.
 #[async_trait]
 pub trait RecordingLinks: Send + Sync {
     async fn access_link(&self, recording_id: &str) -> Result<String, LinkError>;
+
+    /// The object keys of a multitrack recording's audio tracks, as Daily lists them (empty
+    /// while it lists none).
+    async fn audio_tracks(&self, recording_id: &str) -> Result<Vec<String>, LinkError>;
 }
 
 /// Used when no Daily API key is configured: every lookup fails permanently, saying why.
@@ -36,15 +41,23 @@ impl RecordingLinks for NoRecordingLinks {
             transient: false,
         })
     }
+
+    async fn audio_tracks(&self, recording_id: &str) -> Result<Vec<String>, LinkError> {
+        Err(LinkError {
+            message: format!(
+                "cannot read the tracks of Daily recording {recording_id}: DAILY_API_KEY is not set"
+            ),
+            transient: false,
+        })
+    }
 }
 
-/// Daily's `GET /recordings/:id/access-link`.
+/// Daily's `GET /recordings/:id/access-link` and `GET /recordings/:id`.
 pub struct DailyLinks(pub std::sync::Arc<shared::platform::daily::DailyClient>);
 
 #[async_trait]
 impl RecordingLinks for DailyLinks {
     async fn access_link(&self, recording_id: &str) -> Result<String, LinkError> {
-        use shared::platform::PlatformError;
         match self.0.get_recording_access_link(recording_id, None).await {
             // Daily documents that the link may be an error string in some cases.
             Ok(link)
@@ -60,17 +73,29 @@ impl RecordingLinks for DailyLinks {
                 ),
                 transient: false,
             }),
-            Err(e) => {
-                // Unlike the shared rule, an answer of an unexpected shape counts as transient
-                // here: asking again is a harmless GET, and a redelivery is cheaper than losing
-                // the recording to one odd answer.
-                let transient = matches!(e, PlatformError::Decode { .. }) || e.is_transient();
-                Err(LinkError {
-                    message: format!("Daily access link for recording {recording_id}: {e}"),
-                    transient,
-                })
-            }
+            Err(e) => Err(link_error(
+                format!("Daily access link for recording {recording_id}"),
+                e,
+            )),
         }
+    }
+
+    async fn audio_tracks(&self, recording_id: &str) -> Result<Vec<String>, LinkError> {
+        match self.0.get_recording(recording_id).await {
+            Ok(recording) => Ok(recording.audio_track_keys()),
+            Err(e) => Err(link_error(format!("Daily recording {recording_id}"), e)),
+        }
+    }
+}
+
+fn link_error(what: String, e: shared::platform::PlatformError) -> LinkError {
+    // Unlike the shared rule, an answer of an unexpected shape counts as transient here: asking
+    // again is a harmless GET, and a redelivery is cheaper than losing the recording to one odd
+    // answer.
+    let transient = matches!(e, shared::platform::PlatformError::Decode { .. }) || e.is_transient();
+    LinkError {
+        message: format!("{what}: {e}"),
+        transient,
     }
 }
 

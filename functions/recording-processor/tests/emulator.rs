@@ -158,7 +158,7 @@ async fn daily_seed_job_ends_with_audio_uploaded_transcript_and_one_pipeline_mes
         env.pipeline_messages().await,
         vec![json!({
             "transcript_id": transcript.id, "recording_id": "rec-1", "meeting_id": meeting.id,
-            "room_id": meeting.room_id, "audio": {"bucket": env.bucket, "key": key},
+            "room_id": meeting.room_id, "audio": {"bucket": env.bucket, "key": key}, "tracks": [],
         })]
     );
 }

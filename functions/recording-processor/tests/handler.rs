@@ -50,7 +50,8 @@ async fn url_job_ends_with_audio_stored_transcript_uploaded_and_one_pipeline_mes
         (sent[0].meeting_id.as_str(), sent[0].room_id.as_str()),
         (meeting.id.as_str(), meeting.room_id.as_str())
     );
-    assert_eq!(sent[0].audio, audio);
+    assert_eq!(sent[0].audio.as_ref(), Some(&audio));
+    assert!(sent[0].tracks.is_empty());
 }
 
 #[tokio::test]
@@ -293,7 +294,7 @@ async fn whereby_upload_in_another_bucket_is_copied_and_a_redelivery_changes_not
     assert!(h.object(&stored).unwrap() == file);
     let sent = h.pipeline.sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].audio.key, stored);
+    assert_eq!(sent[0].audio.as_ref().unwrap().key, stored);
 }
 
 #[tokio::test]
@@ -599,4 +600,121 @@ mod metrics {
             0.0
         );
     }
+}
+
+// ---- multitrack (issue 16) ----
+
+fn track(session: &str, start_ms: u64) -> String {
+    format!("dom/room/1700000000000-{session}-cam-audio-{start_ms}")
+}
+
+#[tokio::test]
+async fn multitrack_tracks_are_copied_ordered_by_start_and_handed_off_with_their_sessions() {
+    let h = Harness::new();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let late = samples::mp4_audio(64 * 1024);
+    let early = samples::mp4_audio(32 * 1024);
+    h.blobs
+        .put(DAILY_BUCKET, &track("late", 9_000), late.clone());
+    h.blobs
+        .put(DAILY_BUCKET, &track("early", 1_000), early.clone());
+    let tracks = json!({"tracks": [
+        {"bucket": DAILY_BUCKET, "key": track("late", 9_000)},
+        {"bucket": DAILY_BUCKET, "key": track("early", 1_000)},
+    ]});
+    let body = job(&meeting, "rec-mt", tracks);
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+    assert!(failures(&response).is_empty());
+
+    let sent = h.pipeline.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].audio, None);
+    let sessions: Vec<&str> = sent[0]
+        .tracks
+        .iter()
+        .map(|t| t.session_id.as_str())
+        .collect();
+    assert_eq!(sessions, ["early", "late"]);
+    for (t, bytes) in sent[0].tracks.iter().zip([&early, &late]) {
+        assert!(
+            t.key
+                .starts_with(&format!("recordings/{}/rec-mt/", meeting.id)),
+            "{}",
+            t.key
+        );
+        assert_eq!(h.object(&t.key).as_ref(), Some(bytes));
+    }
+    assert_eq!(h.recording("rec-mt").status, RecordingStatus::Completed);
+    assert!(h.recording("rec-mt").source.is_multitrack());
+
+    // Redelivered: nothing copied again, no second message.
+    let keys = h.keys();
+    let response = handle(&h.deps, sqs_event(&[("m2", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(h.pipeline.sent().len(), 1);
+    assert_eq!(h.keys(), keys);
+}
+
+#[tokio::test]
+async fn multitrack_tracks_not_yet_listed_by_daily_are_retried_later() {
+    let h = Harness::new();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let body = job(&meeting, "rec-wait", json!({"daily_tracks": "daily-rec"}));
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body.clone())])).await;
+    assert_eq!(
+        failures(&response),
+        ["m1"],
+        "redelivered while Daily lists no track"
+    );
+    assert!(h.pipeline.sent().is_empty());
+
+    h.blobs
+        .put(DAILY_BUCKET, &track("s1", 5), samples::mp4_audio(16 * 1024));
+    h.links
+        .1
+        .lock()
+        .unwrap()
+        .insert("daily-rec".into(), vec![track("s1", 5)]);
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(h.pipeline.sent()[0].tracks.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cloud_recording_of_a_meeting_with_raw_tracks_started_is_stored_without_a_transcript() {
+    let h = Harness::new();
+    let mut meeting = meeting_for_bench("daily-room", Platform::Daily);
+    meeting.recordings_started = [
+        shared::domain::RecordingKind::Cloud,
+        shared::domain::RecordingKind::RawTracks,
+    ]
+    .into();
+    h.meetings.insert(meeting.clone());
+    let file = samples::mp4_audio(128 * 1024);
+    h.blobs
+        .put(DAILY_BUCKET, "dom/room/1700000000000", file.clone());
+    let body = job(
+        &meeting,
+        "rec-cloud",
+        json!({"s3": {"bucket": DAILY_BUCKET, "key": "dom/room/1700000000000"}}),
+    );
+
+    let response = handle(&h.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(failures(&response).is_empty());
+    assert!(
+        h.pipeline.sent().is_empty(),
+        "only the multitrack one is transcribed"
+    );
+    assert_eq!(h.recording("rec-cloud").status, RecordingStatus::Stored);
+    let stored = h.keys();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(h.object(&stored[0]), Some(file));
+    assert!(h
+        .transcripts
+        .all()
+        .iter()
+        .all(|t| t.recording_id != "rec-cloud"));
 }

@@ -138,6 +138,108 @@ pub struct RecordingAccessLink {
     pub expires: i64,
 }
 
+/// A recording as `GET /recordings` and `GET /recordings/:id` describe it. The recording-level
+/// key is documented as `s3key`; tracks' keys appear as `s3Key` and `s3key`: both are accepted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DailyRecording {
+    pub id: String,
+    #[serde(default)]
+    pub room_name: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub start_ts: Option<i64>,
+    /// `finished`, `in-progress`, `canceled` (and possibly others).
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, alias = "s3_key", alias = "s3Key")]
+    pub s3key: Option<String>,
+    /// Not documented on recording objects; read when present.
+    #[serde(default, rename = "type")]
+    pub recording_type: Option<String>,
+    /// Only multitrack (`raw-tracks`) recordings have tracks; `null` or absent otherwise.
+    #[serde(default)]
+    pub tracks: Option<Vec<DailyTrack>>,
+}
+
+impl DailyRecording {
+    pub fn is_finished(&self) -> bool {
+        self.status.as_deref() == Some("finished")
+    }
+
+    /// A `raw-tracks` recording: said so, or it lists tracks.
+    pub fn is_multitrack(&self) -> bool {
+        self.recording_type.as_deref() == Some("raw-tracks")
+            || self.tracks.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// The keys of its audio tracks, in the order Daily lists them.
+    pub fn audio_track_keys(&self) -> Vec<String> {
+        self.tracks
+            .iter()
+            .flatten()
+            .filter(|t| t.is_audio())
+            .filter_map(|t| t.s3_key.clone())
+            .collect()
+    }
+}
+
+/// One track of a `raw-tracks` recording: `{type: "audio"|"video", s3Key, size}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DailyTrack {
+    #[serde(default, rename = "type")]
+    pub track_type: Option<String>,
+    #[serde(default, rename = "s3Key", alias = "s3key", alias = "s3_key")]
+    pub s3_key: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+impl DailyTrack {
+    pub fn is_audio(&self) -> bool {
+        self.track_type.as_deref() == Some("audio")
+    }
+}
+
+/// `GET /recordings`: one page, newest first; the next page starts after the last id.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RecordingPage {
+    #[serde(default)]
+    pub total_count: Option<u64>,
+    #[serde(default)]
+    pub data: Vec<DailyRecording>,
+}
+
+/// What a raw-tracks object key says: `{domain}/{room}/{recStartMs}-{participantSessionId}-
+/// {cam|screen}-{audio|video}-{trackStartMs}` ([REFLECTOR]; the keys have no extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackKey {
+    pub session_id: String,
+    /// When the track started (Unix milliseconds).
+    pub track_start_ms: u64,
+}
+
+/// Parses the file part of a raw-tracks key; `None` when it does not have that shape.
+pub fn parse_track_key(key: &str) -> Option<TrackKey> {
+    let file = key.rsplit('/').next().unwrap_or(key);
+    let (rest, start) = file.rsplit_once('-')?;
+    let track_start_ms = start.parse().ok().filter(|_| is_digits(start))?;
+    let rest = ["-cam-audio", "-cam-video", "-screen-audio", "-screen-video"]
+        .iter()
+        .find_map(|suffix| rest.strip_suffix(suffix))?;
+    let (rec_start, session_id) = rest.split_once('-')?;
+    if !is_digits(rec_start) || session_id.is_empty() {
+        return None;
+    }
+    Some(TrackKey {
+        session_id: session_id.to_owned(),
+        track_start_ms,
+    })
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum WebhookState {
@@ -429,6 +531,41 @@ impl DailyClient {
             })
             .await?;
         ok_json(&ex, "get recording link")
+    }
+
+    /// `GET /recordings?limit&starting_after[&room_name]`: one page of the domain's recordings
+    /// (or one room's), newest first. Daily allows about 2 of these per second.
+    pub async fn list_recordings(
+        &self,
+        room_name: Option<&str>,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<RecordingPage, PlatformError> {
+        let url = self.api.url(&["recordings"]);
+        let mut query: Vec<(&str, String)> = vec![("limit", limit.clamp(1, 100).to_string())];
+        if let Some(room) = room_name {
+            query.push(("room_name", room.to_owned()));
+        }
+        if let Some(after) = starting_after {
+            query.push(("starting_after", after.to_owned()));
+        }
+        let ex = self
+            .api
+            .call("list recordings", Safety::Idempotent, |c| {
+                c.get(url.clone()).query(&query)
+            })
+            .await?;
+        ok_json(&ex, "list recordings")
+    }
+
+    /// `GET /recordings/:id`: status, key and (for raw-tracks) tracks of one recording.
+    pub async fn get_recording(&self, recording_id: &str) -> Result<DailyRecording, PlatformError> {
+        let url = self.api.url(&["recordings", recording_id]);
+        let ex = self
+            .api
+            .call("get recording", Safety::Idempotent, |c| c.get(url.clone()))
+            .await?;
+        ok_json(&ex, "get recording")
     }
 
     /// The Daily domain id (the `d` claim of meeting tokens): the configured one, else read

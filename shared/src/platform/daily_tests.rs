@@ -1068,3 +1068,72 @@ async fn configured_domain_id_and_meeting_tokens_make_no_request() {
     );
     assert!(s.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn recordings_are_listed_by_page_and_read_with_their_tracks_in_either_key_spelling() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings"))
+        .and(header(AUTH.0, AUTH.1))
+        .and(query_param("limit", "100"))
+        .and(query_param("starting_after", "rec-9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total_count": 1, "data": [
+            {"id": "rec-8", "room_name": ROOM_NAME, "start_ts": 1700000000, "status": "finished",
+             "max_participants": 1, "duration": 9, "s3key": "dom/room/1700000000000", "tracks": []}
+        ]})))
+        .expect(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings/rec-7"))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "rec-7", "room_name": ROOM_NAME, "start_ts": 1700000000, "status": "finished",
+            "s3key": null, "mtgSessionId": "x", "tracks": [
+                {"type": "audio", "s3Key": "dom/room/1-a-cam-audio-2", "size": 5},
+                {"type": "video", "s3Key": "dom/room/1-a-cam-video-2", "size": 5},
+                {"type": "audio", "s3key": "dom/room/1-b-cam-audio-3", "size": 5}]})))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let c = client(&s);
+    let page = c.list_recordings(None, Some("rec-9"), 500).await.unwrap();
+    assert_eq!(page.data.len(), 1);
+    assert!(page.data[0].is_finished() && !page.data[0].is_multitrack());
+    assert_eq!(
+        page.data[0].s3key.as_deref(),
+        Some("dom/room/1700000000000")
+    );
+    let multi = c.get_recording("rec-7").await.unwrap();
+    assert!(multi.is_multitrack());
+    assert_eq!(
+        multi.audio_track_keys(),
+        ["dom/room/1-a-cam-audio-2", "dom/room/1-b-cam-audio-3"]
+    );
+}
+
+#[test]
+fn raw_track_keys_give_the_session_id_and_the_track_start() {
+    assert_eq!(
+        parse_track_key(
+            "dom/room/1700000000000-0c0d2dda-f21d-4cf9-ab56-86bf3c407ffa-cam-audio-1700000004321"
+        ),
+        Some(TrackKey {
+            session_id: "0c0d2dda-f21d-4cf9-ab56-86bf3c407ffa".into(),
+            track_start_ms: 1_700_000_004_321,
+        })
+    );
+    assert_eq!(
+        parse_track_key("1-s-screen-audio-5").map(|k| k.session_id),
+        Some("s".into())
+    );
+    for bad in [
+        "dom/room/1700000000000",
+        "dom/room/x-s-cam-audio-5",
+        "dom/room/1--cam-audio-5",
+        "dom/room/1-s-cam-audio-",
+        "dom/room/1-s-mic-audio-5",
+    ] {
+        assert_eq!(parse_track_key(bad), None, "{bad}");
+    }
+}

@@ -6,7 +6,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::http::HttpSettings;
-use crate::domain::{Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
+use crate::domain::{Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
 
 pub const API_KEY: &str = "test-api-key";
 
@@ -30,6 +30,29 @@ pub fn room() -> Room {
         recording_trigger: RecordingTrigger::Automatic2ndParticipant,
         is_shared: false,
         platform: Platform::Daily,
+    }
+}
+
+/// An active Daily meeting of [`room`].
+pub fn meeting() -> Meeting {
+    Meeting {
+        id: "meeting-1".into(),
+        room_id: "room-id-1".into(),
+        room_name: "team-standup-20260102030405".into(),
+        room_url: "https://x.daily.co/team-standup-20260102030405".into(),
+        host_room_url: "https://x.daily.co/team-standup-20260102030405".into(),
+        start_date: fixed_now(),
+        end_date: fixed_now() + chrono::Duration::hours(8),
+        user_id: Some("user-1".into()),
+        is_locked: false,
+        room_mode: RoomMode::Normal,
+        recording_type: RecordingType::Cloud,
+        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+        num_clients: 0,
+        is_active: true,
+        platform: Platform::Daily,
+        extra_data: serde_json::json!({}),
+        recordings_started: Default::default(),
     }
 }
 

@@ -204,13 +204,37 @@ pub trait MeetingStore: Send + Sync {
             "this meeting store cannot mark recordings started (meeting {id})"
         )))
     }
+
+    /// Records when the platform says the meeting started (Daily's `meeting.started`): the
+    /// first time is kept; true when it is recorded now. `NotFound` for an unknown meeting.
+    /// Like [`Self::mark_recording_started`], the default answers an error.
+    async fn record_platform_start(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let _ = at;
+        Err(StoreError::Other(format!(
+            "this meeting store cannot record a meeting's start (meeting {id})"
+        )))
+    }
 }
 
 #[async_trait]
 pub trait ParticipantSessionStore: Send + Sync {
-    // Sessions are written by `ParticipantEvents::apply`, together with the event's claim and
-    // the meeting's count; this store only reads them.
+    // Webhooks write sessions through `ParticipantEvents::apply`, together with the event's
+    // claim and the meeting's count. The writes below are the sweeper's corrections from the
+    // platform's presence.
     async fn list_by_meeting(&self, meeting_id: &str) -> StoreResult<Vec<ParticipantSession>>;
+
+    /// Records a session the platform shows present but no webhook announced (as a join would:
+    /// a join already recorded is kept).
+    async fn open(&self, session: &ParticipantSession) -> StoreResult<()>;
+
+    /// Closes a session still open at `left_at`; true when it was open (a session closed
+    /// meanwhile keeps its own leave time).
+    async fn close(
+        &self,
+        meeting_id: &str,
+        session_id: &str,
+        left_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -88,6 +88,9 @@ pub enum RecordingLocation<'a> {
     S3Key(Cow<'a, str>),
     /// Nothing: ask Daily's access-link API by recording id.
     Unknown,
+    /// A `raw-tracks` recording: the keys of its audio tracks (`tracks[]` items of type
+    /// `audio`), or `None` when `tracks` is null or absent (ask `GET /recordings/:id`).
+    Tracks(Option<Vec<Cow<'a, str>>>),
 }
 
 /// Whether the body is Daily's `{"test":"test"}` webhook-creation probe, exactly that object
@@ -170,6 +173,11 @@ struct Inner<'a> {
     recording_id: Option<CowStr<'a>>,
     #[serde(borrow, default)]
     s3_key: Option<CowStr<'a>>,
+    /// The recording's type (`cloud`, `raw-tracks`, ...).
+    #[serde(rename = "type", borrow, default)]
+    recording_type: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    tracks: Option<Vec<Track<'a>>>,
     #[serde(borrow, default)]
     error_msg: Option<CowStr<'a>>,
     #[serde(borrow, default)]
@@ -180,6 +188,17 @@ struct Inner<'a> {
     #[serde(borrow, default)]
     recording: Option<SeedRecording<'a>>,
 }
+
+/// One item of a raw-tracks event's `tracks`: `{type, s3Key, size}` (also spelt `s3key`).
+#[derive(Deserialize)]
+struct Track<'a> {
+    #[serde(rename = "type", borrow, default)]
+    track_type: Option<CowStr<'a>>,
+    #[serde(rename = "s3Key", alias = "s3key", alias = "s3_key", borrow, default)]
+    s3_key: Option<CowStr<'a>>,
+}
+
+const RAW_TRACKS: &str = "raw-tracks";
 
 #[derive(Deserialize)]
 struct SeedParticipant<'a> {
@@ -353,10 +372,18 @@ fn build_kind<'a>(
                 ),
                 None => (None, None),
             };
-            let location = match (url, non_empty(inner.s3_key).or(seed_key)) {
-                (Some(url), _) => RecordingLocation::Url(url),
-                (None, Some(key)) => RecordingLocation::S3Key(key),
-                (None, None) => RecordingLocation::Unknown,
+            let raw_tracks = non_empty(inner.recording_type).as_deref() == Some(RAW_TRACKS);
+            let location = match (raw_tracks, url, non_empty(inner.s3_key).or(seed_key)) {
+                (true, _, _) => RecordingLocation::Tracks(inner.tracks.map(|tracks| {
+                    tracks
+                        .into_iter()
+                        .filter(|t| t.track_type.as_ref().is_some_and(|t| t.0 == "audio"))
+                        .filter_map(|t| non_empty(t.s3_key))
+                        .collect()
+                })),
+                (false, Some(url), _) => RecordingLocation::Url(url),
+                (false, None, Some(key)) => RecordingLocation::S3Key(key),
+                (false, None, None) => RecordingLocation::Unknown,
             };
             Ok(EventKind::RecordingReady(RecordingReady {
                 room: need_room(room)?,
@@ -525,12 +552,41 @@ mod tests {
     fn real_recording_ready_without_key_has_unknown_location() {
         let e = parse_ok(
             r#"{"type":"recording.ready-to-download","id":"i",
-            "payload":{"recording_id":"r1","room_name":"room","type":"raw-tracks","tracks":null}}"#,
+            "payload":{"recording_id":"r1","room_name":"room","type":"cloud"}}"#,
         );
         let EventKind::RecordingReady(r) = e.kind else {
             panic!()
         };
         assert_eq!(r.location, RecordingLocation::Unknown);
+    }
+
+    #[test]
+    fn raw_tracks_keep_only_audio_track_keys_and_null_tracks_are_none() {
+        let e = parse_ok(
+            r#"{"type":"recording.ready-to-download","id":"i",
+            "payload":{"recording_id":"r1","room_name":"room","type":"raw-tracks","s3_key":"d/room/1",
+            "tracks":[{"type":"audio","s3Key":"d/room/1-a-cam-audio-5","size":10},
+                      {"type":"video","s3Key":"d/room/1-a-cam-video-5","size":20},
+                      {"type":"audio","s3key":"d/room/1-b-cam-audio-7"}]}}"#,
+        );
+        let EventKind::RecordingReady(r) = e.kind else {
+            panic!()
+        };
+        assert_eq!(
+            r.location,
+            RecordingLocation::Tracks(Some(vec![
+                Cow::Borrowed("d/room/1-a-cam-audio-5"),
+                Cow::Borrowed("d/room/1-b-cam-audio-7"),
+            ]))
+        );
+        let e = parse_ok(
+            r#"{"type":"recording.ready-to-download","id":"i",
+            "payload":{"recording_id":"r1","room_name":"room","type":"raw-tracks","tracks":null}}"#,
+        );
+        let EventKind::RecordingReady(r) = e.kind else {
+            panic!()
+        };
+        assert_eq!(r.location, RecordingLocation::Tracks(None));
     }
 
     #[test]

@@ -21,12 +21,25 @@ use shared::fakes::{
 };
 use shared::metrics::{Function, Metrics, Registry};
 
-/// Access links by Daily recording id.
+/// Access links by Daily recording id, and the audio track keys Daily lists (`tracks`).
 #[derive(Default)]
-pub struct FakeLinks(pub Mutex<HashMap<String, Result<String, LinkError>>>);
+pub struct FakeLinks(
+    pub Mutex<HashMap<String, Result<String, LinkError>>>,
+    pub Mutex<HashMap<String, Vec<String>>>,
+);
 
 #[async_trait]
 impl RecordingLinks for FakeLinks {
+    async fn audio_tracks(&self, recording_id: &str) -> Result<Vec<String>, LinkError> {
+        Ok(self
+            .1
+            .lock()
+            .unwrap()
+            .get(recording_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     async fn access_link(&self, recording_id: &str) -> Result<String, LinkError> {
         self.0
             .lock()
@@ -61,6 +74,9 @@ pub struct Harness {
     pub metrics: Arc<Registry>,
 }
 
+/// The bucket Daily records into, in [`Harness`].
+pub const DAILY_BUCKET: &str = "daily-bucket";
+
 /// The origin [`Harness`] serves files from.
 pub const FILES: &str = "https://files.test";
 
@@ -92,6 +108,7 @@ impl Harness {
             blobs: blobs.clone(),
             downloader: downloads.clone(),
             bucket: bucket.clone(),
+            daily_bucket: Some(DAILY_BUCKET.into()),
             concurrency: DEFAULT_CONCURRENCY,
             starter: starter.clone(),
             recordings_queue: recordings_queue.clone(),

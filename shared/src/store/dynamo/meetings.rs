@@ -342,6 +342,27 @@ impl MeetingStore for DynamoMeetingStore {
     async fn mark_recording_started(&self, id: &str, kind: RecordingKind) -> StoreResult<bool> {
         self.mark_started(id, kind).await
     }
+
+    /// One request: an UpdateItem setting `platform_started_at`, conditional on the meeting
+    /// existing and the attribute being absent (the first start is kept).
+    #[instrument(skip(self), fields(meeting_id = %id))]
+    async fn record_platform_start(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        match update_item(
+            &self.client,
+            &self.table,
+            pk_key(meeting_pk(id)),
+            "SET platform_started_at = :t",
+            Some("attribute_exists(pk) AND attribute_not_exists(platform_started_at)"),
+            &Expr::default().value(":t", ts(at)),
+            ReturnValue::None,
+        )
+        .await?
+        {
+            Ok(_) => Ok(true),
+            Err(None) => Err(not_found(id)),
+            Err(Some(_)) => Ok(false),
+        }
+    }
 }
 
 impl DynamoMeetingStore {

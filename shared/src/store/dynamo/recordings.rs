@@ -17,11 +17,12 @@ use crate::domain::{Platform, Recording, RecordingSource, RecordingStatus};
 use crate::store::{conflict, RecordingStore, StoreError, StoreResult};
 
 const STATUS_INDEX: &str = "status-created-index";
-const ALL_STATUSES: [RecordingStatus; 4] = [
+const ALL_STATUSES: [RecordingStatus; 5] = [
     RecordingStatus::Pending,
     RecordingStatus::Processing,
     RecordingStatus::Completed,
     RecordingStatus::Failed,
+    RecordingStatus::Stored,
 ];
 
 #[derive(Debug, Clone)]
@@ -50,6 +51,7 @@ pub(crate) fn status_str(status: RecordingStatus) -> &'static str {
         RecordingStatus::Processing => "processing",
         RecordingStatus::Completed => "completed",
         RecordingStatus::Failed => "failed",
+        RecordingStatus::Stored => "stored",
     }
 }
 
@@ -89,6 +91,14 @@ fn recording_item(rec: &Recording) -> Item {
             item.insert("source_platform".into(), s(platform.as_str()));
             item.insert("source_recording_id".into(), s(recording_id));
         }
+        RecordingSource::PlatformTracks {
+            platform,
+            recording_id,
+        } => {
+            item.insert("source_type".into(), s("platform_tracks"));
+            item.insert("source_platform".into(), s(platform.as_str()));
+            item.insert("source_recording_id".into(), s(recording_id));
+        }
     }
     if let Some(error) = &rec.error {
         item.insert("error".into(), s(error));
@@ -104,6 +114,10 @@ fn read_recording(item: &Item) -> StoreResult<Recording> {
             key: r.s("source_object_key")?,
         },
         "platform_recording" => RecordingSource::PlatformRecording {
+            platform: r.parse::<Platform>("source_platform")?,
+            recording_id: r.s("source_recording_id")?,
+        },
+        "platform_tracks" => RecordingSource::PlatformTracks {
             platform: r.parse::<Platform>("source_platform")?,
             recording_id: r.s("source_recording_id")?,
         },

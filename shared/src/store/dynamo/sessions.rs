@@ -8,8 +8,11 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::item::{s, Item, Reader};
-use super::sdk_error;
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+
+use super::item::{b, s, ts, Item, Reader};
+use super::{sdk_error, update_item, Expr};
 use crate::domain::ParticipantSession;
 use crate::store::{ParticipantSessionStore, StoreResult};
 
@@ -93,5 +96,52 @@ impl ParticipantSessionStore for DynamoParticipantSessionStore {
                 _ => return Ok(sessions),
             }
         }
+    }
+
+    /// One request: the join's UpdateItem ([`join_update`]), so a join recorded meanwhile
+    /// keeps its time and user.
+    async fn open(&self, session: &ParticipantSession) -> StoreResult<()> {
+        let mut placeholders = Expr::default()
+            .value(":j", ts(session.joined_at))
+            .value(":t", b(true));
+        if let Some(u) = &session.user_id {
+            placeholders = placeholders.value(":u", s(u));
+        }
+        if let Some(n) = &session.user_name {
+            placeholders = placeholders.value(":n", s(n));
+        }
+        update_item(
+            &self.client,
+            &self.table,
+            key(&session.meeting_id, &session.session_id),
+            &join_update(session.user_id.is_some(), session.user_name.is_some()),
+            None,
+            &placeholders,
+            ReturnValue::None,
+        )
+        .await?
+        .map(|_| ())
+        .map_err(|_| crate::store::StoreError::Other("unconditional session update refused".into()))
+    }
+
+    /// One request: an UpdateItem of `left_at`, conditional on the session existing and being
+    /// open.
+    async fn close(
+        &self,
+        meeting_id: &str,
+        session_id: &str,
+        left_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let closed = update_item(
+            &self.client,
+            &self.table,
+            key(meeting_id, session_id),
+            "SET left_at = :l",
+            Some("attribute_exists(session_id) AND attribute_not_exists(left_at)"),
+            &Expr::default().value(":l", ts(left_at)),
+            ReturnValue::None,
+        )
+        .await?;
+        Ok(closed.is_ok())
     }
 }
