@@ -1,8 +1,8 @@
-//! A stand-in for the Whereby API during a cold start, so the meeting sweeper's first run makes
-//! its platform request (the room-session list of a Whereby meeting) instead of skipping the
-//! meeting because no platform is configured. It answers `GET .../insights/room-sessions` with
-//! an empty page (nobody joined yet, so the meeting stays active and every run sees the same
-//! state), refuses a wrong bearer token with 401, and answers anything else 404. Every request
+//! A stand-in for the Whereby and Daily APIs during a cold start, so the meeting sweeper's first
+//! run makes its platform requests (the room-session list of a Whereby meeting; Daily's presence
+//! of a Daily meeting, its recording list and its webhooks) instead of skipping them because no
+//! platform is configured. Each gets an empty answer (nobody joined yet, so the meetings stay
+//! active and every run sees the same state); a wrong bearer token gets 401, anything else 404. Every request
 //! is recorded, like the AWS proxy's, so the report shows what the first invocation called.
 
 use std::sync::Arc;
@@ -48,6 +48,9 @@ impl FakePlatform {
     }
 }
 
+/// Daily's webhook list: ours (the sweeper case's `DAILY_WEBHOOK_URL`), healthy.
+const BENCH_WEBHOOKS: &str = r#"[{"uuid":"bench-webhook","url":"https://bench.invalid/v1/daily_webhook","state":"ACTIVE","failedCount":0,"eventTypes":["participant.joined"]}]"#;
+
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let authorised = request
@@ -56,22 +59,36 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         == Some(shared.api_key.as_str());
-    let is_sessions =
-        request.method() == axum::http::Method::GET && path.ends_with("/insights/room-sessions");
-    let (name, response) = match (is_sessions, authorised) {
-        (true, true) => (
-            "Whereby.GET /insights/room-sessions".to_owned(),
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"results":[],"cursor":null}"#,
-            )
-                .into_response(),
+    // What the sweeper asks in its first run: Whereby's session list for its Whereby meeting;
+    // Daily's presence for its Daily meeting and Daily's recording list and webhooks for the
+    // reconciliation. Each gets an empty answer: nobody there, nothing lost.
+    let empty = match (request.method() == axum::http::Method::GET, path.as_str()) {
+        (true, p) if p.ends_with("/insights/room-sessions") => Some((
+            "Whereby",
+            "/insights/room-sessions",
+            r#"{"results":[],"cursor":null}"#,
+        )),
+        (true, p) if p.starts_with("/v1/rooms/") && p.ends_with("/presence") => Some((
+            "Daily",
+            "/rooms/:name/presence",
+            r#"{"total_count":0,"data":[]}"#,
+        )),
+        (true, "/v1/recordings") => {
+            Some(("Daily", "/recordings", r#"{"total_count":0,"data":[]}"#))
+        }
+        (true, "/v1/webhooks") => Some(("Daily", "/webhooks", BENCH_WEBHOOKS)),
+        _ => None,
+    };
+    let (name, response) = match (empty, authorised) {
+        (Some((platform, route, body)), true) => (
+            format!("{platform}.GET {route}"),
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         ),
-        (true, false) => (
-            "Whereby.GET /insights/room-sessions (401: wrong key)".to_owned(),
+        (Some((platform, route, _)), false) => (
+            format!("{platform}.GET {route} (401: wrong key)"),
             (StatusCode::UNAUTHORIZED, r#"{"error":"Unauthorized"}"#).into_response(),
         ),
-        (false, _) => (
+        (None, _) => (
             format!("platform.{} {path} (404)", request.method()),
             StatusCode::NOT_FOUND.into_response(),
         ),
@@ -115,6 +132,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(other.status(), 404);
+        let presence = client
+            .get(format!("{}/v1/rooms/r1/presence", fake.url()))
+            .bearer_auth("k1")
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = presence.json().await.unwrap();
+        assert_eq!(body["total_count"], 0);
 
         assert_eq!(
             fake.calls(),
@@ -122,6 +147,7 @@ mod tests {
                 "Whereby.GET /insights/room-sessions",
                 "Whereby.GET /insights/room-sessions (401: wrong key)",
                 "platform.POST /v1/meetings (404)",
+                "Daily.GET /rooms/:name/presence",
             ]
         );
     }
