@@ -61,6 +61,20 @@ class ColdStartBaseline(unittest.TestCase):
         new_function = cold_case(10.0, label="deaa497")
         self.assertIn("nothing to compare", bench_report.baseline_row(new_function)[2])
 
+    def test_a_response_body_with_more_fields_is_the_same_answer(self):
+        base = cold_case(10.0, {'response {"checked":3}': 4})
+        ours = cold_case(9.0, {'response {"checked":3,"presence_checked":2}': 4}, base, "r")
+        self.assertEqual(bench_report.baseline_row(ours)[3], "yes")
+
+    def test_other_aws_requests_are_other_work_not_a_slowdown(self):
+        base = cold_case(10.0)
+        base["aws_calls_first_run"] = {"DynamoDB.Query": 2}
+        ours = cold_case(20.0, baseline=base, label="deaa497")
+        ours["aws_calls_first_run"] = {"DynamoDB.Query": 2, "DynamoDB.GetItem": 1}
+        row = bench_report.baseline_row(ours)
+        self.assertEqual(row[3], "- (other work)")
+        self.assertIn("GetItem", row[2])
+
     def test_rows_appear_only_with_a_baseline(self):
         rows, _ = bench_report.coldstart_rows([cold_case(10.0)])
         self.assertEqual(len(rows), 1)

@@ -2,10 +2,12 @@
 //! participant event meets a real meeting and the DynamoDB requests counted are the full path
 //! (claim, meeting lookup, session or count writes), not the "unknown meeting" short cut.
 
+use std::collections::BTreeSet;
+
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use shared::domain::{
-    Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
+    Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
 use shared::store::dynamo::{DynamoMeetingStore, DynamoRoomStore};
 use shared::store::{Claim, MeetingStore, RoomStore, StoreError};
@@ -22,6 +24,10 @@ pub struct SeedMeeting {
     /// `bench-<room_name>`) for routes that read the room by name; none when absent.
     #[serde(default)]
     pub reflector_room: Option<String>,
+    /// Recordings the server has already started for the meeting: a join then has nothing to
+    /// start, as every join after a recording began.
+    #[serde(default)]
+    pub recordings_started: BTreeSet<RecordingKind>,
 }
 
 /// Makes each seeded room's active meeting exist in `table` at the emulator `endpoint` (and its
@@ -56,7 +62,7 @@ pub async fn seed_meetings(
             .await?;
         }
         let meeting = Meeting {
-            recordings_started: Default::default(),
+            recordings_started: seed.recordings_started.clone(),
             id: seed
                 .meeting_id
                 .clone()

@@ -488,11 +488,12 @@ async fn list_rooms(
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
     }
-    let listed = deps
-        .rooms
-        .list_for_user(user.as_deref(), page, size)
-        .await?;
-    let flags = deps.flags.current().await?;
+    // Independent reads: together, a cold flags cache adds no wait to the listing.
+    let (listed, flags) = tokio::join!(
+        deps.rooms.list_for_user(user.as_deref(), page, size),
+        deps.flags.current()
+    );
+    let (listed, flags) = (listed?, flags?);
     let items: Vec<RoomView> = listed
         .items
         .iter()
@@ -857,8 +858,8 @@ async fn get_room_by_name(
     _: Payload,
 ) -> Reply {
     let room_name = path_param(room_name, ApiError::RoomNotFound)?;
-    let room = room_named(&deps, &room_name).await?;
-    let flags = deps.flags.current().await?;
+    let (room, flags) = tokio::join!(room_named(&deps, &room_name), deps.flags.current());
+    let (room, flags) = (room?, flags?);
     Ok(json_response(200, &RoomView::new(&room, &flags)))
 }
 
