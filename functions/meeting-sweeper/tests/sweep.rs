@@ -17,6 +17,7 @@ use shared::domain::{
     Meeting, Platform, Recording, RecordingSource, RecordingStatus, RecordingTrigger,
     RecordingType, RoomMode, Transcript, TranscriptStatus,
 };
+use shared::metrics::{Function, Metric, Metrics, Registry};
 use shared::platform::{HttpSettings, RegistryOptions};
 use shared::store::dynamo::DynamoStores;
 use shared::store::{
@@ -864,10 +865,14 @@ async fn a_failed_daily_webhook_is_rearmed_and_an_active_one_left_alone() {
         .respond_with(ResponseTemplate::new(200).set_body_json(webhook("ACTIVE", 0)))
         .mount(&e.daily)
         .await;
-    let deps = e.deps();
+    let registry = Arc::new(Registry::default());
+    let mut deps = e.deps();
+    deps.metrics = Metrics::new(Function::MeetingSweeper, registry.clone());
+    let rearmed_metric = || registry.sum_where(Metric::WebhookRearmed, |_| true);
     let summary = e.sweep(&deps, e.now).await;
     assert_eq!(summary.webhook, "rearmed");
     assert_eq!(rearms(&e).await, 1);
+    assert_eq!(rearmed_metric(), 1.0, "the re-arm is counted for its alarm");
 
     e.reset_daily().await;
     Mock::given(method("GET"))
@@ -878,6 +883,7 @@ async fn a_failed_daily_webhook_is_rearmed_and_an_active_one_left_alone() {
     let summary = e.sweep(&deps, e.now).await;
     assert_eq!(summary.webhook, "active");
     assert_eq!(rearms(&e).await, 0);
+    assert_eq!(rearmed_metric(), 1.0, "an active webhook adds no re-arm");
 
     // Our URL absent from Daily's list is reported as missing.
     e.reset_daily().await;
