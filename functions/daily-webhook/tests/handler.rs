@@ -3,113 +3,21 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use daily_webhook::handler::{handle_raw, router, Deps};
-use secrecy::SecretString;
+use chrono::{DateTime, Utc};
+use daily_webhook::handler::{handle_raw, router};
 use serde_json::{json, Value};
 use shared::domain::{
-    Meeting, Platform, RecordingKind, RecordingSource, RecordingStatus, RecordingTrigger,
-    RecordingType, RoomMode, S3Location,
-};
-use shared::fakes::{
-    MemoryMeetings, MemoryParticipantEvents, MemoryRecordingQueue, MemoryRecordings,
-    MemorySessions, MemoryWebhookEvents,
+    Platform, RecordingKind, RecordingSource, RecordingStatus, RecordingTrigger, RecordingType,
+    S3Location,
 };
 use shared::messages::JobSource;
-use shared::metrics::{Function, Metric, Metrics, Registry};
+use shared::metrics::Metric;
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
 use tower::ServiceExt;
 
-/// Base64, as Daily issues webhook secrets; the seed scheme uses the same string's bytes.
-const SECRET: &str = "c2VjcmV0LWZvci1kYWlseS10ZXN0cw==";
-const ROOM: &str = "fixture-room";
-const MEETING_ID: &str = "meeting-1";
-const BUCKET: &str = "daily-recordings";
-
-struct World {
-    meetings: Arc<MemoryMeetings>,
-    sessions: Arc<MemorySessions>,
-    recordings: Arc<MemoryRecordings>,
-    events: Arc<MemoryWebhookEvents>,
-    participants: Arc<MemoryParticipantEvents>,
-    queue: Arc<MemoryRecordingQueue>,
-    metrics: Arc<Registry>,
-    deps: Arc<Deps>,
-}
-
-fn meeting(id: &str, room_name: &str) -> Meeting {
-    let now = Utc::now();
-    Meeting {
-        recordings_started: Default::default(),
-        id: id.into(),
-        room_id: "room-1".into(),
-        room_name: room_name.into(),
-        room_url: format!("https://example.daily.co/{room_name}"),
-        host_room_url: String::new(),
-        start_date: now,
-        end_date: now + Duration::hours(8),
-        user_id: None,
-        is_locked: false,
-        room_mode: RoomMode::Normal,
-        recording_type: RecordingType::Cloud,
-        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
-        num_clients: 0,
-        is_active: true,
-        platform: Platform::Daily,
-        extra_data: Value::Null,
-    }
-}
-
-fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
-    let meetings = Arc::new(MemoryMeetings::default());
-    meetings.insert(meeting(MEETING_ID, ROOM));
-    let sessions = Arc::new(MemorySessions::default());
-    let recordings = Arc::new(MemoryRecordings::default());
-    let events = Arc::new(MemoryWebhookEvents::default());
-    let queue = Arc::new(MemoryRecordingQueue::default());
-    let participants = Arc::new(MemoryParticipantEvents::new(
-        meetings.clone(),
-        sessions.clone(),
-        events.clone(),
-    ));
-    let metrics = Arc::new(Registry::default());
-    let deps = Deps {
-        metrics: Metrics::new(Function::DailyWebhook, metrics.clone()),
-        meetings: meetings.clone(),
-        participants: participants.clone(),
-        recordings: recordings.clone(),
-        events: events.clone(),
-        queue: queue.clone(),
-        secret: secret.map(|s| SecretString::from(s.to_owned())),
-        daily_bucket: bucket.map(str::to_owned),
-        recording_types: [RecordingKind::Cloud].into(),
-    };
-    World {
-        meetings,
-        sessions,
-        recordings,
-        events,
-        participants,
-        queue,
-        metrics,
-        deps: Arc::new(deps),
-    }
-}
-
-fn world() -> World {
-    world_with(Some(SECRET), Some(BUCKET))
-}
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-/// The Daily fixture of `event` in `format`, with the top-level id replaced when given.
-fn daily_fixture(format: &str, event: &str, id: Option<&str>) -> Vec<u8> {
-    retarget(&fixture(&format!("daily/{format}/{event}.json")), None, id).unwrap()
-}
+mod world;
+use world::*;
 
 /// The scheme each envelope is really sent with.
 fn scheme_for(format: &str) -> Scheme {
@@ -916,70 +824,4 @@ async fn a_replayed_recording_ready_is_counted_as_queued_once() {
         w.queue.sent().len() as f64
     );
     assert_eq!(w.queue.sent().len(), 1);
-}
-
-/// A log writer that keeps every line, for checking what each line carries.
-#[derive(Clone, Default)]
-struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Under the runtime's invocation span (what `lambda_runtime` wraps every invocation in, with
-/// JSON logs as template.yaml configures), every line of a join names the request, and every
-/// line after the meeting lookup names the meeting and the room: one meeting's story can be
-/// read from the logs alone.
-#[test]
-fn every_log_line_of_a_join_carries_the_request_id_and_once_known_the_meeting_and_room() {
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let w = world();
-    let body = daily_fixture("real", "participant.joined", None);
-    let headers =
-        header_map(&signed_headers(Scheme::Daily, SECRET, Utc::now().timestamp(), &body).unwrap());
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // The span lambda_runtime's TracingLayer opens around each invocation.
-        let span = tracing::info_span!("Lambda runtime invoke", requestId = "req-42");
-        let _entered = span.enter();
-        runtime.block_on(handle_raw(&w.deps, &headers, &body, Utc::now()));
-    });
-
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-    let logged: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(!logged.is_empty(), "{text}");
-    let field = |line: &Value, name: &str| {
-        line["spans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find_map(|s| s.get(name).cloned())
-    };
-    for line in &logged {
-        assert_eq!(field(line, "requestId"), Some(json!("req-42")), "{line}");
-        assert_eq!(field(line, "room"), Some(json!(ROOM)), "{line}");
-    }
-    let applied = logged
-        .iter()
-        .find(|l| l["fields"]["message"] == "participant change applied")
-        .expect("the join is logged");
-    assert_eq!(field(applied, "meeting_id"), Some(json!(MEETING_ID)));
 }
