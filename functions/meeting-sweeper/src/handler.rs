@@ -39,7 +39,6 @@ use shared::config::{Config, ConfigError};
 use shared::domain::Meeting;
 use shared::metrics::{Function, Metrics, SweeperCounts};
 use shared::platform::daily::DailyClient;
-use shared::platform::http::HttpSettings;
 use shared::platform::{PlatformError, PlatformRegistry, RegistryOptions};
 use shared::queue::{QueueError, RecordingQueue, SqsQueue};
 use shared::store::dynamo::DynamoStores;
@@ -107,7 +106,7 @@ pub struct Deps {
     pub platforms: PlatformRegistry,
     pub queue: Arc<dyn RecordingQueue>,
     pub metrics: Metrics,
-    /// Daily's API for the reconciliation; `None` without `DAILY_API_KEY`.
+    /// Daily's API for the reconciliation: the registry's client; `None` without `DAILY_API_KEY`.
     pub daily: Option<Arc<DailyClient>>,
 }
 
@@ -130,7 +129,7 @@ impl Deps {
                 ..options
             },
         );
-        let daily = daily_client(&config);
+        let daily = platforms.daily_client();
         Self {
             settings: Settings::from_config(&config),
             config,
@@ -142,28 +141,6 @@ impl Deps {
             queue,
             metrics: Metrics::standard(Function::MeetingSweeper),
             daily,
-        }
-    }
-}
-
-/// The Daily client of the reconciliation, when `DAILY_API_KEY` is set. A client that cannot
-/// be built (an incomplete `AWS_DAILY_*` set) is logged and the reconciliation skipped; the
-/// registry reports the same error for the meetings it cannot check.
-fn daily_client(config: &Config) -> Option<Arc<DailyClient>> {
-    config.daily.api_key.as_ref()?;
-    let settings = HttpSettings::default();
-    let http = match reqwest::Client::builder().timeout(settings.timeout).build() {
-        Ok(http) => http,
-        Err(e) => {
-            error!(error = %e, "cannot build the HTTP client for Daily; no reconciliation");
-            return None;
-        }
-    };
-    match DailyClient::from_config(&config.daily, http, settings) {
-        Ok(client) => Some(Arc::new(client)),
-        Err(e) => {
-            error!(error = %e, "cannot build the Daily client; no reconciliation");
-            None
         }
     }
 }

@@ -712,28 +712,22 @@ async fn daily_tracks(deps: &Deps, id: &str) -> Result<Vec<S3Location>, Failure>
 /// Tracks ordered by their start (from Daily's key); a key of another shape goes last, named
 /// by its file name.
 fn ordered_tracks(sources: Vec<S3Location>) -> Vec<(S3Location, TrackKey)> {
-    let mut tracks: Vec<(S3Location, TrackKey, bool)> = sources
+    let mut tracks: Vec<(S3Location, TrackKey)> = sources
         .into_iter()
-        .map(|from| match parse_track_key(&from.key) {
-            Some(key) => (from, key, true),
-            None => {
+        .map(|from| {
+            let key = parse_track_key(&from.key).unwrap_or_else(|| {
                 warn!(key = %from.key, "track key not in Daily's raw-tracks shape; its session id is its file name");
-                let file = from.key.rsplit('/').next().unwrap_or(&from.key).to_owned();
-                let key = TrackKey {
-                    session_id: file,
+                // Unknown start: after every track whose start is known.
+                TrackKey {
+                    session_id: from.key.rsplit('/').next().unwrap_or(&from.key).to_owned(),
                     track_start_ms: u64::MAX,
-                };
-                (from, key, false)
-            }
+                }
+            });
+            (from, key)
         })
         .collect();
-    tracks.sort_by(|a, b| {
-        (b.2, a.1.track_start_ms, &a.0.key).cmp(&(a.2, b.1.track_start_ms, &b.0.key))
-    });
+    tracks.sort_by(|a, b| (a.1.track_start_ms, &a.0.key).cmp(&(b.1.track_start_ms, &b.0.key)));
     tracks
-        .into_iter()
-        .map(|(from, key, _)| (from, key))
-        .collect()
 }
 
 /// The key prefix of a multitrack recording's tracks in our bucket.
