@@ -502,10 +502,23 @@ async fn only_the_owner_may_update_or_delete_a_room_and_sees_the_host_url() {
         .send(M::DELETE, &format!("/v1/rooms/{id}"), None, Some(&mallory))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = api
+    let anonymous = (
+        StatusCode::UNAUTHORIZED,
+        json!({"detail": "Not authenticated"}),
+    );
+    let (s, b) = api
         .send(M::DELETE, &format!("/v1/rooms/{id}"), None, None)
         .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!((s, b), anonymous);
+    let (s, b) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/rooms/{id}"),
+            Some(json!({"name": "stolen"})),
+            None,
+        )
+        .await;
+    assert_eq!((s, b), anonymous);
 
     let (s, list) = api.send(M::GET, "/v1/rooms", None, Some(&alice)).await;
     assert_eq!(s, StatusCode::OK);
@@ -515,6 +528,17 @@ async fn only_the_owner_may_update_or_delete_a_room_and_sees_the_host_url() {
 
     let (_, guest) = api.meeting("alices-room", Some(&mallory)).await;
     assert_eq!(guest["host_room_url"], "");
+    let (_, nobody) = api.meeting("alices-room", None).await;
+    assert_eq!(nobody["host_room_url"], "");
+    let (s, b) = api
+        .send(
+            M::PATCH,
+            &format!("/v1/meetings/{}/deactivate", guest["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, b), anonymous);
     let (_, owner) = api.meeting("alices-room", Some(&alice)).await;
     assert_eq!(owner["id"], guest["id"]);
     assert!(owner["host_room_url"]
@@ -554,8 +578,22 @@ async fn bad_tokens_are_401_and_anonymous_listing_needs_public_mode() {
             )
         );
     }
-    // Anonymous callers may still create rooms and join meetings, as in the original.
-    api.create_room("anon-room", None).await;
+    // With accounts, creating a room needs one (the original's `current_user`).
+    let (s, b) = api
+        .send(
+            M::POST,
+            "/v1/rooms",
+            Some(json!({"name": "anon-room"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"detail": "Not authenticated"})
+        )
+    );
     api.running.stop().await;
 }
 
@@ -748,7 +786,7 @@ async fn deactivate_by_the_owner_makes_the_next_get_or_create_a_new_meeting() {
     let (s, _) = api.send(M::PATCH, &deactivate, None, Some(&mallory)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = api.send(M::PATCH, &deactivate, None, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (_, still) = api.meeting("alices-standup", Some(&alice)).await;
     assert_eq!(
         still["id"], first["id"],

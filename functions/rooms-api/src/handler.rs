@@ -127,6 +127,26 @@ impl Deps {
         }
     }
 
+    /// With accounts (`AUTH_BACKEND=jwt`), what changes rooms or ends meetings needs a
+    /// signed-in caller: 401 for anonymous ones, before anything is read. Without accounts
+    /// everyone is anonymous and passes, as in the original.
+    fn require_user(&self, user: &UserId) -> Result<(), ApiError> {
+        match self.auth {
+            Authenticator::Jwt { .. } if user.is_none() => Err(ApiError::NotAuthenticated),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `user` sees `room`'s host URL: with accounts, its signed-in owner only (an
+    /// anonymous caller hosts nothing, not even a room made before accounts); without them,
+    /// the original's rule (the caller's user id, none, equals the room's).
+    fn hosts(&self, user: &UserId, room: &Room) -> bool {
+        match self.auth {
+            Authenticator::None => *user == room.user_id,
+            Authenticator::Jwt { .. } => owns(user, room),
+        }
+    }
+
     /// Deps over the DynamoDB tables named in `config`, the stored flags read through a cache
     /// of `FLAGS_CACHE_SECONDS`; used by `main` and the local stack.
     pub fn from_config(
@@ -436,14 +456,13 @@ pub struct MeetingView {
 }
 
 impl MeetingView {
-    /// `host_room_url` only for the room's owner (the original's rule: the caller's user id,
-    /// possibly none, equals the room's).
-    fn for_caller(m: &Meeting, room: &Room, user: &UserId) -> Self {
+    /// `host_room_url` only for a caller who hosts the room ([`Deps::hosts`]), else "".
+    fn for_caller(deps: &Deps, m: &Meeting, room: &Room, user: &UserId) -> Self {
         Self {
             id: m.id.clone(),
             room_name: m.room_name.clone(),
             room_url: m.room_url.clone(),
-            host_room_url: if *user == room.user_id {
+            host_room_url: if deps.hosts(user, room) {
                 m.host_room_url.clone()
             } else {
                 String::new()
@@ -573,6 +592,7 @@ const UPDATE_ATTEMPTS: u32 = 3;
 
 #[instrument(skip_all)]
 async fn create_room(State(deps): State<Arc<Deps>>, Caller(user): Caller, body: Payload) -> Reply {
+    deps.require_user(&user)?;
     let fields = room_fields(&body.object()?, true)?;
     let Some(name) = fields.name else {
         // `room_fields` reports a missing name; this keeps the types honest.
@@ -613,6 +633,7 @@ async fn update_room(
     room_id: Result<Path<String>, PathRejection>,
     body: Payload,
 ) -> Reply {
+    deps.require_user(&user)?;
     let f = room_fields(&body.object()?, false)?;
     let room_id = path_param(room_id, ApiError::RoomNotFound)?;
     Span::current().record("room_id", room_id.as_str());
@@ -653,6 +674,7 @@ async fn delete_room(
     room_id: Result<Path<String>, PathRejection>,
     _: Payload,
 ) -> Reply {
+    deps.require_user(&user)?;
     let room_id = path_param(room_id, ApiError::RoomNotFound)?;
     Span::current().record("room_id", room_id.as_str());
     if !usable_id(&room_id) {
@@ -690,7 +712,7 @@ async fn room_meeting(
     if let Some(active) = deps.meetings.get_active_for_room(&room.id, now).await? {
         return Ok(json_response(
             200,
-            &MeetingView::for_caller(&active, &room, &user),
+            &MeetingView::for_caller(&deps, &active, &room, &user),
         ));
     }
 
@@ -727,7 +749,7 @@ async fn room_meeting(
     }
     Ok(json_response(
         200,
-        &MeetingView::for_caller(opened.meeting(), &room, &user),
+        &MeetingView::for_caller(&deps, opened.meeting(), &room, &user),
     ))
 }
 
@@ -879,7 +901,7 @@ async fn active_meetings(
         .await?;
     let views: Vec<MeetingView> = active
         .iter()
-        .map(|m| MeetingView::for_caller(m, &room, &user))
+        .map(|m| MeetingView::for_caller(&deps, m, &room, &user))
         .collect();
     Ok(json_response(200, &views))
 }
@@ -894,7 +916,7 @@ async fn get_meeting(
     let (room, meeting) = room_and_meeting(&deps, path).await?;
     Ok(json_response(
         200,
-        &MeetingView::for_caller(&meeting, &room, &user),
+        &MeetingView::for_caller(&deps, &meeting, &room, &user),
     ))
 }
 
@@ -914,7 +936,7 @@ async fn join_meeting(
     if !meeting.is_active || meeting.end_date <= now {
         return Err(ApiError::MeetingNotActive);
     }
-    let mut view = MeetingView::for_caller(&meeting, &room, &user);
+    let mut view = MeetingView::for_caller(&deps, &meeting, &room, &user);
     if meeting.platform == Platform::Daily {
         let daily = deps.daily.as_ref().ok_or_else(|| ApiError::Daily {
             action: "admit the participant",
@@ -965,6 +987,7 @@ async fn deactivate_meeting(
     meeting_id: Result<Path<String>, PathRejection>,
     _: Payload,
 ) -> Reply {
+    deps.require_user(&user)?;
     let meeting_id = meeting_id_param(meeting_id)?;
     let meeting = deps
         .meetings
@@ -991,6 +1014,7 @@ async fn start_recording(
     meeting_id: Result<Path<String>, PathRejection>,
     body: Payload,
 ) -> Reply {
+    deps.require_user(&user)?;
     let map = body.object()?;
     let mut f = Fields::new(&map);
     let kind = f.required(

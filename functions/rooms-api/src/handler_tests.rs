@@ -404,6 +404,56 @@ async fn another_users_update_and_delete_are_404_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn with_accounts_anonymous_callers_cannot_create_change_or_delete_rooms() {
+    let w = jwt_world();
+    // A room made before accounts were turned on belongs to no one: anonymous callers must
+    // not inherit it.
+    let before = room(FIXTURE_ROOM_ID, "team", None, false, 1);
+    w.rooms.rooms.lock().unwrap().push(before.clone());
+    let refused = (401, json!({"detail": "Not authenticated"}));
+    assert_eq!(call(&w, &fixture("create-room.json")).await, refused);
+    assert_eq!(call(&w, &fixture("update-room.json")).await, refused);
+    assert_eq!(call(&w, &fixture("delete-room.json")).await, refused);
+    // Credentials come before the body: an invalid body is still a 401.
+    let invalid = with_body(fixture("update-room.json"), r#"{"room_mode": "nope"}"#);
+    assert_eq!(call(&w, &invalid).await, refused);
+    assert_eq!(w.rooms.rooms.lock().unwrap().clone(), vec![before]);
+
+    let (status, created) = call(&w, &as_user(fixture("create-room.json"), "alice")).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["user_id"], "alice");
+}
+
+#[tokio::test]
+async fn with_accounts_no_anonymous_caller_gets_the_host_url_of_an_ownerless_room() {
+    let w = jwt_world();
+    put_room(&w, room("r1", "team-standup", None, false, 1));
+    let (status, meeting) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 200, "{meeting}");
+    assert_eq!(meeting["host_room_url"], "");
+    let (_, guest) = call(&w, &as_user(fixture("room-meeting.json"), "bob")).await;
+    assert_eq!(guest["host_room_url"], "");
+}
+
+#[tokio::test]
+async fn without_accounts_anonymous_callers_create_change_and_host_rooms() {
+    let w = world();
+    let (status, created) = call(&w, &fixture("create-room.json")).await;
+    assert_eq!(status, 200, "{created}");
+    let name = created["name"].as_str().unwrap();
+    let e = with_path_param(fixture("room-meeting.json"), "room_name", name);
+    let (status, meeting) = call(&w, &e).await;
+    assert_eq!(status, 200, "{meeting}");
+    assert_ne!(
+        meeting["host_room_url"], "",
+        "the original's rule: none equals none"
+    );
+    let id = created["id"].as_str().unwrap();
+    let delete = with_path_param(fixture("delete-room.json"), "room_id", id);
+    assert_eq!(call(&w, &delete).await.0, 200);
+}
+
+#[tokio::test]
 async fn update_validates_before_looking_up_the_room() {
     let w = world();
     let e = with_body(
@@ -1146,7 +1196,11 @@ async fn deactivation_by_the_owner_makes_the_next_get_or_create_start_a_new_meet
         (status, body),
         (403, json!({"detail": "Only the room owner can do this"}))
     );
-    assert_eq!(call(&w, &e).await.0, 403);
+    assert_eq!(
+        call(&w, &e).await,
+        (401, json!({"detail": "Not authenticated"})),
+        "an anonymous caller is asked to sign in"
+    );
     let (status, body) = call(&w, &as_user(e.clone(), "alice")).await;
     assert_eq!((status, body), (200, json!({"status": "success"})));
 
@@ -1211,7 +1265,7 @@ async fn manual_recording_start_refuses_others_bad_bodies_and_non_daily_meetings
     .await;
     let e = fixture("start-recording.json");
     assert_eq!(call(&w, &as_user(e.clone(), "bob")).await.0, 403);
-    assert_eq!(call(&w, &e).await.0, 403);
+    assert_eq!(call(&w, &e).await.0, 401);
     for bad in [r#"{"type": "local"}"#, r#"{}"#, "not json"] {
         let (status, _) = call(&w, &as_user(with_body(e.clone(), bad), "alice")).await;
         assert_eq!(status, 422, "{bad}");
