@@ -37,8 +37,8 @@ use crate::queue::{PipelineQueue, QueueError, RecordingQueue};
 use crate::recording_start::RecordingStarter;
 use crate::store::{
     Applied, Claim, ConsentStore, EventClaim, MeetingStore, Page, ParticipantChange,
-    ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomPatch, RoomStore, StoreError,
-    StoreResult, TranscriptStore, WebhookEventStore,
+    ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomCursor, RoomPatch, RoomStore,
+    StoreError, StoreResult, StreamPosition, TranscriptStore, WebhookEventStore,
 };
 
 /// Names of methods that should fail, shared by every fake.
@@ -754,23 +754,57 @@ impl RoomStore for MemoryRooms {
             .cloned())
     }
 
+    /// The whole listing, sorted, then cut as the store's cursor says (the DynamoDB store reads
+    /// only the page; this fake has nothing to save).
     async fn list_for_user(
         &self,
         user_id: Option<&str>,
-        page: u32,
+        from: &RoomCursor,
+        skip: u32,
         size: u32,
     ) -> StoreResult<Page<Room>> {
         self.failures.check("list_for_user")?;
+        let owned = |r: &Room| user_id.is_some() && r.user_id.as_deref() == user_id;
         let mut visible: Vec<Room> = lock(&self.rooms)
             .iter()
-            .filter(|r| r.is_shared || (user_id.is_some() && r.user_id.as_deref() == user_id))
+            .filter(|r| r.is_shared || owned(r))
             .cloned()
             .collect();
         visible.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-        let total = visible.len() as u64;
-        let skip = (page.max(1) - 1) as usize * size as usize;
-        let items = visible.into_iter().skip(skip).take(size as usize).collect();
-        Ok(Page { items, total })
+        let after = |position: &StreamPosition, r: &Room| match position {
+            StreamPosition::Start => true,
+            StreamPosition::After(at, id) => (r.created_at, &r.id) < (*at, id),
+            StreamPosition::End => false,
+        };
+        let remaining: Vec<Room> = visible
+            .into_iter()
+            .filter(|r| {
+                if owned(r) {
+                    after(&from.own, r)
+                } else {
+                    after(&from.shared, r)
+                }
+            })
+            .collect();
+        let count = remaining.len() as u64;
+        let rest: Vec<Room> = remaining.into_iter().skip(skip as usize).collect();
+        let more = rest.len() > size as usize;
+        let items: Vec<Room> = rest.into_iter().take(size as usize).collect();
+        let total = (!more && *from == RoomCursor::start()).then_some(count);
+        let next = more.then(|| {
+            let last = |mine: bool| {
+                items
+                    .iter()
+                    .rev()
+                    .find(|r| owned(r) == mine)
+                    .map(|r| StreamPosition::After(r.created_at, r.id.clone()))
+            };
+            RoomCursor {
+                own: last(true).unwrap_or_else(|| from.own.clone()),
+                shared: last(false).unwrap_or_else(|| from.shared.clone()),
+            }
+        });
+        Ok(Page { items, total, next })
     }
 
     async fn update(&self, id: &str, owner: Option<&str>, patch: &RoomPatch) -> StoreResult<Room> {

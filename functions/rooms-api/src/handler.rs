@@ -42,7 +42,9 @@ use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{select_platform, PlatformError, PlatformRegistry};
 use shared::retry::Transient;
 use shared::store::dynamo::DynamoStores;
-use shared::store::{conflict, ConsentStore, MeetingStore, RoomPatch, RoomStore, StoreError};
+use shared::store::{
+    conflict, ConsentStore, MeetingStore, RoomCursor, RoomPatch, RoomStore, StoreError,
+};
 
 use crate::auth::{AuthError, Authenticator, UserId};
 use crate::daily::DailyApi;
@@ -57,6 +59,8 @@ pub const MAX_TEXT_LEN: usize = 1000;
 const MAX_ID_LEN: usize = 200;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
+/// How many rooms a page number may pass over (page 11 of 100, page 21 of 50).
+const MAX_LISTING_OFFSET: u32 = 1000;
 
 /// Everything the handler needs, built once per process.
 pub struct Deps {
@@ -493,9 +497,8 @@ async fn list_rooms(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
-    let (raw_page, raw_size) = (first("page"), first("size"));
+    let (raw_page, raw_size, raw_cursor) = (first("page"), first("size"), first("cursor"));
     let mut errors = Vec::new();
-    let page = validate::query_int("page", raw_page.as_deref(), 1, 1, None, &mut errors);
     let size = validate::query_int(
         "size",
         raw_size.as_deref(),
@@ -504,12 +507,37 @@ async fn list_rooms(
         Some(MAX_PAGE_SIZE),
         &mut errors,
     );
+    // A page number is served by passing over the rooms before it, so how deep it may go is
+    // bounded; deeper listings follow `next_cursor`.
+    let max_page = MAX_LISTING_OFFSET / size + 1;
+    let page = validate::query_int(
+        "page",
+        raw_page.as_deref(),
+        1,
+        1,
+        Some(max_page),
+        &mut errors,
+    );
+    let cursor = match raw_cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => {
+            let parsed = RoomCursor::decode(text);
+            if parsed.is_none() {
+                errors.push(validate::invalid_cursor(text));
+            }
+            parsed
+        }
+    };
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
     }
+    let (from, skip, page) = match cursor {
+        Some(c) => (c, 0, None),
+        None => (RoomCursor::start(), (page - 1) * size, Some(page)),
+    };
     // Independent reads: together, a cold flags cache adds no wait to the listing.
     let (listed, flags) = tokio::join!(
-        deps.rooms.list_for_user(user.as_deref(), page, size),
+        deps.rooms.list_for_user(user.as_deref(), &from, skip, size),
         deps.flags.current()
     );
     let (listed, flags) = (listed?, flags?);
@@ -520,14 +548,31 @@ async fn list_rooms(
         .collect();
     Ok(json_response(
         200,
-        &json!({
-            "items": items,
-            "total": listed.total,
-            "page": page,
-            "size": size,
-            "pages": listed.total.div_ceil(u64::from(size)),
-        }),
+        &RoomPage {
+            items,
+            total: listed.total,
+            page,
+            size,
+            pages: listed.total.map(|t| t.div_ceil(u64::from(size))),
+            next_cursor: listed.next.map(|c| c.encode()),
+        },
     ))
+}
+
+/// One page of the room listing: fastapi-pagination's `Page` (`total` and `pages` are
+/// nullable there too) plus `next_cursor`, where the next page starts.
+#[derive(Debug, Serialize)]
+pub struct RoomPage {
+    pub items: Vec<RoomView>,
+    /// Known when this listing read every room (it started at the first and this is the last
+    /// page); counting them otherwise would read them all.
+    pub total: Option<u64>,
+    /// `null` when the page was asked by cursor.
+    pub page: Option<u32>,
+    pub size: u32,
+    pub pages: Option<u64>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// The room fields shared by create (with defaults) and update (partial).

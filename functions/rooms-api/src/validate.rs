@@ -309,6 +309,16 @@ pub fn room_name(v: &Value) -> FieldResult<RoomName> {
     })
 }
 
+/// The error of a `cursor` query parameter that is not one this API gave out.
+pub fn invalid_cursor(raw: &str) -> FieldError {
+    FieldError::new(
+        "value_error",
+        vec![json!("query"), json!("cursor")],
+        "Value error, not a cursor from next_cursor",
+        json!(raw),
+    )
+}
+
 /// A query parameter that must be a whole number within `min..=max`.
 pub fn query_int(
     name: &str,

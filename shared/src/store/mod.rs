@@ -78,7 +78,62 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub total: u64,
+    /// How many there are in all, when the listing read them all (it started at the first
+    /// and reached the last); `None` otherwise: counting would read every one.
+    pub total: Option<u64>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<RoomCursor>,
+}
+
+/// A position in one newest-first stream of a room listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StreamPosition {
+    /// Nothing read yet.
+    #[serde(rename = "s")]
+    Start,
+    /// After this room (its creation time and id: the index key).
+    #[serde(rename = "a")]
+    After(DateTime<Utc>, String),
+    /// Everything read.
+    #[serde(rename = "e")]
+    End,
+}
+
+/// Where a room listing goes on: its position in the caller's own rooms and in the shared
+/// rooms (the two index partitions it merges). It holds no user: a cursor only ever moves
+/// within the partitions of the caller who presents it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomCursor {
+    #[serde(rename = "o")]
+    pub own: StreamPosition,
+    #[serde(rename = "s")]
+    pub shared: StreamPosition,
+}
+
+impl RoomCursor {
+    /// The first page.
+    pub fn start() -> Self {
+        Self {
+            own: StreamPosition::Start,
+            shared: StreamPosition::Start,
+        }
+    }
+
+    /// The opaque text clients send back (`next_cursor`): URL-safe base64 of compact JSON.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// A cursor from [`Self::encode`]'s text; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
 }
 
 /// A partial update of a room: `None` leaves a field as it is.
@@ -140,11 +195,14 @@ pub trait RoomStore: Send + Sync {
     async fn create(&self, room: &Room) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<Room>>;
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Room>>;
-    /// The caller's rooms plus shared rooms, newest first. `page` starts at 1.
+    /// The caller's rooms plus shared rooms, newest first (an anonymous caller owns none: the
+    /// shared rooms only), each once: from `from`, `skip` rooms passed over, then up to `size`
+    /// rooms. Reads `skip + size + 1` rooms of each stream at most, never the whole listing.
     async fn list_for_user(
         &self,
         user_id: Option<&str>,
-        page: u32,
+        from: &RoomCursor,
+        skip: u32,
         size: u32,
     ) -> StoreResult<Page<Room>>;
     /// Applies `patch` when `owner` owns the room (`None` owns anonymous rooms); `NotFound`

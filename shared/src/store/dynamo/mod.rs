@@ -7,7 +7,7 @@
 //!
 //! | table | items (key) | indexes |
 //! |---|---|---|
-//! | rooms | room `pk = room#<id>`; name marker `pk = name#<name>`, a full copy of the room | `owner-created-index` (`owner_key` = `user#<id>` or `anon`, `created_at`); `shared-created-index` (`shared_key` = `shared` while shared, `created_at`) |
+//! | rooms | room `pk = room#<id>`; name marker `pk = name#<name>`, a full copy of the room | `owner-created-index` (`owner_key` = `user#<id>` or `anon` while not shared, `created_at`); `shared-created-index` (`shared_key` = `shared` while shared, `created_at`): disjoint, a listing merges a page of each |
 //! | meetings | meeting `pk = meeting#<id>`; active marker `pk = active#<room_id>` (`meeting_id`, `end_date`) | `room-name-index` (`room_name`, `start_date`); sparse `active-index` (`active_key` = `active` while active, `end_date`) |
 //! | participant_sessions | `meeting_id` + `session_id` | |
 //! | recordings | recording `pk = recording#<id>`; source marker `pk = source#<source key>` (`recording_id`) | sparse `status-created-index` (`status`, `created_at`) |
@@ -113,6 +113,16 @@ impl DynamoStores {
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     operations: Arc<Mutex<Vec<String>>>,
+    queries: Arc<Mutex<Vec<QuerySeen>>>,
+}
+
+/// What a counted `Query` asked for: tests check that a listing reads one page, not all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySeen {
+    pub index: Option<String>,
+    pub limit: Option<i32>,
+    /// Whether it went on from an `ExclusiveStartKey` (a cursor).
+    pub continued: bool,
 }
 
 impl RequestCounter {
@@ -134,6 +144,14 @@ impl RequestCounter {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
+
+    /// The `Query` requests seen since the last `take_queries`, oldest first; resets them.
+    pub fn take_queries(&self) -> Vec<QuerySeen> {
+        match self.queries.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
 }
 
 impl Intercept for RequestCounter {
@@ -147,10 +165,24 @@ impl Intercept for RequestCounter {
     // applied.
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(q) = context
+            .input()
+            .downcast_ref::<aws_sdk_dynamodb::operation::query::QueryInput>()
+        {
+            let seen = QuerySeen {
+                index: q.index_name().map(str::to_owned),
+                limit: q.limit(),
+                continued: q.exclusive_start_key().is_some(),
+            };
+            match self.queries.lock() {
+                Ok(mut all) => all.push(seen),
+                Err(poisoned) => poisoned.into_inner().push(seen),
+            }
+        }
         let name = cfg
             .load::<Metadata>()
             .map(|m| m.name().to_owned())

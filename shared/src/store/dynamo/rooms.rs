@@ -3,6 +3,7 @@
 //! the two in step inside one transaction; a `version` number makes read-modify-writes safe.
 
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -11,7 +12,9 @@ use tracing::{debug, instrument};
 use super::item::{b, n, s, ts, Item, Reader};
 use super::{pk_key, sdk_error, transact, tx_delete, tx_put, Expr};
 use crate::domain::{Room, RoomName};
-use crate::store::{conflict, Page, RoomPatch, RoomStore, StoreError, StoreResult};
+use crate::store::{
+    conflict, Page, RoomCursor, RoomPatch, RoomStore, StoreError, StoreResult, StreamPosition,
+};
 
 const OWNER_INDEX: &str = "owner-created-index";
 const SHARED_INDEX: &str = "shared-created-index";
@@ -70,9 +73,12 @@ fn room_item(room: &Room, version: i64) -> Item {
     let mut item = room_attrs(room, version);
     item.insert("pk".into(), s(room_pk(&room.id)));
     item.insert("kind".into(), s("room"));
-    item.insert("owner_key".into(), s(owner_key(room.user_id.as_deref())));
+    // The two listing partitions are disjoint, so a listing merges them without reading a
+    // room twice: a shared room is in the shared one only.
     if room.is_shared {
         item.insert("shared_key".into(), s(SHARED));
+    } else {
+        item.insert("owner_key".into(), s(owner_key(room.user_id.as_deref())));
     }
     item
 }
@@ -189,37 +195,130 @@ impl DynamoRoomStore {
         Ok(rooms)
     }
 
-    /// Every room item of one index partition, all pages.
-    async fn query_partition(
+    /// Up to `want` rooms of one listing stream (an index partition, newest first) after
+    /// `from`, leaving out those `keep` refuses, and whether the stream has no more. One Query
+    /// with `Limit` as a rule; another only when DynamoDB stopped early (1 MB) or left-out
+    /// rooms used up the limit.
+    async fn read_stream(
         &self,
-        index: &str,
-        attr: &str,
-        value: String,
-    ) -> StoreResult<Vec<Room>> {
-        let mut rooms = Vec::new();
-        let mut start: Option<Item> = None;
+        stream: &Stream,
+        from: &StreamPosition,
+        want: usize,
+        keep: impl Fn(&Room) -> bool,
+    ) -> StoreResult<(VecDeque<Room>, bool)> {
+        let mut rooms = VecDeque::new();
+        let mut start = match from {
+            StreamPosition::End => return Ok((rooms, true)),
+            StreamPosition::Start => None,
+            StreamPosition::After(at, id) => Some(
+                [
+                    ("pk".to_owned(), s(room_pk(id))),
+                    (stream.attr.to_owned(), s(stream.value.clone())),
+                    ("created_at".to_owned(), ts(*at)),
+                ]
+                .into_iter()
+                .collect::<Item>(),
+            ),
+        };
         loop {
+            let limit = i32::try_from(want - rooms.len()).unwrap_or(i32::MAX);
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
+                .index_name(stream.index)
                 .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", attr)
-                .expression_attribute_values(":k", s(value.clone()))
+                .expression_attribute_names("#k", stream.attr)
+                .expression_attribute_values(":k", s(stream.value.clone()))
                 .scan_index_forward(false)
+                .limit(limit)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
             for item in out.items() {
-                rooms.push(read_room(item)?.0);
+                let room = read_room(item)?.0;
+                if keep(&room) {
+                    rooms.push_back(room);
+                }
             }
             match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(rooms),
+                Some(key) if !key.is_empty() => {
+                    if rooms.len() >= want {
+                        return Ok((rooms, false));
+                    }
+                    start = Some(key.clone());
+                }
+                _ => return Ok((rooms, true)),
             }
         }
+    }
+}
+
+/// One newest-first stream of a room listing: a partition of a listing index.
+struct Stream {
+    index: &'static str,
+    attr: &'static str,
+    value: String,
+}
+
+/// Merges two newest-first streams (the caller's rooms that are not shared, and the shared
+/// rooms, so each room comes from one stream only): `skip` rooms passed over, then up to
+/// `size` taken. Each stream was read `skip + size + 1` rooms deep (or to its end), so the merge
+/// never runs out of one stream while it has more: a stream whose buffer empties is at its end.
+fn merge_streams(
+    from: &RoomCursor,
+    mut own: (VecDeque<Room>, bool),
+    mut shared: (VecDeque<Room>, bool),
+    skip: usize,
+    size: usize,
+) -> Page<Room> {
+    let mut items = Vec::new();
+    let (mut own_at, mut shared_at) = (from.own.clone(), from.shared.clone());
+    let mut passed = 0;
+    let mut more = false;
+    loop {
+        let take_own = match (own.0.front(), shared.0.front()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            // Ties keep the caller's own room first; the indexes order by created_at.
+            (Some(a), Some(b)) => a.created_at >= b.created_at,
+        };
+        if passed == skip + size {
+            more = true;
+            break;
+        }
+        let (buffer, at) = if take_own {
+            (&mut own.0, &mut own_at)
+        } else {
+            (&mut shared.0, &mut shared_at)
+        };
+        let Some(room) = buffer.pop_front() else {
+            break;
+        };
+        *at = StreamPosition::After(room.created_at, room.id.clone());
+        passed += 1;
+        if passed > skip {
+            items.push(room);
+        }
+    }
+    // A stream read to its end and wholly passed is finished: its next page asks nothing.
+    if own.0.is_empty() && own.1 {
+        own_at = StreamPosition::End;
+    }
+    if shared.0.is_empty() && shared.1 {
+        shared_at = StreamPosition::End;
+    }
+    more |= own_at != StreamPosition::End || shared_at != StreamPosition::End;
+    let total = (!more && *from == RoomCursor::start()).then_some(passed as u64);
+    Page {
+        items,
+        total,
+        next: more.then_some(RoomCursor {
+            own: own_at,
+            shared: shared_at,
+        }),
     }
 }
 
@@ -265,30 +364,44 @@ impl RoomStore for DynamoRoomStore {
             .transpose()
     }
 
-    /// Two requests (a Query of the owner's rooms and one of the shared rooms, each one more per
-    /// further 1 MB of results), merged newest first. `user_id = None` lists the anonymous rooms
-    /// (which `None` owns) plus the shared rooms. `page` starts at 1 (0 counts as 1).
+    /// Two requests as a rule, at once (a Query with `Limit` of the caller's partition of the
+    /// owner index, one of the shared index; one only, the shared, for an anonymous caller),
+    /// each reading `skip + size + 1` rooms at most, whatever the number of rooms.
     async fn list_for_user(
         &self,
         user_id: Option<&str>,
-        page: u32,
+        from: &RoomCursor,
+        skip: u32,
         size: u32,
     ) -> StoreResult<Page<Room>> {
+        let want = skip as usize + size as usize + 1;
+        let own_from = match user_id {
+            Some(_) => &from.own,
+            None => &StreamPosition::End,
+        };
+        let own_stream = Stream {
+            index: OWNER_INDEX,
+            attr: "owner_key",
+            value: owner_key(user_id),
+        };
+        let shared_stream = Stream {
+            index: SHARED_INDEX,
+            attr: "shared_key",
+            value: SHARED.to_owned(),
+        };
+        // Rooms written before the partitions were disjoint may be shared and still carry
+        // an owner key: they come with the shared ones.
         let (own, shared) = futures::try_join!(
-            self.query_partition(OWNER_INDEX, "owner_key", owner_key(user_id)),
-            self.query_partition(SHARED_INDEX, "shared_key", SHARED.to_owned()),
+            self.read_stream(&own_stream, own_from, want, |r| !r.is_shared),
+            self.read_stream(&shared_stream, &from.shared, want, |_| true),
         )?;
-        let mut rooms = own;
-        for room in shared {
-            if !rooms.iter().any(|r| r.id == room.id) {
-                rooms.push(room);
-            }
-        }
-        rooms.sort_by(|a, b| (Reverse(a.created_at), &a.id).cmp(&(Reverse(b.created_at), &b.id)));
-        let total = rooms.len() as u64;
-        let skip = (page.max(1) as usize - 1).saturating_mul(size as usize);
-        let items = rooms.into_iter().skip(skip).take(size as usize).collect();
-        Ok(Page { items, total })
+        Ok(merge_streams(
+            from,
+            own,
+            shared,
+            skip as usize,
+            size as usize,
+        ))
     }
 
     /// Two requests: a GetItem, then a transaction writing the room and its marker(s) on

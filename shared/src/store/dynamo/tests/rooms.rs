@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{at, env, room};
 use crate::domain::{RecordingType, RoomName};
-use crate::store::{conflict, RoomPatch, RoomStore, StoreError};
+use crate::store::{conflict, RoomCursor, RoomPatch, RoomStore, StoreError};
 
 #[tokio::test]
 async fn created_room_is_found_by_id_and_by_name_in_one_request_each() {
@@ -91,32 +91,118 @@ async fn listing_shows_own_and_shared_rooms_newest_first_in_pages_without_marker
     }
     env.ops();
 
-    let page1 = rooms.list_for_user(Some("alice"), 1, 3).await.unwrap();
+    let page1 = rooms
+        .list_for_user(Some("alice"), &RoomCursor::start(), 0, 3)
+        .await
+        .unwrap();
     assert_eq!(env.ops(), ["Query", "Query"]);
-    assert_eq!(page1.total, 4);
+    assert_eq!(page1.total, None, "unknown until the last page");
     let ids: Vec<_> = page1.items.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, [a3.id.clone(), b_shared.id.clone(), a2.id.clone()]);
-    let page2 = rooms.list_for_user(Some("alice"), 2, 3).await.unwrap();
+    let page2 = rooms
+        .list_for_user(Some("alice"), &RoomCursor::start(), 3, 3)
+        .await
+        .unwrap();
     assert_eq!(page2.items, vec![a1.clone()]);
-    assert_eq!(page2.total, 4);
+    assert_eq!(page2.total, Some(4));
+    assert_eq!(page2.next, None);
     assert!(rooms
-        .list_for_user(Some("alice"), 3, 3)
+        .list_for_user(Some("alice"), &RoomCursor::start(), 6, 3)
         .await
         .unwrap()
         .items
         .is_empty());
 
-    let bob = rooms.list_for_user(Some("bob"), 1, 10).await.unwrap();
+    let bob = rooms
+        .list_for_user(Some("bob"), &RoomCursor::start(), 0, 10)
+        .await
+        .unwrap();
     let ids: Vec<_> = bob.items.iter().map(|r| r.id.clone()).collect();
     assert_eq!(
         ids,
         [b_private.id.clone(), a3.id.clone(), b_shared.id.clone()]
     );
 
-    // Anonymous callers own the anonymous rooms and see the shared ones.
-    let anonymous = rooms.list_for_user(None, 1, 10).await.unwrap();
+    // Anonymous callers own nothing (not even the anonymous rooms): the shared rooms, in one
+    // request.
+    env.ops();
+    let anonymous = rooms
+        .list_for_user(None, &RoomCursor::start(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(env.ops(), ["Query"]);
     let ids: Vec<_> = anonymous.items.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(ids, [a3.id.clone(), b_shared.id.clone(), anon.id.clone()]);
+    assert_eq!(ids, [a3.id.clone(), b_shared.id.clone()]);
+    assert!(!ids.contains(&anon.id));
+}
+
+#[tokio::test]
+async fn paging_by_cursor_reads_one_limited_page_per_stream_and_returns_every_room_once() {
+    let env = env().await;
+    let rooms = &env.stores.rooms;
+    // 12 of alice's (every third shared), 5 of bob's shared, 6 of bob's private, interleaved
+    // in time; some at the same second on both sides.
+    let mut visible = Vec::new();
+    for i in 0..12 {
+        let mut r = room(&format!("alice-{i}"), Some("alice"), at(i * 10));
+        r.is_shared = i % 3 == 0;
+        visible.push(r);
+    }
+    for i in 0..5 {
+        let mut r = room(&format!("bob-shared-{i}"), Some("bob"), at(i * 20 + 5));
+        if i == 2 {
+            r.created_at = at(40);
+        }
+        r.is_shared = true;
+        visible.push(r);
+    }
+    let hidden: Vec<_> = (0..6)
+        .map(|i| room(&format!("bob-private-{i}"), Some("bob"), at(i * 7)))
+        .collect();
+    for r in visible.iter().chain(&hidden) {
+        rooms.create(r).await.unwrap();
+    }
+    env.ops();
+    env.counter.take_queries();
+
+    let size = 4;
+    let mut seen = Vec::new();
+    let mut cursor = RoomCursor::start();
+    let mut pages = 0;
+    loop {
+        let page = rooms
+            .list_for_user(Some("alice"), &cursor, 0, size)
+            .await
+            .unwrap();
+        pages += 1;
+        let queries = env.counter.take_queries();
+        assert!(queries.len() <= 2, "page {pages}: {queries:?}");
+        assert_eq!(env.ops().len(), queries.len(), "only Queries");
+        for q in &queries {
+            assert_eq!(q.limit, Some(size as i32 + 1), "page {pages}: {q:?}");
+            if pages == 1 {
+                assert!(!q.continued, "{q:?}");
+            }
+        }
+        assert!(page.items.len() <= size as usize);
+        seen.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.next {
+            Some(next) => cursor = RoomCursor::decode(&next.encode()).unwrap(),
+            None => break,
+        }
+        assert!(pages < 20, "the listing never ends");
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a room came twice: {seen:?}");
+    assert_eq!(seen.len(), visible.len());
+    let times: Vec<_> = seen
+        .iter()
+        .map(|id| visible.iter().find(|r| &r.id == id).unwrap().created_at)
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(pages, visible.len().div_ceil(size as usize));
 }
 
 #[tokio::test]
@@ -145,7 +231,10 @@ async fn owner_update_patches_fields_and_name_lookup_sees_the_change() {
         Some(updated.clone())
     );
     // Now shared, so bob lists it.
-    let bob = rooms.list_for_user(Some("bob"), 1, 10).await.unwrap();
+    let bob = rooms
+        .list_for_user(Some("bob"), &RoomCursor::start(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(bob.items, vec![updated]);
 }
 
@@ -242,8 +331,11 @@ async fn concurrent_renames_to_one_name_have_exactly_one_winner() {
     assert_eq!(winners.len(), 1);
     let holder = rooms.get_by_name("the-one").await.unwrap().unwrap();
     assert_eq!(holder.id, winners[0].id);
-    let page = rooms.list_for_user(Some("alice"), 1, 20).await.unwrap();
-    assert_eq!(page.total, 10);
+    let page = rooms
+        .list_for_user(Some("alice"), &RoomCursor::start(), 0, 20)
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(10));
     assert_eq!(
         page.items
             .iter()
@@ -311,11 +403,11 @@ async fn delete_removes_the_room_and_frees_its_name() {
     assert_eq!(rooms.get_by_name("doomed").await.unwrap(), None);
     assert_eq!(
         rooms
-            .list_for_user(Some("alice"), 1, 10)
+            .list_for_user(Some("alice"), &RoomCursor::start(), 0, 10)
             .await
             .unwrap()
             .total,
-        0
+        Some(0)
     );
     rooms
         .create(&room("doomed", Some("bob"), at(1)))
