@@ -61,6 +61,36 @@ mod tests {
         assert_eq!(ours, from_template);
     }
 
+    /// The OpenAPI document names every `/v1` route of the routers with its method, and no
+    /// other: an added route without its documentation (or a documented route that went away)
+    /// fails here.
+    #[test]
+    fn the_openapi_document_has_every_api_route_and_no_other() {
+        let doc: serde_json::Value = serde_json::from_str(rooms_api::handler::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..4]), Some("3.1."));
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let routed: BTreeSet<_> = declared()
+            .into_iter()
+            .filter(|(_, _, path)| path.starts_with("/v1/"))
+            .map(|(_, method, path)| (method.to_string(), path.to_owned()))
+            .collect();
+        assert_eq!(documented, routed);
+        // Every reference resolves.
+        let text = rooms_api::handler::OPENAPI;
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = &reference[..reference.find('"').unwrap()];
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "unresolved schema {name}"
+            );
+        }
+    }
+
     /// API Gateway's greedy parameter `{proxy+}` as axum writes it, `{*proxy}`.
     fn axum_path(api_gateway: &str) -> String {
         api_gateway

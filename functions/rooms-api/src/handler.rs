@@ -332,7 +332,25 @@ pub const ROUTES: &[Route<Arc<Deps>>] = &[
         path: "/v1/meetings/{meeting_id}/recordings/start",
         handler: |m| on(m, start_recording),
     },
+    Route {
+        method: Method::GET,
+        path: "/v1/openapi.json",
+        handler: |m| on(m, openapi),
+    },
 ];
+
+/// The OpenAPI 3.1 document of the HTTP API (every `/v1` route of every function; a test of the
+/// local crate checks it against the route tables both ways, and `scripts/api-fuzz` checks the
+/// answers against it).
+pub const OPENAPI: &str = include_str!("../openapi/openapi.json");
+
+async fn openapi() -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::Text(OPENAPI.to_owned()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
 
 /// The function's routes over `deps`.
 pub fn router(deps: Arc<Deps>) -> axum::Router {

@@ -1452,3 +1452,18 @@ async fn unreadable_flags_are_a_503_and_no_meeting_is_made() {
     );
     assert!(created_rooms(&w.mock).is_empty());
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_as_json_to_anyone() {
+    let w = jwt_world();
+    let mut e = fixture("list-rooms.json");
+    e["rawPath"] = json!("/v1/openapi.json");
+    e["requestContext"]["http"]["path"] = json!("/v1/openapi.json");
+    e["routeKey"] = json!("GET /v1/openapi.json");
+    e["rawQueryString"] = json!("");
+    e["queryStringParameters"] = Value::Null;
+    let (status, doc) = call(&w, &e).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/rooms"]["get"].is_object());
+}
