@@ -131,10 +131,11 @@ impl PlatformFakes {
         ]
     }
 
-    /// Daily rooms created and not deleted, by name.
+    /// Daily rooms asked for and not deleted, by name (a deletion may be retried, so a room
+    /// may be deleted more than once).
     pub async fn live_daily_rooms(&self) -> BTreeSet<String> {
         let mut live = BTreeSet::new();
-        let mut deleted = Vec::new();
+        let mut deleted = BTreeSet::new();
         for r in self.daily.received_requests().await.unwrap_or_default() {
             let p = r.url.path().to_owned();
             if r.method.as_str() == "POST" && p == "/v1/rooms" {
@@ -143,7 +144,7 @@ impl PlatformFakes {
                     live.insert(name.to_owned());
                 }
             } else if r.method.as_str() == "DELETE" {
-                deleted.push(p.trim_start_matches("/v1/rooms/").to_owned());
+                deleted.insert(p.trim_start_matches("/v1/rooms/").to_owned());
             }
         }
         for d in deleted {
