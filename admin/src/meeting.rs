@@ -79,11 +79,15 @@ pub async fn create(ctx: &Ctx, room_name: &str, platform: Platform) -> Result<Ou
         room.user_id.clone(),
         now,
         ctx.config.meeting_duration,
+        // Without a deadline nothing is cut short; a room that could not be deleted is in the
+        // warning log line.
+        &|_| {},
     )
     .await
     .map_err(|e| match e {
         OpenError::Platform { source, .. } => AdminError::from(source),
         OpenError::Store(e) => AdminError::from(e),
+        e @ OpenError::StoreTimedOut => AdminError::Failed(e.to_string()),
     })?;
     match opened {
         Opened::Created(m) => Ok(Output::new(

@@ -54,6 +54,9 @@ pub struct Options {
     pub listen_addr: SocketAddr,
     /// How often the sweeper runs (`LOCAL_SWEEP_SECONDS`); also each run's deadline.
     pub sweep_interval: Duration,
+    /// How long an API request may take, as the function's timeout bounds it in Lambda (where
+    /// the invocation's own deadline counts instead).
+    pub request_budget: Duration,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             background: true,
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             sweep_interval: Duration::from_secs(config::DEFAULT_SWEEP_SECONDS),
+            request_budget: rooms_api::handler::DEFAULT_REQUEST_BUDGET,
         }
     }
 }
@@ -150,6 +154,7 @@ pub async fn start(
         .merge(rooms_api::handler::router(Arc::new(
             rooms_api::handler::Deps {
                 metrics: metrics_of(Function::RoomsApi),
+                request_budget: options.request_budget,
                 ..rooms_api::handler::Deps::from_config(config.clone(), &aws, platforms)?
             },
         )))

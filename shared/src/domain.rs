@@ -35,6 +35,15 @@ impl Platform {
             Platform::Mock => "mock",
         }
     }
+
+    /// The name people know the platform by, for messages to API callers.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Whereby => "Whereby",
+            Platform::Daily => "Daily",
+            Platform::Mock => "The mock platform",
+        }
+    }
 }
 
 impl FromStr for Platform {

@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod blob;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod download;
 #[cfg(any(test, feature = "fakes"))]

@@ -91,6 +91,8 @@ metrics! {
         "a meeting created on a platform (the migration's progress, by Platform)";
     PlatformError => "PlatformError", Count,
         "a platform API call that failed (meeting creation, recording start)";
+    PlatformRoomLeftBehind => "PlatformRoomLeftBehind", Count,
+        "a platform room a meeting creation may have made and could not delete (its answer came too late, or the deletion failed): it expires at the meeting's end date; the warning log line names it when known";
     ParticipantJoined => "ParticipantJoined", Count,
         "a participant join recorded from a platform webhook";
     RecordingStarted => "RecordingStarted", Count,

@@ -3,11 +3,12 @@
 //! accounts (RS256 user tokens) of `AUTH_BACKEND=jwt` stacks.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// `DAILY_API_KEY` of the fakes; Daily meeting tokens are signed with it.
 pub const DAILY_KEY: &str = "e2e-daily-key";
@@ -131,10 +132,11 @@ impl PlatformFakes {
         ]
     }
 
-    /// Daily rooms created and not deleted, by name.
+    /// Daily rooms asked for and not deleted, by name (a deletion may be retried, so a room
+    /// may be deleted more than once).
     pub async fn live_daily_rooms(&self) -> BTreeSet<String> {
         let mut live = BTreeSet::new();
-        let mut deleted = Vec::new();
+        let mut deleted = BTreeSet::new();
         for r in self.daily.received_requests().await.unwrap_or_default() {
             let p = r.url.path().to_owned();
             if r.method.as_str() == "POST" && p == "/v1/rooms" {
@@ -143,7 +145,7 @@ impl PlatformFakes {
                     live.insert(name.to_owned());
                 }
             } else if r.method.as_str() == "DELETE" {
-                deleted.push(p.trim_start_matches("/v1/rooms/").to_owned());
+                deleted.insert(p.trim_start_matches("/v1/rooms/").to_owned());
             }
         }
         for d in deleted {
@@ -164,5 +166,41 @@ impl PlatformFakes {
             .iter()
             .filter(|r| r.method.as_str() == verb)
             .count()
+    }
+}
+
+/// A switchable outage of a fake platform: while on, every request to the server is answered
+/// with the given answer, ahead of its other mocks; off, they answer as before.
+///
+/// A matcher on a flag, not a scoped mock: wiremock 0.6 sorts its mocks by priority in place
+/// and then unmounts a scoped one by its original position, so dropping the guard of a
+/// prioritized mock unmounts another one.
+#[derive(Clone)]
+pub struct Outage(Arc<AtomicBool>);
+
+impl Match for Outage {
+    fn matches(&self, _: &Request) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Outage {
+    /// Mounts the outage on `server`, off.
+    pub async fn mount(server: &MockServer, answer: ResponseTemplate) -> Self {
+        let outage = Outage(Arc::new(AtomicBool::new(false)));
+        Mock::given(outage.clone())
+            .respond_with(answer)
+            .with_priority(1)
+            .mount(server)
+            .await;
+        outage
+    }
+
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn end(&self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }

@@ -22,6 +22,15 @@ struct Api {
 
 impl Api {
     async fn start(prefix: &str, vars: &[(String, String)]) -> Self {
+        Self::start_with(prefix, vars, local::Options::default().request_budget).await
+    }
+
+    /// A stack whose API requests may take `request_budget` (the function's timeout in AWS).
+    async fn start_with(
+        prefix: &str,
+        vars: &[(String, String)],
+        request_budget: std::time::Duration,
+    ) -> Self {
         let endpoint = emulator_endpoint();
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let config = config_with(prefix, &endpoint, &pairs);
@@ -32,6 +41,7 @@ impl Api {
             local::Options {
                 background: false,
                 resource_prefix: prefix.to_owned(),
+                request_budget,
                 ..Default::default()
             },
         )
@@ -406,8 +416,36 @@ async fn turning_the_flag_off_keeps_the_active_daily_meeting_and_moves_the_next_
     api.running.stop().await;
 }
 
+fn daily_default(fakes: &PlatformFakes) -> Vec<(String, String)> {
+    vars(
+        fakes,
+        &[
+            ("DAILY_MIGRATION_ENABLED", "true"),
+            ("DEFAULT_VIDEO_PLATFORM", "daily"),
+        ],
+    )
+}
+
+/// What a caller must never read in an error: the platform's own words, our error chains,
+/// our settings' names.
+fn assert_no_internals(detail: &str, platform_text: &str) {
+    for leak in [
+        platform_text,
+        "error sending request",
+        "Connection refused",
+        "connection failed",
+        "HTTP 5",
+        "DAILY_",
+        "WHEREBY_",
+        "API_KEY",
+        "API_URL",
+    ] {
+        assert!(!detail.contains(leak), "{detail:?} contains {leak:?}");
+    }
+}
+
 #[tokio::test]
-async fn a_platform_failure_is_502_naming_it_and_stores_nothing() {
+async fn a_platform_refusal_is_502_naming_it_and_stores_nothing() {
     let daily = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/rooms"))
@@ -417,23 +455,112 @@ async fn a_platform_failure_is_502_naming_it_and_stores_nothing() {
         .mount(&daily)
         .await;
     let fakes = PlatformFakes::start().await;
-    let mut v = vars(
-        &fakes,
-        &[
-            ("DAILY_MIGRATION_ENABLED", "true"),
-            ("DEFAULT_VIDEO_PLATFORM", "daily"),
-        ],
-    );
+    let mut v = daily_default(&fakes);
     v[0].1 = format!("{}/v1", daily.uri());
     let api = Api::start(&unique_prefix("meeting_502"), &v).await;
     let room = api.create_room("broken", None).await;
     let (s, err) = api.meeting("broken", None).await;
     assert_eq!(s, StatusCode::BAD_GATEWAY);
-    let detail = err["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("daily") && detail.contains("exp must be in the future"),
-        "{detail}"
+    assert_eq!(
+        err,
+        json!({"detail": "Daily could not create the room; try again"})
     );
+    assert_no_internals(err["detail"].as_str().unwrap(), "exp must be in the future");
+    let active = api
+        .meetings_store()
+        .await
+        .get_active_for_room(room["id"].as_str().unwrap(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(active, None);
+    api.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_platform_error_answer_or_an_unreachable_platform_is_502_without_its_text() {
+    const PLATFORM_TEXT: &str = "db-shard-7 exploded at 10.1.2.3";
+    let broken = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": "server-error", "info": PLATFORM_TEXT})),
+        )
+        .mount(&broken)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(500).set_body_string(PLATFORM_TEXT))
+        .mount(&broken)
+        .await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let fakes = PlatformFakes::start().await;
+    for (case, url) in [
+        ("answers 500", format!("{}/v1", broken.uri())),
+        ("unreachable", unreachable),
+    ] {
+        let mut v = daily_default(&fakes);
+        v[0].1 = url;
+        let api = Api::start(&unique_prefix("meeting_no_leak"), &v).await;
+        api.create_room("leaky", None).await;
+        let (s, err) = api.meeting("leaky", None).await;
+        assert_eq!(s, StatusCode::BAD_GATEWAY, "{case}: {err}");
+        assert_eq!(
+            err,
+            json!({"detail": "Daily could not create the room; try again"}),
+            "{case}"
+        );
+        assert_no_internals(err["detail"].as_str().unwrap(), PLATFORM_TEXT);
+        api.running.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_platform_slower_than_the_request_budget_is_504_and_its_room_is_deleted() {
+    let fakes = PlatformFakes::start().await;
+    // Daily takes longer to create the room than the whole request may take; it creates it all
+    // the same (the fake answers, late), so the room must be deleted by the name we asked for.
+    Mock::given(method("POST"))
+        .and(path("/v1/rooms"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "late", "name": "x", "url": "https://x"}))
+                .set_delay(std::time::Duration::from_secs(30)),
+        )
+        .with_priority(1)
+        .mount(&fakes.daily)
+        .await;
+    let api = Api::start_with(
+        &unique_prefix("meeting_slow"),
+        &daily_default(&fakes),
+        std::time::Duration::from_secs(4),
+    )
+    .await;
+    let room = api.create_room("slow", None).await;
+    let (s, err) = api.meeting("slow", None).await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{err}");
+    assert_eq!(
+        err,
+        json!({"detail": "Daily did not answer in time to create the room; try again"})
+    );
+    let requests = fakes.daily.received_requests().await.unwrap();
+    let asked: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "one room asked for: {asked:?}");
+    let deleted: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .map(|r| r.url.path().trim_start_matches("/v1/rooms/").to_owned())
+        .collect();
+    assert_eq!(deleted, asked, "the room asked for is deleted");
     let active = api
         .meetings_store()
         .await

@@ -13,6 +13,7 @@
 //! to a 5xx, each with a `{"detail"}` body, in one place (its `IntoResponse`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, State};
@@ -58,6 +59,11 @@ pub const MAX_TEXT_LEN: usize = 1000;
 /// over 2 KB, which must not turn into a 5xx).
 const MAX_ID_LEN: usize = 200;
 const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The request budget without a Lambda deadline: the function's timeout in template.yaml.
+pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(10);
+/// Kept between the end of the invocation and the moment a request still running is cut off
+/// with a 504: the time to write the answer and hand it to the runtime.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 const MAX_PAGE_SIZE: u32 = 100;
 /// How many rooms a page number may pass over (page 11 of 100, page 21 of 50).
 const MAX_LISTING_OFFSET: u32 = 1000;
@@ -78,6 +84,9 @@ pub struct Deps {
     pub auth: Authenticator,
     pub clock: fn() -> DateTime<Utc>,
     pub metrics: Metrics,
+    /// How long a request may take when its invocation carries no deadline of its own (the
+    /// local stack); in Lambda the invocation's deadline counts. See [`within_deadline`].
+    pub request_budget: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +116,7 @@ impl Deps {
             platforms,
             clock: Utc::now,
             metrics: Metrics::standard(Function::RoomsApi),
+            request_budget: DEFAULT_REQUEST_BUDGET,
         })
     }
 
@@ -205,13 +215,36 @@ pub enum ApiError {
     NameTaken,
     #[error("the room changed concurrently")]
     Concurrent,
-    #[error("{platform} failed: {source}")]
+    #[error("{platform} could not {action}: {source}")]
     Platform {
         platform: Platform,
+        action: &'static str,
         source: PlatformError,
     },
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The request's deadline came first (the invocation would have been killed), or the
+    /// meeting's store write did not finish by it.
+    #[error("the request ran out of time: {0}")]
+    TimedOut(&'static str),
+}
+
+/// A platform failure as the caller sees it: the status (504 when the platform did not answer
+/// in time, else 502) and a detail naming the platform and what it could not do. Never the
+/// platform's answer, our error chain or a setting's name: those are for the log.
+fn platform_failure(platform: Platform, action: &str, source: &PlatformError) -> (u16, String) {
+    let name = platform.display_name();
+    match source {
+        PlatformError::Config { .. } | PlatformError::UnknownPlatform(_) => (
+            502,
+            format!("{name} could not {action}: this service is not set up for {name}"),
+        ),
+        e if e.timed_out() => (
+            504,
+            format!("{name} did not answer in time to {action}; try again"),
+        ),
+        _ => (502, format!("{name} could not {action}; try again")),
+    }
 }
 
 impl From<Invalid> for ApiError {
@@ -224,11 +257,21 @@ impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         match &self {
             ApiError::Store(s) => error!(error = %s, "store failure"),
-            ApiError::Platform { platform, source } => {
-                warn!(%platform, error = %source, "platform failure")
+            ApiError::Platform {
+                platform,
+                action,
+                source,
+            } => {
+                let (status, detail) = platform_failure(*platform, action, source);
+                warn!(%platform, action, status, detail, error = %source, "platform failure")
             }
-            ApiError::Daily { action, source } => warn!(action, error = %source, "Daily failure"),
+            ApiError::Daily { action, source } => {
+                let (status, detail) = platform_failure(Platform::Daily, action, source);
+                warn!(platform = %Platform::Daily, action, status, detail, error = %source,
+                    "platform failure")
+            }
             ApiError::BadCredentials(reason) => info!(%reason, "credentials refused"),
+            ApiError::TimedOut(what) => warn!(what, "request ran out of time"),
             _ => {}
         }
         let response = match self {
@@ -243,16 +286,21 @@ impl axum::response::IntoResponse for ApiError {
                 detail(400, "Meeting is not an active Daily meeting")
             }
             ApiError::NotOwner => detail(403, "Only the room owner can do this"),
-            // The detail names Daily and the action, never Daily's answer or our settings.
-            ApiError::Daily { action, .. } => {
-                detail(502, &format!("Daily could not {action}, try again"))
+            ApiError::Daily { action, source } => {
+                let (status, text) = platform_failure(Platform::Daily, action, &source);
+                detail(status, &text)
             }
             ApiError::NameTaken => detail(400, "Room name is not unique"),
             ApiError::Concurrent => detail(409, "The room was changed concurrently, try again"),
-            ApiError::Platform { platform, source } => detail(
-                502,
-                &format!("Could not create a meeting on {platform}: {source}"),
-            ),
+            ApiError::Platform {
+                platform,
+                action,
+                source,
+            } => {
+                let (status, text) = platform_failure(platform, action, &source);
+                detail(status, &text)
+            }
+            ApiError::TimedOut(_) => detail(504, "The request took too long; try again"),
             ApiError::Store(e) if e.is_transient() => {
                 detail(503, "The database is unavailable, try again shortly")
             }
@@ -352,9 +400,48 @@ async fn openapi() -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-/// The function's routes over `deps`.
+/// The function's routes over `deps`, each request bounded by [`within_deadline`].
 pub fn router(deps: Arc<Deps>) -> axum::Router {
-    shared::http::router(ROUTES, deps)
+    shared::http::router(ROUTES, deps.clone())
+        .layer(axum::middleware::from_fn_with_state(deps, within_deadline))
+}
+
+/// Runs a request so that its caller always gets an answer before the invocation ends.
+///
+/// The invocation ends at the Lambda context's deadline (in the request's extensions, put there
+/// by `lambda_http`), or [`Deps::request_budget`] from now without one (the local stack). The
+/// request is cut off [`ANSWER_MARGIN`] before that with a 504 `{"detail"}`; everything in it
+/// runs under [`shared::deadline`] a little earlier again, so the platform calls (which watch
+/// that deadline) and the meeting creation's clean-up finish first with their own answer.
+async fn within_deadline(
+    State(deps): State<Arc<Deps>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use lambda_http::RequestExt;
+    use tokio::time::Instant;
+
+    let now = Instant::now();
+    let left = match request.lambda_context_ref() {
+        Some(context) => context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+        None => deps.request_budget,
+    };
+    let cut_off_at = (now + left).checked_sub(ANSWER_MARGIN).unwrap_or(now);
+    // Work that does not watch the deadline may overrun it by `GRACE` (see
+    // `deadline::enforce`): that must still end before the cut-off.
+    let deadline = cut_off_at
+        .checked_sub(shared::deadline::GRACE * 2)
+        .unwrap_or(now);
+    let run = shared::deadline::within(deadline, next.run(request));
+    match tokio::time::timeout_at(cut_off_at, run).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::TimedOut(
+            "the request's deadline passed",
+        )),
+    }
 }
 
 /// Who is calling, from the request's headers (see [`crate::auth`]). Taken first by every
@@ -751,6 +838,9 @@ async fn delete_room(
     Ok(json_response(200, &json!({ "status": "ok" })))
 }
 
+/// What a failed meeting creation could not do, in the caller's words.
+const CREATE_ROOM: &str = "create the room";
+
 /// Get-or-create the room's active meeting. Concurrent callers race on one conditional write
 /// (`claim_active`); each loser deletes the platform room it made and answers with the winner's
 /// meeting, so every caller gets the same meeting and no platform room is left behind.
@@ -785,6 +875,7 @@ async fn room_meeting(
         deps.metrics.count(Metric::PlatformError, Some(selected));
         ApiError::Platform {
             platform: selected,
+            action: CREATE_ROOM,
             source,
         }
     })?;
@@ -796,14 +887,20 @@ async fn room_meeting(
         user.clone(),
         now,
         deps.config.meeting_duration,
+        &|p| deps.metrics.count(Metric::PlatformRoomLeftBehind, Some(p)),
     )
     .await
     .map_err(|e| match e {
         OpenError::Platform { source, .. } => {
             deps.metrics.count(Metric::PlatformError, Some(platform));
-            ApiError::Platform { platform, source }
+            ApiError::Platform {
+                platform,
+                action: CREATE_ROOM,
+                source,
+            }
         }
         OpenError::Store(e) => ApiError::Store(e),
+        OpenError::StoreTimedOut => ApiError::TimedOut("storing the meeting"),
     })?;
     if let Opened::Created(meeting) = &opened {
         Span::current().record("meeting_id", meeting.id.as_str());

@@ -14,6 +14,7 @@ use shared::domain::{
     Meeting, Platform, RecordingKind, RecordingTrigger, RecordingType, Room, RoomMode, RoomName,
 };
 use shared::fakes::{MemoryConsents, MemoryMeetings, MemoryRooms};
+use shared::metrics::{Function, Metric, Metrics, Registry};
 use shared::platform::daily::token::TokenRequest;
 use shared::platform::daily::{recording_instance_id, RecordingStart};
 use shared::platform::{MockCall, MockClient, PlatformError, PlatformRegistry, VideoPlatform};
@@ -595,7 +596,7 @@ async fn unknown_room_meeting_is_404() {
 }
 
 #[tokio::test]
-async fn a_platform_failure_is_502_naming_the_platform_and_stores_nothing() {
+async fn a_platform_failure_is_502_naming_the_platform_and_the_action_not_its_answer() {
     let w = world();
     w.rooms
         .rooms
@@ -610,16 +611,15 @@ async fn a_platform_failure_is_502_naming_the_platform_and_stores_nothing() {
     });
     let (status, body) = call(&w, &fixture("room-meeting.json")).await;
     assert_eq!(status, 502);
-    let detail = body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("mock") && detail.contains("server-error"),
-        "{detail}"
+    assert_eq!(
+        body,
+        json!({"detail": "The mock platform could not create the room; try again"})
     );
     assert!(w.meetings.all().is_empty());
 }
 
 #[tokio::test]
-async fn an_unconfigured_platform_is_502_naming_its_variable() {
+async fn an_unconfigured_platform_is_502_naming_the_platform_not_its_variable() {
     let rooms = Arc::new(MemoryRooms::default());
     rooms
         .rooms
@@ -637,9 +637,191 @@ async fn an_unconfigured_platform_is_502_naming_its_variable() {
     let (status, body) = send(&Arc::new(deps), &fixture("room-meeting.json")).await;
     assert_eq!(status, 502);
     let detail = body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("whereby") && detail.contains("WHEREBY_API_KEY"),
-        "{detail}"
+    assert_eq!(
+        detail,
+        "Whereby could not create the room: this service is not set up for Whereby"
+    );
+    assert!(!detail.contains("WHEREBY_API_KEY"), "{detail}");
+}
+
+fn with_registry_metrics(w: World) -> (World, Arc<Registry>) {
+    let registry = Arc::new(Registry::default());
+    let deps = Arc::try_unwrap(w.deps).unwrap_or_else(|_| panic!("deps are not shared yet"));
+    let deps = Deps {
+        metrics: Metrics::new(Function::RoomsApi, registry.clone()),
+        ..deps
+    };
+    (
+        World {
+            deps: Arc::new(deps),
+            ..w
+        },
+        registry,
+    )
+}
+
+#[tokio::test]
+async fn a_store_failure_after_creation_deletes_the_platform_room() {
+    let (w, metrics) = with_registry_metrics(world());
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    w.meetings.failures.fail("claim_active");
+    let (status, body) = call(&w, &fixture("room-meeting.json")).await;
+    assert!(status >= 500, "{status} {body}");
+    assert!(body["detail"].is_string(), "{body}");
+    let created = created_rooms(&w.mock);
+    assert_eq!(created.len(), 1);
+    assert_eq!(deleted_rooms(&w.mock), created);
+    assert!(w.meetings.all().is_empty());
+    assert_eq!(
+        metrics.sum_where(Metric::PlatformRoomLeftBehind, |_| true),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn an_unconfirmed_creation_deletes_the_room_it_asked_for() {
+    let w = world();
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    w.mock.fail_next(PlatformError::Unconfirmed {
+        platform: Platform::Mock,
+        operation: "create room",
+        room_name: Some("team-standup-lost".into()),
+        cause: Box::new(PlatformError::Transport {
+            platform: Platform::Mock,
+            operation: "create room",
+            timed_out: true,
+            message: "timed out".into(),
+        }),
+    });
+    let (status, body) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(
+        (status, body),
+        (
+            504,
+            json!({"detail": "The mock platform did not answer in time to create the room; try again"})
+        )
+    );
+    assert_eq!(deleted_rooms(&w.mock), vec!["team-standup-lost".to_owned()]);
+    assert!(w.meetings.all().is_empty());
+}
+
+#[tokio::test]
+async fn an_unconfirmed_creation_that_cannot_be_deleted_is_counted_left_behind() {
+    let (w, metrics) = with_registry_metrics(world());
+    w.rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    // As Whereby: the platform names the room, so a lost answer leaves no name to delete.
+    w.mock.fail_next(PlatformError::Unconfirmed {
+        platform: Platform::Mock,
+        operation: "create meeting",
+        room_name: None,
+        cause: Box::new(PlatformError::Api {
+            platform: Platform::Mock,
+            status: 500,
+            error: "Internal Server Error".into(),
+            info: None,
+        }),
+    });
+    let (status, _) = call(&w, &fixture("room-meeting.json")).await;
+    assert_eq!(status, 502);
+    assert!(deleted_rooms(&w.mock).is_empty());
+    assert_eq!(
+        metrics.sum_where(Metric::PlatformRoomLeftBehind, |k| k.platform
+            == Some(Platform::Mock)),
+        1.0
+    );
+}
+
+/// A platform that never answers a creation: only the request's deadline ends the call.
+struct Unanswering;
+
+#[async_trait]
+impl VideoPlatform for Unanswering {
+    fn platform(&self) -> Platform {
+        Platform::Whereby
+    }
+    async fn create_meeting(
+        &self,
+        _prefix: &str,
+        _end: DateTime<Utc>,
+        _room: &Room,
+    ) -> Result<shared::platform::MeetingData, PlatformError> {
+        std::future::pending().await
+    }
+    async fn get_room_sessions(
+        &self,
+        _room_name: &str,
+    ) -> Result<Vec<shared::platform::SessionData>, PlatformError> {
+        Ok(vec![])
+    }
+    async fn delete_room(&self, _name: &str, _id: Option<&str>) -> Result<(), PlatformError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_lambda_invocation_deadline_ends_a_hanging_creation_with_a_504() {
+    let rooms = Arc::new(MemoryRooms::default());
+    rooms
+        .rooms
+        .lock()
+        .unwrap()
+        .push(room("r1", "team-standup", None, false, 1));
+    let meetings = Arc::new(MemoryMeetings::default());
+    let registry = Arc::new(Registry::default());
+    let deps = Deps {
+        metrics: Metrics::new(Function::RoomsApi, registry.clone()),
+        // Were the budget used, the test would hang for an hour: the context's deadline counts.
+        request_budget: std::time::Duration::from_secs(3600),
+        ..Deps::new(
+            Arc::new(config(&[])),
+            rooms,
+            meetings.clone(),
+            Arc::new(MemoryConsents::default()),
+            Arc::new(PlatformRegistry::empty().with(
+                Platform::Whereby,
+                Arc::new(Unanswering) as Arc<dyn VideoPlatform>,
+            )),
+        )
+        .unwrap()
+    };
+    let mut context = lambda_http::Context::default();
+    context.deadline =
+        (Utc::now() + chrono::Duration::milliseconds(2500)).timestamp_millis() as u64;
+    let request = lambda_http::RequestExt::with_lambda_context(
+        request(&fixture("room-meeting.json")),
+        context,
+    );
+    let app = shared::http::standalone(router(Arc::new(deps)));
+    let response = match app.oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    assert_eq!(response.status().as_u16(), 504);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body,
+        json!({"detail": "Whereby did not answer in time to create the room; try again"})
+    );
+    assert!(meetings.all().is_empty());
+    // Whatever Whereby made cannot be found again: it is reported, not leaked silently.
+    assert_eq!(
+        registry.sum_where(Metric::PlatformRoomLeftBehind, |_| true),
+        1.0
     );
 }
 

@@ -795,22 +795,35 @@ impl VideoPlatform for DailyClient {
         let name = Self::room_name(room_name_prefix, (self.clock)());
         let body = self.create_body(&name, end_date, room);
         let url = self.api.url(&["rooms"]);
+        // Whatever failed after the request may have left the room behind; the error names it
+        // so the caller can delete it (see `PlatformError::Unconfirmed`).
+        let unconfirmed =
+            |e: PlatformError| e.unconfirmed_creation(PLATFORM, "create room", Some(&name));
         let ex = self
             .api
             .call("create room", Safety::Idempotent, |c| {
                 c.post(url.clone()).json(&body)
             })
-            .await?;
+            .await
+            .map_err(unconfirmed)?;
         let (created, raw) = if ex.status.is_success() {
-            room_from(&ex, "create room")?
+            room_from(&ex, "create room").map_err(unconfirmed)?
         } else {
             let error = api_error(PLATFORM, &ex);
             if ex.earlier_attempt_uncertain && is_already_exists(&error) {
                 // Our earlier attempt created it before its answer was lost.
                 tracing::info!(room_name = %name, "Daily room exists after a retried create; fetching it");
-                self.get_room(&name).await?
+                self.get_room(&name).await.map_err(|e| {
+                    // It exists, whatever the lookup says.
+                    PlatformError::Unconfirmed {
+                        platform: PLATFORM,
+                        operation: "create room",
+                        room_name: Some(name.clone()),
+                        cause: Box::new(e),
+                    }
+                })?
             } else {
-                return Err(error);
+                return Err(unconfirmed(error));
             }
         };
         tracing::info!(room_name = %created.name, "Daily room created");

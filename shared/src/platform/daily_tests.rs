@@ -516,9 +516,17 @@ async fn unexpected_response_shape_is_a_decode_error() {
         .create_meeting("team-standup", end_date(), &room())
         .await
         .unwrap_err();
+    // A 2xx we cannot read still created the room: the error names it for deletion.
+    let PlatformError::Unconfirmed {
+        room_name, cause, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(room_name.as_deref(), Some(ROOM_NAME));
     assert!(
         matches!(
-            err,
+            **cause,
             PlatformError::Decode {
                 platform: Platform::Daily,
                 ..
@@ -526,6 +534,77 @@ async fn unexpected_response_shape_is_a_decode_error() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_create_cut_off_by_the_request_deadline_is_unconfirmed_naming_its_room() {
+    let s = server().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/rooms"))
+        .and(header(AUTH.0, AUTH.1))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(room_response(ROOM_NAME))
+                .set_delay(Duration::from_secs(30)),
+        )
+        .mount(&s)
+        .await;
+    // The client's own timeout is far longer: only the deadline can end this call.
+    let mut patient = settings();
+    patient.timeout = Duration::from_secs(60);
+    let daily = DailyClient::new(
+        reqwest::Client::new(),
+        &format!("{}/v1", s.uri()),
+        key(),
+        patient,
+    )
+    .unwrap()
+    .with_clock(fixed_now);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    let err = crate::deadline::within(
+        deadline,
+        daily.create_meeting("team-standup", end_date(), &room()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.timed_out(), "{err:?}");
+    assert!(
+        matches!(&err, PlatformError::Unconfirmed { room_name: Some(n), .. } if n == ROOM_NAME),
+        "{err:?}"
+    );
+    // No retry was started past the deadline.
+    assert_eq!(s.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_create_made_nothing_and_is_a_plain_api_error() {
+    let s = server().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/rooms"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid-request-error", "info": "exp must be in the future"}),
+        ))
+        .mount(&s)
+        .await;
+    let err = client(&s)
+        .create_meeting("team-standup", end_date(), &room())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PlatformError::Api { status: 400, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_request_is_made_once_the_deadline_has_passed() {
+    let s = server().await;
+    let past = tokio::time::Instant::now() - Duration::from_millis(1);
+    let err = crate::deadline::within(past, client(&s).delete_room(ROOM_NAME, None))
+        .await
+        .unwrap_err();
+    assert!(err.timed_out(), "{err:?}");
+    assert!(s.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -178,6 +178,10 @@ impl ApiCaller {
 
     /// Sends the request built by `build` (rebuilt for each attempt), retrying per `safety`.
     /// Returns the final answer whatever its status; only transport failures are errors.
+    ///
+    /// Under a request deadline ([`crate::deadline`]) no attempt outlives it (each attempt's
+    /// timeout is cut to the time left), no retry waits past it, and a call with no time left
+    /// is a timed-out [`PlatformError::Transport`] without a request.
     pub async fn call<F>(
         &self,
         operation: &'static str,
@@ -189,12 +193,27 @@ impl ApiCaller {
     {
         let policy = &self.settings.retry;
         let max_attempts = policy.max_attempts.max(1);
+        let deadline = crate::deadline::current();
         let mut uncertain = false;
         let mut attempt = 1;
         loop {
+            let timeout = match crate::deadline::remaining() {
+                Some(left) if left.is_zero() => {
+                    tracing::warn!(platform = %self.platform, operation, attempt,
+                        "no time left before the request's deadline; not calling the platform");
+                    return Err(PlatformError::Transport {
+                        platform: self.platform,
+                        operation,
+                        timed_out: true,
+                        message: "no time left before the request's deadline".into(),
+                    });
+                }
+                Some(left) => self.settings.timeout.min(left),
+                None => self.settings.timeout,
+            };
             let request = build(&self.client)
                 .bearer_auth(self.api_key.expose_secret())
-                .timeout(self.settings.timeout);
+                .timeout(timeout);
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -204,18 +223,23 @@ impl ApiCaller {
                 Err(e) => Err(e),
             };
             let last = attempt >= max_attempts;
+            // A retry that would start at or after the deadline is not made: the answer in hand
+            // is the final one.
+            let too_late = |delay: Duration| {
+                deadline.is_some_and(|d| tokio::time::Instant::now() + delay >= d)
+            };
             match outcome {
                 Ok((status, headers, body)) => {
-                    if last || !retryable_status(status, safety) {
+                    let delay = retry_after(&headers)
+                        .map(|d| d.min(policy.max_retry_after))
+                        .unwrap_or_else(|| policy.backoff(attempt - 1));
+                    if last || !retryable_status(status, safety) || too_late(delay) {
                         return Ok(Exchange {
                             status,
                             body,
                             earlier_attempt_uncertain: uncertain,
                         });
                     }
-                    let delay = retry_after(&headers)
-                        .map(|d| d.min(policy.max_retry_after))
-                        .unwrap_or_else(|| policy.backoff(attempt - 1));
                     tracing::warn!(
                         platform = %self.platform,
                         operation,
@@ -240,7 +264,8 @@ impl ApiCaller {
                         }
                         Safety::NotProcessedOnly => not_sent,
                     };
-                    if last || !retry {
+                    let delay = policy.backoff(attempt - 1);
+                    if last || !retry || too_late(delay) {
                         tracing::warn!(
                             platform = %self.platform,
                             operation,
@@ -258,7 +283,6 @@ impl ApiCaller {
                     if !not_sent {
                         uncertain = true;
                     }
-                    let delay = policy.backoff(attempt - 1);
                     tracing::warn!(
                         platform = %self.platform,
                         operation,

@@ -102,6 +102,17 @@ pub enum PlatformError {
         operation: &'static str,
         reason: String,
     },
+    /// A call that creates a room got no answer that says whether it did (no answer before the
+    /// deadline, a 5xx that may hide a success, a success we could not read): the room may
+    /// exist. `room_name` is the room asked for where our side names rooms (Daily), so it can
+    /// still be deleted by name; `None` where the platform names rooms itself (Whereby).
+    #[error("{platform} did not confirm {operation}{}: {cause}", room_name.as_deref().map(|n| format!(" of {n}")).unwrap_or_default())]
+    Unconfirmed {
+        platform: Platform,
+        operation: &'static str,
+        room_name: Option<String>,
+        cause: Box<PlatformError>,
+    },
     #[error(transparent)]
     UnknownPlatform(#[from] UnknownPlatform),
 }
@@ -113,7 +124,8 @@ impl PlatformError {
             | PlatformError::Api { platform, .. }
             | PlatformError::Transport { platform, .. }
             | PlatformError::Decode { platform, .. }
-            | PlatformError::Unsupported { platform, .. } => Some(*platform),
+            | PlatformError::Unsupported { platform, .. }
+            | PlatformError::Unconfirmed { platform, .. } => Some(*platform),
             PlatformError::UnknownPlatform(_) => None,
         }
     }
@@ -122,7 +134,17 @@ impl PlatformError {
     pub fn status(&self) -> Option<u16> {
         match self {
             PlatformError::Api { status, .. } => Some(*status),
+            PlatformError::Unconfirmed { cause, .. } => cause.status(),
             _ => None,
+        }
+    }
+
+    /// The call ran out of time (its own timeout, or the request's deadline) without an answer.
+    pub fn timed_out(&self) -> bool {
+        match self {
+            PlatformError::Transport { timed_out, .. } => *timed_out,
+            PlatformError::Unconfirmed { cause, .. } => cause.timed_out(),
+            _ => false,
         }
     }
 }
@@ -135,10 +157,47 @@ impl Transient for PlatformError {
         match self {
             PlatformError::Transport { .. } => true,
             PlatformError::Api { status, .. } => is_transient_status(*status),
+            PlatformError::Unconfirmed { cause, .. } => cause.is_transient(),
             PlatformError::Config { .. }
             | PlatformError::Decode { .. }
             | PlatformError::Unsupported { .. }
             | PlatformError::UnknownPlatform(_) => false,
+        }
+    }
+}
+
+impl PlatformError {
+    /// Whether a failed creation may still have made the room: no answer in time, an answer
+    /// of 5xx (or 408) that may hide a success, or a success we could not read. A refusal
+    /// (another 4xx), a configuration error or a connection that never opened made nothing.
+    pub fn may_have_created(&self) -> bool {
+        match self {
+            PlatformError::Api { status, .. } => *status >= 500 || *status == 408,
+            PlatformError::Transport { timed_out, .. } => *timed_out,
+            PlatformError::Decode { .. } | PlatformError::Unconfirmed { .. } => true,
+            PlatformError::Config { .. }
+            | PlatformError::Unsupported { .. }
+            | PlatformError::UnknownPlatform(_) => false,
+        }
+    }
+
+    /// This failure of `platform`'s `operation`, wrapped as [`PlatformError::Unconfirmed`] when
+    /// it may have created `room_name` (see [`Self::may_have_created`]).
+    pub(crate) fn unconfirmed_creation(
+        self,
+        platform: Platform,
+        operation: &'static str,
+        room_name: Option<&str>,
+    ) -> Self {
+        match self {
+            e @ PlatformError::Unconfirmed { .. } => e,
+            e if e.may_have_created() => PlatformError::Unconfirmed {
+                platform,
+                operation,
+                room_name: room_name.map(str::to_owned),
+                cause: Box::new(e),
+            },
+            e => e,
         }
     }
 }

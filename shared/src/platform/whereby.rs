@@ -225,19 +225,25 @@ impl VideoPlatform for WherebyClient {
     ) -> Result<MeetingData, PlatformError> {
         let body = self.create_body(room_name_prefix, end_date, room);
         let url = self.api.url(&["meetings"]);
+        // Whereby names the room and answers its meetingId: a creation whose answer is lost
+        // cannot be deleted from here, only reported (`PlatformError::Unconfirmed`).
+        let unconfirmed =
+            |e: PlatformError| e.unconfirmed_creation(PLATFORM, "create meeting", None);
         let ex = self
             .api
             .call("create meeting", Safety::NotProcessedOnly, |c| {
                 c.post(url.clone()).json(&body)
             })
-            .await?;
-        let raw: Value = ok_json(&ex, "create meeting")?;
-        let created: CreatedMeeting =
-            serde_json::from_value(raw.clone()).map_err(|e| PlatformError::Decode {
+            .await
+            .map_err(unconfirmed)?;
+        let raw: Value = ok_json(&ex, "create meeting").map_err(unconfirmed)?;
+        let created: CreatedMeeting = serde_json::from_value(raw.clone()).map_err(|e| {
+            unconfirmed(PlatformError::Decode {
                 platform: PLATFORM,
                 operation: "create meeting",
                 message: e.to_string(),
-            })?;
+            })
+        })?;
         let room_name = created.room_name.trim_start_matches('/').to_owned();
         tracing::info!(room_name = %room_name, meeting_id = %created.meeting_id, "Whereby meeting created");
         Ok(MeetingData {
