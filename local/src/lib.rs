@@ -14,6 +14,8 @@ mod monitoring;
 pub mod poller;
 pub mod provision;
 pub mod routes;
+#[cfg(test)]
+mod template_checks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

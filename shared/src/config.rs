@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::domain::{Platform, RecordingKind};
+use crate::secrets::{ParameterSource, Secret};
 
 pub const DEFAULT_DAILY_API_URL: &str = "https://api.daily.co/v1";
 pub const DEFAULT_WHEREBY_API_URL: &str = "https://api.whereby.dev/v1";
@@ -36,6 +37,14 @@ pub enum ConfigError {
     Missing {
         var: &'static str,
         why: &'static str,
+    },
+    /// A secret's parameter (`<VAR>_PARAMETER`) names an SSM parameter that could not be read
+    /// at start ([`crate::secrets`]); never carries a value.
+    #[error("{var}={parameter:?}: cannot read this SSM parameter: {reason}")]
+    SecretUnavailable {
+        var: &'static str,
+        parameter: String,
+        reason: String,
     },
     #[error("{var}: cannot read {path}: {reason}")]
     Unreadable {
@@ -453,6 +462,30 @@ impl Config {
     /// process environment; the other parts hold their defaults. Call once at start.
     pub fn from_env_parts(parts: &[Part]) -> Result<Self, ConfigError> {
         Self::from_vars_parts(&std::env::vars().collect(), parts)
+    }
+
+    /// The Lambda start-up: [`Self::from_env_parts`] after reading `secrets`, the ones this
+    /// function needs, from Parameter Store where their plain variable is unset
+    /// ([`crate::secrets`]: one request for all of them, none when nothing is to be read).
+    pub async fn from_env_with_secrets(
+        parts: &[Part],
+        secrets: &[Secret],
+        source: &dyn ParameterSource,
+    ) -> Result<Self, ConfigError> {
+        let mut vars = std::env::vars().collect();
+        Self::from_vars_with_secrets(&mut vars, parts, secrets, source).await
+    }
+
+    /// [`Self::from_env_with_secrets`] over any map (tests); the secrets read are added to
+    /// `vars` under their plain variables.
+    pub async fn from_vars_with_secrets(
+        vars: &mut HashMap<String, String>,
+        parts: &[Part],
+        secrets: &[Secret],
+        source: &dyn ParameterSource,
+    ) -> Result<Self, ConfigError> {
+        crate::secrets::resolve(vars, secrets, source).await?;
+        Self::from_vars_parts(vars, parts)
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {

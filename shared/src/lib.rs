@@ -20,6 +20,7 @@ pub mod queue;
 pub mod recording_intake;
 pub mod recording_start;
 pub mod retry;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

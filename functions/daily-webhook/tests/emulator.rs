@@ -17,7 +17,7 @@ use shared::messages::{JobSource, RecordingJob};
 use shared::store::dynamo::{DynamoStores, RequestCounter};
 use shared::store::{Claim, MeetingStore, ParticipantSessionStore, RecordingStore};
 use shared::testing::{emulator, fresh_tables, unique_prefix};
-use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
+use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_request, Scheme};
 use tower::ServiceExt;
 
 const SECRET: &str = "ZW11bGF0b3ItZGFpbHktc2VjcmV0";
@@ -103,8 +103,8 @@ impl Env {
     }
 
     async fn send(&self, scheme: Scheme, body: &[u8]) -> (u16, Value) {
-        let headers = signed_headers(scheme, SECRET, Utc::now().timestamp(), body).unwrap();
-        let event = apigw_v2_event("/v1/daily_webhook", &headers, body);
+        let (headers, body) = signed_request(scheme, SECRET, Utc::now().timestamp(), body).unwrap();
+        let event = apigw_v2_event("/v1/daily_webhook", &headers, &body);
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let response = router(self.deps.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();

@@ -5,6 +5,10 @@ pub mod handler;
 pub mod job;
 pub mod links;
 
+/// The secrets this function reads at cold start (`shared::secrets`): Daily's API key, for
+/// access links and recording starts. A test checks template.yaml against this list.
+pub const SECRETS: &[shared::secrets::Secret] = &[shared::secrets::Secret::DailyApiKey];
+
 use std::sync::Arc;
 
 use shared::aws::AwsClients;

@@ -2,15 +2,23 @@ use std::sync::Arc;
 
 use lambda_http::Error;
 use shared::aws::{load_sdk_config, AwsClients};
-use shared::config::Part;
+use shared::config::{Config, Part};
+use shared::secrets::SsmParameters;
 use whereby_webhook::handler::{router, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    // Parsed once: a bad value stops the cold start with a message naming the variable.
-    let config = shared::config::Config::from_env_parts(&[Part::Whereby])?;
-    let clients = AwsClients::new(&load_sdk_config().await);
+    let sdk = load_sdk_config().await;
+    // Parsed once: a bad value stops the cold start with a message naming the variable. The
+    // webhook secret comes from SSM (one request) unless WHEREBY_WEBHOOK_SECRET is set.
+    let config = Config::from_env_with_secrets(
+        &[Part::Whereby],
+        whereby_webhook::SECRETS,
+        &SsmParameters::new(&sdk),
+    )
+    .await?;
+    let clients = AwsClients::new(&sdk);
     let deps = Deps::from_config(&config, &clients);
     lambda_http::run(shared::http::standalone(router(Arc::new(deps)))).await
 }

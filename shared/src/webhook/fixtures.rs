@@ -50,7 +50,41 @@ impl FromStr for Scheme {
     }
 }
 
-/// Signature headers for `body` (`content-type` included).
+/// Header name and value pairs, as the `sign_*` helpers produce them.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// A request ready to send: the body as signed and its signature headers (`content-type`
+/// included). The seed scheme signs its time only inside the body, so for it the top-level `ts`
+/// of a JSON object body is set to `timestamp` (in milliseconds) before signing, as a sender
+/// does at the moment it sends; the other schemes sign `timestamp` in a header and keep the body
+/// byte for byte.
+pub fn signed_request(
+    scheme: Scheme,
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<(Headers, Vec<u8>), SecretNotBase64> {
+    let body = match scheme {
+        Scheme::DailySeed => stamp_seed_ts(body, timestamp),
+        Scheme::Daily | Scheme::Whereby => body.to_vec(),
+    };
+    Ok((signed_headers(scheme, secret, timestamp, &body)?, body))
+}
+
+/// `body` with its top-level `ts` set to `timestamp` seconds as milliseconds; a body that is not
+/// a JSON object is returned unchanged (tests of malformed bodies sign them as they are).
+pub fn stamp_seed_ts(body: &[u8], timestamp: i64) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut map)) => {
+            map.insert("ts".into(), json!(timestamp.saturating_mul(1000)));
+            serde_json::to_vec(&Value::Object(map)).unwrap_or_else(|_| body.to_vec())
+        }
+        _ => body.to_vec(),
+    }
+}
+
+/// Signature headers for `body` exactly as given (`content-type` included). For the seed scheme
+/// the body's `ts` must already be current: use [`signed_request`].
 pub fn signed_headers(
     scheme: Scheme,
     secret: &str,
@@ -160,11 +194,28 @@ mod tests {
         let h = signed_headers(Scheme::Daily, daily_secret, now.timestamp(), body).unwrap();
         let s = SecretString::from(daily_secret.to_owned());
         assert_eq!(verify_daily(Some(&s), &header_map(&h), body, now), Ok(()));
-        let h = signed_headers(Scheme::DailySeed, "plain", now.timestamp(), body).unwrap();
+        let (h, seed_body) =
+            signed_request(Scheme::DailySeed, "plain", now.timestamp(), body).unwrap();
         let s = SecretString::from("plain".to_owned());
-        assert_eq!(verify_daily(Some(&s), &header_map(&h), body, now), Ok(()));
+        assert_eq!(
+            verify_daily(Some(&s), &header_map(&h), &seed_body, now),
+            Ok(())
+        );
         let h = signed_headers(Scheme::Whereby, "plain", now.timestamp(), body).unwrap();
         assert_eq!(verify_whereby(Some(&s), &header_map(&h), body, now), Ok(()));
+    }
+
+    #[test]
+    fn seed_requests_carry_the_signing_time_and_others_keep_their_bytes() {
+        let body = br#"{"type":"x","id":"1","ts":1}"#;
+        let (_, seed) = signed_request(Scheme::DailySeed, "s", 1_700_000_000, body).unwrap();
+        let v: Value = serde_json::from_slice(&seed).unwrap();
+        assert_eq!(v["ts"], json!(1_700_000_000_000_i64));
+        assert_eq!(v["id"], "1");
+        let (_, real) = signed_request(Scheme::Daily, "c2VjcmV0", 1_700_000_000, body).unwrap();
+        assert_eq!(real, body);
+        let (_, not_json) = signed_request(Scheme::DailySeed, "s", 1, b"nope").unwrap();
+        assert_eq!(not_json, b"nope");
     }
 
     #[test]

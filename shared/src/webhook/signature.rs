@@ -6,8 +6,10 @@
 //!   secret (Daily hands out base64 secrets). The timestamp must be within a tolerance of `now`
 //!   (default [`DAILY_TOLERANCE`]); Daily documents no replay window, so ours is a choice.
 //! - **Daily, seed** ([`verify_daily`] when only `X-Daily-Signature` is present): hex
-//!   HMAC-SHA256 of the raw body keyed by the secret's bytes. Nothing is signed with a time, so
-//!   replays are stopped by event-id deduplication, not here.
+//!   HMAC-SHA256 of the raw body keyed by the secret's bytes. The only signed time is the body's
+//!   `ts` (milliseconds), read once the signature matches: outside the same tolerance as the real
+//!   scheme it is stale, and without one the request is refused, so a captured request cannot be
+//!   replayed once its event id's dedupe record has expired.
 //! - **Whereby** ([`verify_whereby`]): `Whereby-Signature: t=<unix s>,v1=<hex>`, HMAC-SHA256 of
 //!   `t + "." + raw body` with the plain secret, [`WHEREBY_TOLERANCE`] either side of `now`.
 //!   Whereby's sample re-serialises the JSON; we sign the raw bytes, which is what Whereby sends.
@@ -66,6 +68,8 @@ fn invalid(reason: &'static str) -> SignatureError {
 /// The reasons of a signed timestamp outside the tolerance (a replay, or a sender's clock off).
 const TIMESTAMP_TOO_OLD: &str = "timestamp is too old";
 const TIMESTAMP_IN_FUTURE: &str = "timestamp is in the future";
+/// A seed-scheme body signs its time only through `ts`; without it a capture replays forever.
+const SEED_WITHOUT_TS: &str = "seed event has no ts";
 
 impl SignatureError {
     /// Whether the signature was refused only for its timestamp being outside the tolerance:
@@ -103,7 +107,7 @@ pub fn verify_daily_with_tolerance(
     if let Some(sig) = headers.get(DAILY_SIGNATURE_HEADER) {
         verify_daily_real(secret, sig, headers, body, now, tolerance)
     } else if let Some(sig) = headers.get(DAILY_SEED_SIGNATURE_HEADER) {
-        verify_daily_seed(secret, sig, body)
+        verify_daily_seed(secret, sig, body, now, tolerance)
     } else {
         Err(SignatureError::Missing)
     }
@@ -140,13 +144,30 @@ fn verify_daily_seed(
     secret: &SecretString,
     signature: &HeaderValue,
     body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
 ) -> Result<(), SignatureError> {
     let tag = hex::decode(signature.as_bytes().trim_ascii())
         .map_err(|_| invalid("signature is not hex"))?;
     let mut mac = hmac(secret.expose_secret().as_bytes())?;
     mac.update(body);
     mac.verify_slice(&tag)
-        .map_err(|_| invalid("signature mismatch"))
+        .map_err(|_| invalid("signature mismatch"))?;
+    // The body is authentic, so reading its time is safe. A body that is not a JSON object with
+    // a numeric `ts` is left to the parser (422), as for any signed malformed body.
+    #[derive(serde::Deserialize)]
+    struct SignedTime {
+        ts: Option<f64>,
+    }
+    // Only an object is an envelope (a derived struct would also read `[ts]` from an array).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Ok(());
+    }
+    match serde_json::from_slice::<SignedTime>(body) {
+        Ok(SignedTime { ts: Some(ms) }) => check_fresh_millis(ms, now, tolerance),
+        Ok(SignedTime { ts: None }) => Err(invalid(SEED_WITHOUT_TS)),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Verifies a Whereby webhook with the default tolerance.
@@ -220,7 +241,8 @@ pub fn sign_daily(
     ])
 }
 
-/// Header of a valid seed-scheme Daily request: `X-Daily-Signature`.
+/// Header of a valid seed-scheme Daily request: `X-Daily-Signature`. The verifier also wants the
+/// body's `ts` within the tolerance of its clock: `fixtures::signed_request` sets it first.
 pub fn sign_daily_seed(secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     let tag = mac_bytes(secret.as_bytes(), &[body]);
     vec![(DAILY_SEED_SIGNATURE_HEADER, hex::encode(tag))]
@@ -302,6 +324,25 @@ fn check_fresh(
         return Err(invalid(reason));
     }
     Ok(())
+}
+
+/// [`check_fresh`] for a time in milliseconds (the seed's `ts`), compared to the millisecond, so
+/// the boundary is exactly `tolerance`.
+fn check_fresh_millis(
+    millis: f64,
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<(), SignatureError> {
+    let now_ms = now.timestamp_millis() as f64;
+    let tolerance_ms = tolerance.as_millis() as f64;
+    // NaN cannot come out of JSON; an infinite or huge value is outside any tolerance.
+    if millis < now_ms - tolerance_ms {
+        Err(invalid(TIMESTAMP_TOO_OLD))
+    } else if millis > now_ms + tolerance_ms {
+        Err(invalid(TIMESTAMP_IN_FUTURE))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -552,12 +593,24 @@ mod tests {
     // ---- Daily seed scheme ----
 
     const SEED_SECRET: &str = "seed-secret";
+    /// A seed envelope whose signed `ts` is [`now`], in milliseconds.
+    const SEED_BODY: &[u8] = br#"{"type":"participant.joined","id":"e1","ts":1700000000000,"data":{"room":{"name":"r"}}}"#;
+
+    fn seed_body_at(ts: &str) -> Vec<u8> {
+        format!(r#"{{"type":"participant.joined","id":"e1","ts":{ts},"data":{{"room":{{"name":"r"}}}}}}"#)
+            .into_bytes()
+    }
+
+    fn verify_seed(body: &[u8]) -> Result<(), SignatureError> {
+        let h = header_map(&sign_daily_seed(SEED_SECRET, body));
+        verify_daily(Some(&secret(SEED_SECRET)), &h, body, now())
+    }
 
     #[test]
     fn daily_seed_valid_signature_is_accepted() {
-        let h = header_map(&sign_daily_seed(SEED_SECRET, BODY));
+        let h = header_map(&sign_daily_seed(SEED_SECRET, SEED_BODY));
         assert_eq!(
-            verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now()),
+            verify_daily(Some(&secret(SEED_SECRET)), &h, SEED_BODY, now()),
             Ok(())
         );
     }
@@ -565,29 +618,34 @@ mod tests {
     #[test]
     fn daily_seed_signature_is_hex_hmac_of_the_body_with_the_secret_bytes() {
         let mut mac = HmacSha256::new_from_slice(SEED_SECRET.as_bytes()).unwrap();
-        mac.update(BODY);
+        mac.update(SEED_BODY);
         let h = header_map(&[(
             DAILY_SEED_SIGNATURE_HEADER,
             hex::encode(mac.finalize().into_bytes()),
         )]);
         assert_eq!(
-            verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now()),
+            verify_daily(Some(&secret(SEED_SECRET)), &h, SEED_BODY, now()),
             Ok(())
         );
     }
 
     #[test]
     fn daily_seed_wrong_secret_is_invalid() {
-        let h = header_map(&sign_daily_seed("other", BODY));
+        let h = header_map(&sign_daily_seed("other", SEED_BODY));
         assert_eq!(
-            reason(verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now())),
+            reason(verify_daily(
+                Some(&secret(SEED_SECRET)),
+                &h,
+                SEED_BODY,
+                now()
+            )),
             "signature mismatch"
         );
     }
 
     #[test]
     fn daily_seed_tampered_body_is_invalid() {
-        let h = header_map(&sign_daily_seed(SEED_SECRET, BODY));
+        let h = header_map(&sign_daily_seed(SEED_SECRET, SEED_BODY));
         assert_eq!(
             reason(verify_daily(
                 Some(&secret(SEED_SECRET)),
@@ -603,17 +661,22 @@ mod tests {
     fn daily_seed_empty_signature_is_invalid() {
         let h = header_map(&[(DAILY_SEED_SIGNATURE_HEADER, String::new())]);
         assert!(matches!(
-            verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now()),
+            verify_daily(Some(&secret(SEED_SECRET)), &h, SEED_BODY, now()),
             Err(SignatureError::Invalid { .. })
         ));
     }
 
     #[test]
     fn daily_seed_truncated_signature_is_invalid() {
-        let full = sign_daily_seed(SEED_SECRET, BODY).remove(0).1;
+        let full = sign_daily_seed(SEED_SECRET, SEED_BODY).remove(0).1;
         let h = header_map(&[(DAILY_SEED_SIGNATURE_HEADER, full[..32].to_owned())]);
         assert_eq!(
-            reason(verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now())),
+            reason(verify_daily(
+                Some(&secret(SEED_SECRET)),
+                &h,
+                SEED_BODY,
+                now()
+            )),
             "signature mismatch"
         );
     }
@@ -622,20 +685,81 @@ mod tests {
     fn daily_seed_garbage_signature_is_invalid() {
         let h = header_map(&[(DAILY_SEED_SIGNATURE_HEADER, "zz-not-hex".into())]);
         assert_eq!(
-            reason(verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now())),
+            reason(verify_daily(
+                Some(&secret(SEED_SECRET)),
+                &h,
+                SEED_BODY,
+                now()
+            )),
             "signature is not hex"
         );
     }
 
     #[test]
-    fn daily_seed_ignores_timestamps_because_none_is_signed() {
-        // A stale or future X-Webhook-Timestamp next to a seed signature changes nothing: the
-        // seed scheme signs no time (replays are stopped by event-id deduplication).
-        let mut h = header_map(&sign_daily_seed(SEED_SECRET, BODY));
+    fn daily_seed_ignores_the_unsigned_timestamp_header() {
+        // A stale X-Webhook-Timestamp next to a seed signature changes nothing: the seed scheme
+        // signs no header time, only the body's `ts`.
+        let mut h = header_map(&sign_daily_seed(SEED_SECRET, SEED_BODY));
         h.insert(DAILY_TIMESTAMP_HEADER, HeaderValue::from_static("1"));
         assert_eq!(
-            verify_daily(Some(&secret(SEED_SECRET)), &h, BODY, now()),
+            verify_daily(Some(&secret(SEED_SECRET)), &h, SEED_BODY, now()),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn daily_seed_ts_older_than_the_tolerance_is_stale() {
+        let ten_minutes_ago = (now().timestamp_millis() - 600_000).to_string();
+        let e = verify_seed(&seed_body_at(&ten_minutes_ago)).unwrap_err();
+        assert_eq!(e, invalid(TIMESTAMP_TOO_OLD));
+        assert!(e.is_stale(), "counted as Reason=stale");
+    }
+
+    #[test]
+    fn daily_seed_ts_at_the_tolerance_is_accepted_and_a_millisecond_more_is_stale() {
+        let edge = now().timestamp_millis() - 300_000;
+        assert_eq!(verify_seed(&seed_body_at(&edge.to_string())), Ok(()));
+        assert!(verify_seed(&seed_body_at(&(edge - 1).to_string()))
+            .unwrap_err()
+            .is_stale());
+        let future_edge = now().timestamp_millis() + 300_000;
+        assert_eq!(verify_seed(&seed_body_at(&future_edge.to_string())), Ok(()));
+        assert_eq!(
+            verify_seed(&seed_body_at(&(future_edge + 1).to_string())),
+            Err(invalid(TIMESTAMP_IN_FUTURE))
+        );
+    }
+
+    #[test]
+    fn daily_seed_ts_may_be_a_float_of_milliseconds() {
+        assert_eq!(verify_seed(&seed_body_at("1.7e12")), Ok(()));
+        assert!(verify_seed(&seed_body_at("1.0e300")).is_err());
+    }
+
+    #[test]
+    fn daily_seed_without_ts_is_invalid_not_stale() {
+        let body = br#"{"type":"participant.joined","id":"e1","data":{"room":{"name":"r"}}}"#;
+        let e = verify_seed(body).unwrap_err();
+        assert_eq!(reason(Err(e.clone())), "seed event has no ts");
+        assert!(!e.is_stale());
+    }
+
+    #[test]
+    fn daily_seed_signed_body_that_is_not_json_is_left_to_the_parser() {
+        // A signed malformed body is a 422 from the parser, not a signature rejection.
+        assert_eq!(verify_seed(b"not json"), Ok(()));
+        assert_eq!(verify_seed(br#"{"ts":"yesterday"}"#), Ok(()));
+        assert_eq!(verify_seed(b"[null]"), Ok(()));
+    }
+
+    #[test]
+    fn daily_seed_wrong_signature_on_a_stale_body_is_a_mismatch() {
+        // The signature is checked first: an unsigned body's `ts` is never looked at.
+        let stale = seed_body_at("1");
+        let h = header_map(&sign_daily_seed("other", &stale));
+        assert_eq!(
+            reason(verify_daily(Some(&secret(SEED_SECRET)), &h, &stale, now())),
+            "signature mismatch"
         );
     }
 

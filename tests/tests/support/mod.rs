@@ -13,7 +13,8 @@ use shared::aws::AwsClients;
 use shared::config::TableNames;
 use shared::store::dynamo::DynamoStores;
 use shared::webhook::fixtures::retarget;
-use shared::webhook::signature::{sign_daily, sign_daily_seed, sign_whereby};
+use shared::webhook::fixtures::{signed_request, Scheme};
+use shared::webhook::signature::{sign_daily, sign_whereby};
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -158,10 +159,17 @@ impl Stack {
         self.post("/v1/daily_webhook", &headers, body).await
     }
 
-    /// The seed's scheme: `X-Daily-Signature`, hex HMAC of the body.
+    /// The seed's scheme: `X-Daily-Signature`, hex HMAC of the body, whose `ts` is set to now
+    /// first (the seed signs its time only there; a stale one is refused).
     pub async fn daily_seed(&self, body: &[u8]) -> (u16, Value) {
-        let headers = sign_daily_seed(DAILY_SECRET, body);
-        self.post("/v1/daily_webhook", &headers, body).await
+        let (headers, body) = signed_request(
+            Scheme::DailySeed,
+            DAILY_SECRET,
+            Utc::now().timestamp(),
+            body,
+        )
+        .expect("the seed scheme takes any secret");
+        self.post("/v1/daily_webhook", &headers, &body).await
     }
 
     /// Signed with the scheme that belongs to the fixture directory (`real` or `seed`).

@@ -12,12 +12,13 @@
 //! `cargo lambda invoke --data-file`. `--room` replaces the fixtures' `fixture-room` with a real
 //! meeting's room name and `--id` sets a fresh event id (events are deduplicated by id); either
 //! re-serialises the JSON compactly before signing. Without them the file's bytes are signed as
-//! they are.
+//! they are, except for `daily-seed`, whose signed time is the body's `ts`: it is set to the
+//! signing time (milliseconds), so the output is accepted for five minutes.
 
 use std::process::ExitCode;
 
 use clap::{ArgGroup, CommandFactory, Parser, ValueEnum};
-use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
+use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_request, Scheme};
 
 /// Signs a webhook fixture so the handlers accept it.
 #[derive(Debug, Parser)]
@@ -38,7 +39,7 @@ struct Args {
     /// Sets the event id (events are deduplicated by id).
     #[arg(long, value_name = "EVENT_ID")]
     id: Option<String>,
-    /// The signed time, in Unix seconds (default: now).
+    /// The signed time, in Unix seconds (default: now); for daily-seed it becomes the body's `ts`.
     #[arg(long, value_name = "UNIX_S", allow_negative_numbers = true)]
     timestamp: Option<i64>,
     /// What to print.
@@ -87,7 +88,8 @@ fn run(args: Args) -> Result<String, String> {
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let headers = signed_headers(args.scheme, &secret, timestamp, &body)
+    // The seed scheme signs its time as the body's `ts`, so the body is stamped too.
+    let (headers, body) = signed_request(args.scheme, &secret, timestamp, &body)
         .map_err(|e| format!("{e} (Daily secrets are base64, as Daily issues them)"))?;
     let path = args.scheme.path();
     Ok(match args.output {
