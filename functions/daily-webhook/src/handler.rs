@@ -81,6 +81,9 @@ pub struct Deps {
     pub daily_bucket: Option<String>,
     /// `DAILY_RECORDING_TYPES`: the kinds of recording the server starts.
     pub recording_types: BTreeSet<RecordingKind>,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a delivery holds an event before a retry may take it
+    /// over.
+    pub lease: Duration,
     pub metrics: Metrics,
 }
 
@@ -107,6 +110,7 @@ impl Deps {
             secret: config.daily.webhook_secret.clone(),
             daily_bucket: config.daily.s3_bucket.clone(),
             recording_types: config.daily.recording_types.clone(),
+            lease: config.webhook_lease,
             metrics: Metrics::standard(Function::DailyWebhook),
         })
     }
@@ -188,6 +192,10 @@ impl Webhook for Deps {
 
     fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn is_probe(&self, body: &[u8]) -> bool {

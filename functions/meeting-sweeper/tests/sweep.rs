@@ -172,6 +172,7 @@ impl Env {
             platform: Platform::Daily,
             event_id: &event_id,
             ttl: Duration::from_secs(86_400),
+            lease: Duration::from_secs(60),
             now: self.now,
         };
         self.stores

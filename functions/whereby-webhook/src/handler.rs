@@ -45,6 +45,9 @@ pub struct Deps {
     pub events: Arc<dyn WebhookEventStore>,
     /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
     pub secret: Option<SecretString>,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a delivery holds an event before a retry may take it
+    /// over.
+    pub lease: Duration,
     pub metrics: Metrics,
 }
 
@@ -58,6 +61,7 @@ impl Deps {
             meetings: Arc::new(stores.meetings),
             events: Arc::new(stores.webhook_events),
             secret: config.whereby.webhook_secret.clone(),
+            lease: config.webhook_lease,
             metrics: Metrics::standard(Function::WherebyWebhook),
         }
     }
@@ -116,6 +120,10 @@ impl Webhook for Deps {
 
     fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn record_details(event: &Self::Event<'_>, span: &Span) {
