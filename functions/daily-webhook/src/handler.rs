@@ -7,8 +7,13 @@
 //! retry or replay changes nothing twice. A participant event is claimed in the same transaction
 //! that records the session and changes the count ([`ParticipantEvents`]): it is applied whole or
 //! not at all, and a failure (503) leaves nothing behind for Daily's retry to trip over. Recording
-//! events are claimed first; if handling fails after the claim, the claim is released and the
-//! answer is 503 so that Daily's retry can succeed.
+//! events take a lease first (`IN_PROGRESS`, completed after the effect); if handling fails after
+//! the claim, the lease is released and the answer is 503 so that Daily's retry can succeed, and
+//! if the delivery dies instead, Daily's retry after the lease applies the event. Their effects
+//! are idempotent, so a re-apply changes nothing twice: the recording is created if absent (one
+//! per Daily recording id), a job queued again is one pipeline message (the processor's marker),
+//! and a failed recording stays failed. Meeting events need no claim at all (the first start is
+//! kept; an inactive meeting stays inactive).
 //!
 //! Server-started recordings (issue 14, [`shared::recording_start`]): after a join is applied,
 //! and again on a replayed join, the webhook checks whether a start is due with the count after
