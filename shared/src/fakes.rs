@@ -1179,6 +1179,9 @@ pub enum Reply {
     Unreachable,
     /// 200 announcing `announced` bytes, then the transfer breaks after `sent`.
     BreaksAfter { sent: Bytes, announced: u64 },
+    /// 200 announcing `announced` bytes, then the transfer stalls after `sent`: no more bytes
+    /// and no error, until the reader gives up.
+    StallsAfter { sent: Bytes, announced: u64 },
 }
 
 /// Downloads served from memory by URL (the query string ignored, as a file server would),
@@ -1266,6 +1269,16 @@ impl Downloader for MemoryDownloads {
                     reason: "connection reset".into(),
                 }));
                 (body, announced)
+            }
+            Reply::StallsAfter { sent, announced } => {
+                return Ok(Download {
+                    url: parsed,
+                    content_length: Some(announced),
+                    content_type: None,
+                    body: futures::stream::iter(chunks(sent))
+                        .chain(futures::stream::pending())
+                        .boxed(),
+                });
             }
         };
         Ok(Download {
