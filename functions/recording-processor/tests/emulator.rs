@@ -482,7 +482,7 @@ async fn the_emulator_stopping_mid_upload_is_redelivered_completes_once_and_leav
     assert_eq!(proxy.cuts(), 1);
     let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-fault"));
     // S3 was gone when the upload failed, so it could not be aborted then.
-    assert_eq!(env.open_uploads().await, [key.clone()]);
+    assert_eq!(env.open_uploads().await, std::slice::from_ref(&key));
 
     proxy.restore();
     let redelivered = handle(&env.deps, sqs_event(&[("m1", body.clone())])).await;
