@@ -702,6 +702,7 @@ impl MultipartUpload {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
+        self.abort_left_behind().await?;
         let out = self
             .s3
             .create_multipart_upload()
@@ -812,6 +813,34 @@ impl MultipartUpload {
             })?;
         self.upload_id = None;
         Ok(count)
+    }
+
+    /// Aborts the unfinished multipart uploads of this key that an earlier attempt left behind:
+    /// one that could not abort its own (S3 unreachable when it failed) or was killed with its
+    /// function. The key names one recording's audio, so an upload of it is ours; a concurrent
+    /// delivery of the same record that loses its upload here fails, is redelivered and then
+    /// finds the object stored. One ListMultipartUploads, plus one abort per upload found.
+    async fn abort_left_behind(&self) -> Result<(), S3Error> {
+        let listed = self
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(&self.key)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("ListMultipartUploads", &self.bucket, &self.key, e))?;
+        for upload in listed.uploads() {
+            let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+                continue;
+            };
+            if key != self.key {
+                continue;
+            }
+            abort_upload(&self.s3, &self.bucket, key, upload_id).await?;
+            warn!(bucket = %self.bucket, key, upload_id, initiated = ?upload.initiated(),
+                "aborted a multipart upload an earlier attempt left behind");
+        }
+        Ok(())
     }
 
     /// Stops the parts in flight and aborts the upload, if it was started.

@@ -241,10 +241,12 @@ pub enum Part {
     Downloads,
     /// `SWEEPER_*`: [`SweeperSettings`].
     Sweeper,
+    /// `WEBHOOK_LEASE_SECONDS`: [`Config::webhook_lease`].
+    Webhooks,
 }
 
 impl Part {
-    pub const ALL: [Part; 7] = [
+    pub const ALL: [Part; 8] = [
         Part::Whereby,
         Part::Daily,
         Part::Flags,
@@ -252,6 +254,7 @@ impl Part {
         Part::Meetings,
         Part::Downloads,
         Part::Sweeper,
+        Part::Webhooks,
     ];
 }
 
@@ -448,6 +451,9 @@ pub struct Config {
     pub meeting_duration: Duration,
     pub sweeper_requeue_limit: u32,
     pub sweeper_requeue_cooldown: Duration,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a webhook delivery holds an event's claim before a
+    /// retry may take it over (DESIGN.md section 4).
+    pub webhook_lease: Duration,
     pub aws_endpoint_url: Option<String>,
 }
 
@@ -534,6 +540,7 @@ impl Config {
             meeting_duration: meetings.meeting_duration,
             sweeper_requeue_limit: sweeper.requeue_limit,
             sweeper_requeue_cooldown: sweeper.requeue_cooldown,
+            webhook_lease: webhook_lease_from_vars(part(Part::Webhooks))?,
             aws_endpoint_url: env.string("AWS_ENDPOINT_URL"),
         })
     }
@@ -542,6 +549,23 @@ impl Config {
     pub fn has_platform_credentials(&self) -> bool {
         self.whereby.api_key.is_some() || self.daily.api_key.is_some()
     }
+}
+
+/// The default of `WEBHOOK_LEASE_SECONDS`.
+pub const DEFAULT_WEBHOOK_LEASE: Duration = crate::webhook::pipeline::DEFAULT_LEASE;
+
+/// `WEBHOOK_LEASE_SECONDS`: seconds (or `90s`, `2m`), at least 1.
+fn webhook_lease_from_vars(vars: &HashMap<String, String>) -> Result<Duration, ConfigError> {
+    let env = Env(vars);
+    let lease = env.duration_or("WEBHOOK_LEASE_SECONDS", DEFAULT_WEBHOOK_LEASE)?;
+    if lease < Duration::from_secs(1) {
+        return Err(ConfigError::Invalid {
+            var: "WEBHOOK_LEASE_SECONDS",
+            value: env.string("WEBHOOK_LEASE_SECONDS").unwrap_or_default(),
+            expected: "at least 1 second (longer than the webhook functions' timeout)".into(),
+        });
+    }
+    Ok(lease)
 }
 
 /// The longest `FLAGS_CACHE_SECONDS` accepted: a longer cache would make a rollback slow.
@@ -1164,6 +1188,7 @@ mod tests {
             ("MEETING_DURATION_HOURS", "0"),
             ("RECORDING_URL_ALLOWED_HOSTS", "exa mple.com"),
             ("SWEEPER_REQUEUE_LIMIT", "-1"),
+            ("WEBHOOK_LEASE_SECONDS", "0"),
             ("LOCAL_LISTEN_ADDR", "localhost"),
         ]);
         let c = Config::from_vars_parts(&bad_elsewhere, &[Part::Whereby]).unwrap();
@@ -1182,6 +1207,7 @@ mod tests {
             (Part::Meetings, "MEETING_DURATION_HOURS"),
             (Part::Downloads, "RECORDING_URL_ALLOWED_HOSTS"),
             (Part::Sweeper, "SWEEPER_REQUEUE_LIMIT"),
+            (Part::Webhooks, "WEBHOOK_LEASE_SECONDS"),
         ] {
             let msg = Config::from_vars_parts(&bad_elsewhere, &[part])
                 .unwrap_err()

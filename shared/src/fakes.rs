@@ -36,7 +36,7 @@ use crate::platform::PlatformError;
 use crate::queue::{PipelineQueue, QueueError, RecordingQueue};
 use crate::recording_start::RecordingStarter;
 use crate::store::{
-    Applied, Claim, ConsentStore, EventClaim, MeetingStore, Page, ParticipantChange,
+    Applied, Claim, ConsentStore, EventClaim, EventLease, MeetingStore, Page, ParticipantChange,
     ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomCursor, RoomPatch, RoomStore,
     StoreError, StoreResult, StreamPosition, TranscriptStore, WebhookEventStore,
 };
@@ -371,27 +371,97 @@ impl RecordingStore for MemoryRecordings {
     }
 }
 
+/// One event's claim in [`MemoryWebhookEvents`], as the DynamoDB item holds it.
+#[derive(Debug, Clone)]
+struct HeldClaim {
+    /// The lease's token while in progress; `None` once completed.
+    lease_token: Option<String>,
+    expires_at: DateTime<Utc>,
+}
+
+impl HeldClaim {
+    fn live_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+}
+
+fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Event claims as leases, like the DynamoDB store: time is the claim's `now`, so a test moves
+/// past a lease by handling a retry later.
 #[derive(Debug, Default)]
 pub struct MemoryWebhookEvents {
-    claimed: Mutex<HashSet<(Platform, String)>>,
+    claimed: Mutex<HashMap<(Platform, String), HeldClaim>>,
     pub failures: Failures,
 }
 
 impl MemoryWebhookEvents {
+    /// Whether the event has a claim (in progress or completed, expired or not).
     pub fn is_claimed(&self, platform: Platform, event_id: &str) -> bool {
-        lock(&self.claimed).contains(&(platform, event_id.to_owned()))
+        lock(&self.claimed).contains_key(&(platform, event_id.to_owned()))
+    }
+
+    /// Whether the event's claim is completed.
+    pub fn is_completed(&self, platform: Platform, event_id: &str) -> bool {
+        lock(&self.claimed)
+            .get(&(platform, event_id.to_owned()))
+            .is_some_and(|c| c.lease_token.is_none())
     }
 }
 
 #[async_trait]
 impl WebhookEventStore for MemoryWebhookEvents {
-    async fn claim(&self, platform: Platform, event_id: &str, _ttl: Duration) -> StoreResult<bool> {
+    async fn claim(&self, claim: EventClaim<'_>) -> StoreResult<EventLease> {
         self.failures.check("claim")?;
-        Ok(lock(&self.claimed).insert((platform, event_id.to_owned())))
+        let mut claimed = lock(&self.claimed);
+        let key = (claim.platform, claim.event_id.to_owned());
+        match claimed.get(&key) {
+            Some(held) if held.live_at(claim.now) => {
+                return Ok(match held.lease_token {
+                    Some(_) => EventLease::InProgress {
+                        until: held.expires_at,
+                    },
+                    None => EventLease::Completed,
+                });
+            }
+            _ => {}
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        claimed.insert(
+            key,
+            HeldClaim {
+                lease_token: Some(token.clone()),
+                expires_at: later(claim.now, claim.lease),
+            },
+        );
+        Ok(EventLease::Taken { token })
     }
-    async fn release(&self, platform: Platform, event_id: &str) -> StoreResult<()> {
+
+    async fn complete(&self, claim: EventClaim<'_>, token: &str) -> StoreResult<bool> {
+        self.failures.check("complete")?;
+        let mut claimed = lock(&self.claimed);
+        match claimed.get_mut(&(claim.platform, claim.event_id.to_owned())) {
+            Some(held) if held.lease_token.as_deref() == Some(token) => {
+                held.lease_token = None;
+                held.expires_at = later(claim.now, claim.ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release(&self, claim: EventClaim<'_>, token: &str) -> StoreResult<()> {
         self.failures.check("release")?;
-        lock(&self.claimed).remove(&(platform, event_id.to_owned()));
+        let mut claimed = lock(&self.claimed);
+        let key = (claim.platform, claim.event_id.to_owned());
+        if claimed
+            .get(&key)
+            .is_some_and(|held| held.lease_token.as_deref() == Some(token))
+        {
+            claimed.remove(&key);
+        }
         Ok(())
     }
 }
@@ -399,7 +469,7 @@ impl WebhookEventStore for MemoryWebhookEvents {
 /// [`ParticipantEvents`] over the meeting, session and webhook-event fakes, so a test observes
 /// its writes through them. All-or-nothing like the DynamoDB transaction: the three stores are
 /// locked together, and a missing meeting or an injected failure (`fail("apply")`) writes
-/// nothing. Claims do not expire here (tests never wait for a TTL).
+/// nothing. A claim expires at the claim's `now + ttl`.
 #[derive(Debug)]
 pub struct MemoryParticipantEvents {
     meetings: Arc<MemoryMeetings>,
@@ -441,7 +511,7 @@ impl ParticipantEvents for MemoryParticipantEvents {
         let mut sessions = lock(&self.sessions.sessions);
         let mut joined = lock(&self.joined);
         let event = (claim.platform, claim.event_id.to_owned());
-        if claimed.contains(&event) {
+        if claimed.get(&event).is_some_and(|c| c.live_at(claim.now)) {
             return Ok(Applied::Duplicate);
         }
         let (meeting, _) = meetings
@@ -450,7 +520,13 @@ impl ParticipantEvents for MemoryParticipantEvents {
                 entity: "meeting",
                 id: meeting_id.to_owned(),
             })?;
-        claimed.insert(event);
+        claimed.insert(
+            event,
+            HeldClaim {
+                lease_token: None,
+                expires_at: later(claim.now, claim.ttl),
+            },
+        );
         match change {
             ParticipantChange::Joined {
                 session_id,
@@ -1137,6 +1213,9 @@ pub enum Reply {
     Unreachable,
     /// 200 announcing `announced` bytes, then the transfer breaks after `sent`.
     BreaksAfter { sent: Bytes, announced: u64 },
+    /// 200 announcing `announced` bytes, then the transfer stalls after `sent`: no more bytes
+    /// and no error, until the reader gives up.
+    StallsAfter { sent: Bytes, announced: u64 },
 }
 
 /// Downloads served from memory by URL (the query string ignored, as a file server would),
@@ -1224,6 +1303,16 @@ impl Downloader for MemoryDownloads {
                     reason: "connection reset".into(),
                 }));
                 (body, announced)
+            }
+            Reply::StallsAfter { sent, announced } => {
+                return Ok(Download {
+                    url: parsed,
+                    content_length: Some(announced),
+                    content_type: None,
+                    body: futures::stream::iter(chunks(sent))
+                        .chain(futures::stream::pending())
+                        .boxed(),
+                });
             }
         };
         Ok(Download {

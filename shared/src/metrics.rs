@@ -87,6 +87,8 @@ metrics! {
         "a webhook refused; Reason: missing, invalid, stale (timestamp outside the tolerance), malformed (signed but unparsable, 422), unconfigured (secret unset), too_large (413)";
     WebhookFailed => "WebhookFailed", Count,
         "a verified webhook event our own dependencies failed on, answered 503 so the platform retries";
+    WebhookInProgress => "WebhookInProgress", Count,
+        "a verified webhook event another delivery holds a live lease on, answered 503 with Retry-After so the platform asks again later";
     MeetingCreated => "MeetingCreated", Count,
         "a meeting created on a platform (the migration's progress, by Platform)";
     PlatformError => "PlatformError", Count,

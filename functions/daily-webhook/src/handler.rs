@@ -7,8 +7,13 @@
 //! retry or replay changes nothing twice. A participant event is claimed in the same transaction
 //! that records the session and changes the count ([`ParticipantEvents`]): it is applied whole or
 //! not at all, and a failure (503) leaves nothing behind for Daily's retry to trip over. Recording
-//! events are claimed first; if handling fails after the claim, the claim is released and the
-//! answer is 503 so that Daily's retry can succeed.
+//! events take a lease first (`IN_PROGRESS`, completed after the effect); if handling fails after
+//! the claim, the lease is released and the answer is 503 so that Daily's retry can succeed, and
+//! if the delivery dies instead, Daily's retry after the lease applies the event. Their effects
+//! are idempotent, so a re-apply changes nothing twice: the recording is created if absent (one
+//! per Daily recording id), a job queued again is one pipeline message (the processor's marker),
+//! and a failed recording stays failed. Meeting events need no claim at all (the first start is
+//! kept; an inactive meeting stays inactive).
 //!
 //! Server-started recordings (issue 14, [`shared::recording_start`]): after a join is applied,
 //! and again on a replayed join, the webhook checks whether a start is due with the count after
@@ -81,6 +86,9 @@ pub struct Deps {
     pub daily_bucket: Option<String>,
     /// `DAILY_RECORDING_TYPES`: the kinds of recording the server starts.
     pub recording_types: BTreeSet<RecordingKind>,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a delivery holds an event before a retry may take it
+    /// over.
+    pub lease: Duration,
     pub metrics: Metrics,
 }
 
@@ -107,6 +115,7 @@ impl Deps {
             secret: config.daily.webhook_secret.clone(),
             daily_bucket: config.daily.s3_bucket.clone(),
             recording_types: config.daily.recording_types.clone(),
+            lease: config.webhook_lease,
             metrics: Metrics::standard(Function::DailyWebhook),
         })
     }
@@ -188,6 +197,10 @@ impl Webhook for Deps {
 
     fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn is_probe(&self, body: &[u8]) -> bool {

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     // Parsed once: a bad value stops the cold start with a message naming the variable. The
     // webhook secret comes from SSM (one request) unless DAILY_WEBHOOK_SECRET is set.
     let config = Config::from_env_with_secrets(
-        &[Part::Daily],
+        &[Part::Daily, Part::Webhooks],
         daily_webhook::SECRETS,
         &SsmParameters::new(&sdk),
     )

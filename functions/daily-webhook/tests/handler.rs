@@ -866,3 +866,54 @@ async fn a_replayed_recording_ready_is_counted_as_queued_once() {
     );
     assert_eq!(w.queue.sent().len(), 1);
 }
+
+/// One delivery handled at `at` (signed then), as Daily would send it.
+async fn deliver_at(w: &World, body: &[u8], at: DateTime<Utc>) -> (u16, Value) {
+    let headers = signed_headers(Scheme::Daily, SECRET, at.timestamp(), body).unwrap();
+    let response = handle_raw(&w.deps, &header_map(&headers), body, at).await;
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_recording_event_whose_delivery_died_after_its_claim_is_applied_once_by_a_retry_after_the_lease(
+) {
+    let w = world();
+    let body = daily_fixture("real", "recording.ready-to-download", Some("evt-died"));
+    let t0 = Utc::now();
+    // The delivery claims the event, then dies before its job is queued and before it can give
+    // the claim back (the queue and the release both fail, as a killed function would).
+    w.queue.set_failing(true);
+    w.events.failures.fail("release");
+    assert_eq!(deliver_at(&w, &body, t0).await.0, 503);
+    w.queue.set_failing(false);
+    w.events.failures.heal("release");
+    assert!(w.events.is_claimed(Platform::Daily, "evt-died"));
+    assert!(w.queue.sent().is_empty());
+
+    // Daily's retry within the lease is asked to come back; nothing is applied.
+    let (status, answer) = deliver_at(&w, &body, t0 + chrono::Duration::seconds(10)).await;
+    assert_eq!(
+        (status, answer),
+        (
+            503,
+            json!({"detail": "The event is being handled; retry later"})
+        )
+    );
+    assert!(w.queue.sent().is_empty());
+
+    // Its retry after the lease applies the event: one recording, one job.
+    let after = t0 + chrono::Duration::seconds(61);
+    assert_eq!(deliver_at(&w, &body, after).await, ok());
+    // Later retries and replays are duplicates.
+    assert_eq!(
+        deliver_at(&w, &body, after + chrono::Duration::seconds(120)).await,
+        ok()
+    );
+    assert_eq!(w.queue.sent().len(), 1);
+    assert_eq!(w.recordings.all().len(), 1);
+    assert!(w.events.is_completed(Platform::Daily, "evt-died"));
+}

@@ -553,7 +553,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_send_is_counted_and_the_claim_holds_until_the_cooldown() {
         let f = fakes();
-        let m = meeting("m1", Utc::now() + Span::hours(3));
+        // Ended: a recording of a meeting still running is not requeued at all.
+        let m = meeting("m1", Utc::now() - Span::hours(3));
         f.meetings.insert(m.clone());
         let old = Utc::now() - Span::hours(3);
         f.recordings.insert(Recording {

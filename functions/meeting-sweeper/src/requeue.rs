@@ -1,5 +1,7 @@
 //! Step 2 of a sweep: recordings never turned into a transcript, or whose transcript failed for a
-//! transient reason, are requeued, bounded per run and claimed once per cooldown.
+//! transient reason, are requeued, bounded per run and claimed once per cooldown. A recording
+//! still being made is never requeued: not while its meeting is active, nor while Daily says
+//! it is `in-progress` (`GET /recordings/:id`, one request per Daily candidate).
 
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use shared::domain::{
     Platform, Recording, RecordingSource, RecordingStatus, S3Location, Transcript, TranscriptStatus,
 };
 use shared::messages::{JobSource, RecordingJob};
+use shared::platform::PlatformError;
 use shared::store::StoreError;
 
 use crate::handler::{Deps, Summary, SweepError};
@@ -161,6 +164,28 @@ async fn requeue_one(
             "source cannot be fetched by the processor",
         ));
     };
+    // A recording still being made is never requeued: the processor would find no file (or a
+    // partial one) and fail it. Its meeting still active says so for every platform; Daily
+    // also says so itself after the meeting ended, while it finishes the file.
+    let meeting = deps
+        .meetings
+        .get(&recording.meeting_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            entity: "meeting",
+            id: recording.meeting_id.clone(),
+        })?;
+    // Past its end date it is over, even before step 1 marks it inactive.
+    if meeting.is_active && meeting.end_date > now {
+        return Ok(RequeueOutcome::NotNeeded(
+            "its meeting is active; the recording may still be being made",
+        ));
+    }
+    if daily_recording_in_progress(deps, &recording.source).await? {
+        return Ok(RequeueOutcome::NotNeeded(
+            "Daily says the recording is still in progress",
+        ));
+    }
     // The claim comes before the send: of two concurrent runs only one wins it. If the send then
     // fails, the recording waits for the cooldown rather than risk being sent twice.
     if !deps
@@ -170,14 +195,6 @@ async fn requeue_one(
     {
         return Ok(RequeueOutcome::NotNeeded("requeued within the cooldown"));
     }
-    let meeting = deps
-        .meetings
-        .get(&recording.meeting_id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            entity: "meeting",
-            id: recording.meeting_id.clone(),
-        })?;
     let job = RecordingJob {
         meeting_id: meeting.id,
         recording_id: recording.id.clone(),
@@ -194,3 +211,35 @@ async fn requeue_one(
     );
     Ok(RequeueOutcome::Sent)
 }
+
+/// Whether Daily still records (or still writes) a recording of ours: `GET /recordings/:id`
+/// says `in-progress`. Only for Daily sources, when a Daily client is configured; a recording
+/// Daily does not know (404) is not in progress. Any other failure is an error: the recording is
+/// not requeued this run rather than requeued while it may still be being made.
+async fn daily_recording_in_progress(
+    deps: &Deps,
+    source: &RecordingSource,
+) -> Result<bool, SweepError> {
+    let (RecordingSource::PlatformRecording {
+        platform: Platform::Daily,
+        recording_id,
+    }
+    | RecordingSource::PlatformTracks {
+        platform: Platform::Daily,
+        recording_id,
+    }) = source
+    else {
+        return Ok(false);
+    };
+    let Some(daily) = &deps.daily else {
+        return Ok(false);
+    };
+    match daily.get_recording(recording_id).await {
+        Ok(r) => Ok(r.status.as_deref() == Some(DAILY_IN_PROGRESS)),
+        Err(PlatformError::Api { status: 404, .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Daily's status of a recording still being made.
+const DAILY_IN_PROGRESS: &str = "in-progress";

@@ -172,6 +172,7 @@ impl Env {
             platform: Platform::Daily,
             event_id: &event_id,
             ttl: Duration::from_secs(86_400),
+            lease: Duration::from_secs(60),
             now: self.now,
         };
         self.stores
@@ -662,6 +663,73 @@ async fn permanently_failed_and_finished_recordings_are_not_requeued() {
 
     assert_eq!(summary.requeued, 0);
     assert!(e.queued().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_recording_of_a_meeting_still_active_is_never_requeued() {
+    let e = env().await;
+    // A Daily meeting in progress (nobody counted yet, so it stays active) whose recording
+    // `recording.started` created long ago: still being made, whatever its age.
+    let m = e
+        .add_meeting("daily-live", Platform::Daily, Span::hours(3))
+        .await;
+    e.add_recording(
+        &m,
+        daily("rec-live"),
+        RecordingStatus::Pending,
+        Span::hours(3),
+        None,
+    )
+    .await;
+
+    let summary = e.sweep(&e.deps(), e.now).await;
+
+    assert!(e.is_active(&m).await);
+    assert_eq!((summary.requeued, summary.requeue_failed), (0, 0));
+    assert!(e.queued().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_daily_recording_daily_says_is_in_progress_is_requeued_only_once_finished() {
+    let e = env().await;
+    let m = e
+        .add_meeting("daily-ended", Platform::Daily, -Span::hours(3))
+        .await;
+    let r = e
+        .add_recording(
+            &m,
+            daily("rec-finishing"),
+            RecordingStatus::Pending,
+            Span::hours(3),
+            None,
+        )
+        .await;
+    let status = |s: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": "rec-finishing", "room_name": "daily-ended", "status": s,
+        }))
+    };
+    // Daily answers `in-progress` once, then `finished`.
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings/rec-finishing"))
+        .respond_with(status("in-progress"))
+        .up_to_n_times(1)
+        .mount(&e.daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/recordings/rec-finishing"))
+        .respond_with(status("finished"))
+        .mount(&e.daily)
+        .await;
+
+    let summary = e.sweep(&e.deps(), e.now).await;
+    assert!(!e.is_active(&m).await);
+    assert_eq!((summary.requeued, summary.requeue_failed), (0, 0));
+    assert!(e.queued().await.is_empty());
+
+    let summary = e.sweep(&e.deps(), e.now).await;
+    assert_eq!(summary.requeued, 1, "{summary:?}");
+    assert_eq!(e.queued().await[&r.id].len(), 1);
 }
 
 #[tokio::test]

@@ -13,10 +13,17 @@
 //! to the recording and transcript and the record is acknowledged. A body that is not a known
 //! message is also reported, so that it reaches the DLQ after the redrive count instead of
 //! vanishing.
+//!
+//! The invocation's deadline ([`Deadline`], from Lambda's `Context::deadline`): a record is
+//! started only while [`MIN_RECORD_TIME`] is left before the cut-off ([`DEADLINE_MARGIN`] before
+//! the deadline), and records still running at the cut-off are dropped (their uploads abort
+//! themselves) and reported; both are batch item failures that count as no failure of the
+//! recording. The batch is always answered before the function would be killed, so the records
+//! that finished are acknowledged and never redelivered with the rest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::{Bytes, BytesMut};
@@ -169,6 +176,10 @@ pub enum Failure {
     /// Not a message we know: redelivered until it lands in the DLQ.
     #[error("{0}")]
     Unrecognised(String),
+    /// Not processed (or cut off) for lack of time in the invocation: redelivered, and not a
+    /// failure of the recording.
+    #[error("deferred: {0}")]
+    Deferred(String),
 }
 
 impl From<StoreError> for Failure {
@@ -216,8 +227,65 @@ pub enum Outcome {
     Start(StartOutcome),
 }
 
-/// Processes an SQS batch; the answer lists the records to redeliver.
+/// When the invocation must be answered, and what a record needs to be started.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// The invocation's deadline (Lambda's `Context::deadline`).
+    pub at: Instant,
+    /// Time kept back for answering: records still running this long before `at` are cut off
+    /// (their uploads aborted) and reported for redelivery, so the answer always goes out and
+    /// the records that finished are never redelivered with the rest of the batch.
+    pub margin: Duration,
+    /// A record is started only while at least this much time is left before the cut-off: a
+    /// conservative bound of one record's work (a large download and upload), so a record is
+    /// not begun only to be cut off.
+    pub min_record: Duration,
+}
+
+/// [`Deadline::margin`] in Lambda.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// [`Deadline::min_record`] in Lambda: a 1 GB recording at 20 MB/s (the bench's S3 copy is
+/// faster; a slow URL source is not, and is then cut off and redelivered).
+pub const MIN_RECORD_TIME: Duration = Duration::from_secs(60);
+
+impl Deadline {
+    /// Lambda's deadline (wall clock) as seen now, with the standard margin and minimum.
+    pub fn from_lambda(deadline: SystemTime) -> Self {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Self {
+            at: Instant::now() + left,
+            margin: DEADLINE_MARGIN,
+            min_record: MIN_RECORD_TIME,
+        }
+    }
+
+    /// When running records are cut off.
+    fn cut_off(&self) -> Instant {
+        self.at.checked_sub(self.margin).unwrap_or(self.at)
+    }
+
+    /// Whether a record may start now.
+    fn allows_start(&self) -> bool {
+        Instant::now() + self.min_record <= self.cut_off()
+    }
+}
+
+/// Processes an SQS batch with no deadline (the local stack's poller); the answer lists the
+/// records to redeliver.
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    handle_until(deps, event, None).await
+}
+
+/// Processes an SQS batch within `deadline`; the answer lists the records to redeliver: those
+/// that failed transiently, those not started for lack of time and those cut off by it.
+pub async fn handle_until(
+    deps: &Deps,
+    event: SqsEvent,
+    deadline: Option<Deadline>,
+) -> SqsBatchResponse {
     let results: Vec<(Option<String>, Result<Outcome, Failure>)> = stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone();
@@ -227,7 +295,19 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
                 meeting_id = Empty,
                 room = Empty
             );
-            let result = process_message(deps, &record).instrument(span).await;
+            let work = process_message(deps, &record).instrument(span);
+            let result = match deadline {
+                None => work.await,
+                Some(d) if !d.allows_start() => Err(Failure::Deferred(
+                    "not started: too little time left in the invocation".into(),
+                )),
+                Some(d) => match tokio::time::timeout_at(d.cut_off().into(), work).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::Deferred(
+                        "cut off at the invocation's deadline; its upload was aborted".into(),
+                    )),
+                },
+            };
             (id, result)
         })
         .buffer_unordered(deps.concurrency.max(1))
@@ -242,7 +322,8 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
             Err(Failure::Transient(_) | Failure::Unrecognised(_)) => {
                 deps.metrics.recording_failed(None, FailureKind::Transient)
             }
-            Ok(_) => {}
+            // Nothing failed: the record is left for the next invocation.
+            Ok(_) | Err(Failure::Deferred(_)) => {}
         }
         let failed = match &result {
             Ok(outcome) => {
@@ -259,6 +340,10 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
             }
             Err(f @ (Failure::Transient(_) | Failure::Unrecognised(_))) => {
                 error!(message_id = id.as_deref().unwrap_or("-"), failure = %f, "record will be redelivered");
+                true
+            }
+            Err(Failure::Deferred(reason)) => {
+                warn!(message_id = id.as_deref().unwrap_or("-"), %reason, "record left for redelivery");
                 true
             }
         };

@@ -18,7 +18,12 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            Ok::<_, Error>(recording_processor::handler::handle(deps, event.payload).await)
+            let deadline =
+                recording_processor::handler::Deadline::from_lambda(event.context.deadline());
+            Ok::<_, Error>(
+                recording_processor::handler::handle_until(deps, event.payload, Some(deadline))
+                    .await,
+            )
         },
     ))
     .await

@@ -31,6 +31,12 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
+        Self::through(None).await
+    }
+
+    /// An environment whose processor reaches the emulator through `proxy` (when given); the
+    /// test's own clients go to the emulator directly.
+    async fn through(proxy: Option<&str>) -> Self {
         let aws = shared::testing::emulator().await;
         let tables = shared::testing::fresh_tables(&aws).await;
         let bucket = unique("rec");
@@ -56,7 +62,32 @@ impl Env {
             host: "127.0.0.1".into(),
             port,
         }];
-        let deps = recording_processor::build(&config, &aws).unwrap();
+        let deps_aws = match proxy {
+            None => aws.clone(),
+            Some(url) => {
+                // Set on each client: the SDK prefers AWS_ENDPOINT_URL to the shared config's.
+                let sdk = shared::testing::emulator_sdk_config().await;
+                AwsClients {
+                    dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                        aws_sdk_dynamodb::config::Builder::from(&sdk)
+                            .endpoint_url(url)
+                            .build(),
+                    ),
+                    s3: aws_sdk_s3::Client::from_conf(
+                        aws_sdk_s3::config::Builder::from(&sdk)
+                            .endpoint_url(url)
+                            .force_path_style(true)
+                            .build(),
+                    ),
+                    sqs: aws_sdk_sqs::Client::from_conf(
+                        aws_sdk_sqs::config::Builder::from(&sdk)
+                            .endpoint_url(url)
+                            .build(),
+                    ),
+                }
+            }
+        };
+        let deps = recording_processor::build(&config, &deps_aws).unwrap();
         let stores = DynamoStores::new(aws.dynamodb.clone(), &tables);
         Self {
             aws,
@@ -83,6 +114,23 @@ impl Env {
             .respond_with(ResponseTemplate::new(status).set_body_bytes(body))
             .mount(&self.server)
             .await;
+    }
+
+    /// The multipart uploads of our bucket still in progress (neither completed nor aborted).
+    async fn open_uploads(&self) -> Vec<String> {
+        let listed = self
+            .aws
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .uploads()
+            .iter()
+            .map(|u| u.key().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Every message on the pipeline queue (received and deleted).
@@ -402,4 +450,117 @@ async fn poison_message_reaches_the_dlq_after_the_redrive_count() {
     let dead = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
     let bodies: Vec<_> = dead.messages().iter().filter_map(|m| m.body()).collect();
     assert_eq!(bodies, vec!["this is not a recording job"]);
+}
+
+fn failed_ids(r: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    r.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// Fault: the emulator stops in the middle of a recording's multipart upload (a proxy in front
+/// of it is cut after 4 MiB of request bytes, inside the first 8 MiB part) and comes back. The
+/// record is reported for redelivery; the upload it could not abort (S3 was unreachable) is
+/// aborted by the redelivery, which completes the recording once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_stopping_mid_upload_is_redelivered_completes_once_and_leaves_no_upload() {
+    let proxy = support::CutProxy::start(&shared::testing::endpoint_url()).await;
+    let env = Env::through(Some(&proxy.url)).await;
+    let meeting = env.meeting("fault-room", Platform::Daily).await;
+    let file = samples::mp4_audio(20 * 1024 * 1024);
+    env.serve("/big.mp4", 200, file.clone()).await;
+    let body = job(
+        &meeting,
+        "rec-fault",
+        json!({"url": format!("{}/big.mp4", env.server.uri())}),
+    );
+
+    proxy.cut_after(4 * 1024 * 1024);
+    let first = handle(&env.deps, sqs_event(&[("m1", body.clone())])).await;
+    assert_eq!(failed_ids(&first), ["m1"]);
+    assert_eq!(proxy.cuts(), 1);
+    let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-fault"));
+    // S3 was gone when the upload failed, so it could not be aborted then.
+    assert_eq!(env.open_uploads().await, std::slice::from_ref(&key));
+
+    proxy.restore();
+    let redelivered = handle(&env.deps, sqs_event(&[("m1", body.clone())])).await;
+    let duplicate = handle(&env.deps, sqs_event(&[("m1", body)])).await;
+
+    assert!(redelivered.batch_item_failures.is_empty());
+    assert!(duplicate.batch_item_failures.is_empty());
+    assert_eq!(env.open_uploads().await, Vec::<String>::new());
+    let stored = env
+        .aws
+        .s3
+        .head_object()
+        .bucket(&env.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_length(), Some(file.len() as i64));
+    let messages = env.pipeline_messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["recording_id"], "rec-fault");
+}
+
+/// Fault: two deliveries of one recording job run at the same time (a duplicate message). Each
+/// record reported for redelivery is delivered again; in the end one object, no upload left
+/// open and one pipeline message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deliveries_of_one_job_at_the_same_time_send_one_pipeline_message() {
+    let env = Env::new().await;
+    let meeting = env.meeting("twice-room", Platform::Daily).await;
+    let file = samples::mp4_audio(20 * 1024 * 1024);
+    env.serve("/twice.mp4", 200, file.clone()).await;
+    let body = job(
+        &meeting,
+        "rec-twice",
+        json!({"url": format!("{}/twice.mp4", env.server.uri())}),
+    );
+
+    let (a, b) = tokio::join!(
+        handle(&env.deps, sqs_event(&[("m1", body.clone())])),
+        handle(&env.deps, sqs_event(&[("m2", body.clone())])),
+    );
+    // SQS redelivers what was reported (at most twice here: a lost race finds the work done).
+    let mut pending: Vec<String> = failed_ids(&a).into_iter().chain(failed_ids(&b)).collect();
+    let redeliveries = pending.len();
+    for _ in 0..2 {
+        if pending.is_empty() {
+            break;
+        }
+        let again = handle(
+            &env.deps,
+            sqs_event(
+                &pending
+                    .iter()
+                    .map(|id| (id.as_str(), body.clone()))
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .await;
+        pending = failed_ids(&again);
+    }
+    assert!(pending.is_empty(), "still failing: {pending:?}");
+    let messages = env.pipeline_messages().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "{messages:?} after {redeliveries} redeliveries"
+    );
+    assert_eq!(env.open_uploads().await, Vec::<String>::new());
+    let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-twice"));
+    let stored = env
+        .aws
+        .s3
+        .head_object()
+        .bucket(&env.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_length(), Some(file.len() as i64));
 }

@@ -718,3 +718,78 @@ async fn a_cloud_recording_of_a_meeting_with_raw_tracks_started_is_stored_withou
         .iter()
         .all(|t| t.recording_id != "rec-cloud"));
 }
+
+fn deadline_in(secs: u64, margin: u64, min_record: u64) -> recording_processor::handler::Deadline {
+    use std::time::{Duration, Instant};
+    recording_processor::handler::Deadline {
+        at: Instant::now() + Duration::from_secs(secs),
+        margin: Duration::from_secs(margin),
+        min_record: Duration::from_secs(min_record),
+    }
+}
+
+#[tokio::test]
+async fn records_are_not_started_without_the_minimum_time_left_and_are_redelivered_untouched() {
+    let h = Harness::new();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    h.serve("/a.mp4", 200, samples::mp4_audio(64 * 1024));
+    h.serve("/b.mp4", 200, samples::mp4_audio(64 * 1024));
+    let a = job(&meeting, "rec-a", json!({"url": h.url("/a.mp4")}));
+    let b = job(&meeting, "rec-b", json!({"url": h.url("/b.mp4")}));
+
+    // 60 s left, 10 s kept back, a record needs 120 s: nothing may start.
+    let response = recording_processor::handler::handle_until(
+        &h.deps,
+        sqs_event(&[("m1", a), ("m2", b)]),
+        Some(deadline_in(60, 10, 120)),
+    )
+    .await;
+
+    assert_eq!(failures(&response), ["m1", "m2"]);
+    assert!(h.downloads.requests().is_empty());
+    assert!(h.recordings.all().is_empty() && h.pipeline.sent().is_empty());
+    // Left for later, not failed.
+    assert_eq!(
+        h.metrics
+            .sum_where(shared::metrics::Metric::RecordingFailed, |_| true),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_record_running_into_the_deadline_is_cut_off_and_the_finished_one_is_not_redelivered() {
+    let h = Harness::new();
+    let meeting = h.meeting("daily-room", Platform::Daily);
+    let file = samples::mp4_audio(64 * 1024);
+    h.serve("/done.mp4", 200, file.clone());
+    // A source that sends its first 6 MiB (more than one part) and then nothing more.
+    let stalled = samples::mp4_audio(16 * 1024 * 1024);
+    h.downloads.then(
+        &h.url("/stalls.mp4"),
+        Reply::StallsAfter {
+            sent: bytes::Bytes::from(stalled[..6 * 1024 * 1024].to_vec()),
+            announced: stalled.len() as u64,
+        },
+    );
+    let done = job(&meeting, "rec-done", json!({"url": h.url("/done.mp4")}));
+    let stalls = job(&meeting, "rec-stalls", json!({"url": h.url("/stalls.mp4")}));
+
+    // Cut off 5 s from now; any record may start before that.
+    let response = recording_processor::handler::handle_until(
+        &h.deps,
+        sqs_event(&[("m1", done), ("m2", stalls)]),
+        Some(deadline_in(6, 1, 0)),
+    )
+    .await;
+
+    // Only the record cut off is redelivered; the finished one is acknowledged.
+    assert_eq!(failures(&response), ["m2"]);
+    let sent = h.pipeline.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].recording_id, "rec-done");
+    let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-done"));
+    assert!(h.object(&key).unwrap() == file);
+    // The cut-off record left no object behind (that its S3 upload aborts when dropped is the
+    // blob adapter's, tested against the emulator).
+    assert_eq!(h.keys(), [key]);
+}

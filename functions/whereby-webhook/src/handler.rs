@@ -4,10 +4,12 @@
 //! the raw bytes with a 60 s tolerance (401), then the envelope (422); this module supplies
 //! Whereby's verifier, parser and apply step. `room.client.joined/left` set the meeting's `num_clients` to Whereby's
 //! `numClients` unless a newer event (by `createdAt`) was applied already, so duplicates and
-//! out-of-order deliveries are harmless; event ids are also claimed, so a replay costs one
+//! out-of-order deliveries are harmless (and so is a re-apply after a lease taken over: the same
+//! `createdAt` is not newer); event ids are also claimed as leases, so a replay costs one
 //! DynamoDB request instead of three.
 //!
-//! DynamoDB requests per client event: 3 (claim, meeting by room name, conditional count write).
+//! DynamoDB requests per client event: 4 (the lease, meeting by room name, conditional count
+//! write, the lease completed).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +47,9 @@ pub struct Deps {
     pub events: Arc<dyn WebhookEventStore>,
     /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
     pub secret: Option<SecretString>,
+    /// `WEBHOOK_LEASE_SECONDS`: how long a delivery holds an event before a retry may take it
+    /// over.
+    pub lease: Duration,
     pub metrics: Metrics,
 }
 
@@ -58,6 +63,7 @@ impl Deps {
             meetings: Arc::new(stores.meetings),
             events: Arc::new(stores.webhook_events),
             secret: config.whereby.webhook_secret.clone(),
+            lease: config.webhook_lease,
             metrics: Metrics::standard(Function::WherebyWebhook),
         }
     }
@@ -116,6 +122,10 @@ impl Webhook for Deps {
 
     fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn record_details(event: &Self::Event<'_>, span: &Span) {

@@ -53,6 +53,7 @@ fn world_with(secret: Option<&str>) -> World {
         meetings: meetings.clone(),
         events: events.clone(),
         secret: secret.map(|s| SecretString::from(s.to_owned())),
+        lease: shared::webhook::pipeline::DEFAULT_LEASE,
         metrics: Metrics::new(Function::WherebyWebhook, metrics.clone()),
     };
     World {

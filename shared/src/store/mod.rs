@@ -352,12 +352,35 @@ pub trait ConsentStore: Send + Sync {
     async fn upsert(&self, consent: &Consent) -> StoreResult<Consent>;
 }
 
+/// What [`WebhookEventStore::claim`] found: the event claims are leases (DESIGN.md section 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventLease {
+    /// This delivery holds the event's lease (`IN_PROGRESS` until `now + lease`), identified by
+    /// `token`: it applies the event, then completes or releases the lease with that token.
+    Taken { token: String },
+    /// Another delivery holds a live lease: whether it will write the effects is not known yet,
+    /// so this one must be retried later (not applied, not dropped).
+    InProgress {
+        /// When that lease runs out and a retry may take the event over.
+        until: DateTime<Utc>,
+    },
+    /// The event's effects were written (`COMPLETED`) and are remembered: a duplicate.
+    Completed,
+}
+
 #[async_trait]
 pub trait WebhookEventStore: Send + Sync {
-    /// True the first time `(platform, event_id)` is claimed within `ttl`.
-    async fn claim(&self, platform: Platform, event_id: &str, ttl: Duration) -> StoreResult<bool>;
-    /// Releases a claim so that the platform's retry can be handled.
-    async fn release(&self, platform: Platform, event_id: &str) -> StoreResult<()>;
+    /// Takes the event's lease: written `IN_PROGRESS` until `claim.now + claim.lease` when the
+    /// event is unknown, its record expired, or an earlier lease ran out (a delivery that died
+    /// between claim and effect); otherwise says who has it.
+    async fn claim(&self, claim: EventClaim<'_>) -> StoreResult<EventLease>;
+    /// Marks the event `COMPLETED` (remembered until `claim.now + claim.ttl`) once its effects
+    /// are written, if the lease `token` is still this delivery's; false when it was lost (it
+    /// expired and a retry took it over, which then completes it).
+    async fn complete(&self, claim: EventClaim<'_>, token: &str) -> StoreResult<bool>;
+    /// Gives the lease `token` back after a failed apply, so that the platform's retry is handled
+    /// at once. A lease that is no longer this delivery's is left alone.
+    async fn release(&self, claim: EventClaim<'_>, token: &str) -> StoreResult<()>;
 }
 
 /// The dedupe claim of the webhook event a change is applied under.
@@ -365,10 +388,13 @@ pub trait WebhookEventStore: Send + Sync {
 pub struct EventClaim<'a> {
     pub platform: Platform,
     pub event_id: &'a str,
-    /// How long the event id is remembered (from `now`).
+    /// How long the event id is remembered once completed (from `now`).
     pub ttl: Duration,
+    /// How long a lease (`IN_PROGRESS`) holds the event before a retry may take it over: longer
+    /// than the function may run, so a live delivery is never overtaken.
+    pub lease: Duration,
     /// When the event is handled: the claim is written at this time, and an earlier claim whose
-    /// TTL ran out by then does not count.
+    /// TTL or lease ran out by then does not count.
     pub now: DateTime<Utc>,
 }
 

@@ -7,16 +7,21 @@
 //!    an unset secret logs the configuration error once per process and platform;
 //! 4. parse ([`Webhook::parse`]): 422 for a signed body we cannot understand;
 //! 5. the event id and type recorded on the current span, so every later log line carries them;
-//! 6. the claim, chosen per event by [`Webhook::claiming`] (see [`Claiming`]): a duplicate is
-//!    answered 200 without applying anything;
+//! 6. the claim, chosen per event by [`Webhook::claiming`] (see [`Claiming`]): a lease
+//!    (`IN_PROGRESS` for [`Webhook::lease`]). A completed event is a duplicate, answered 200
+//!    without applying anything; an event another delivery holds a live lease on is answered 503
+//!    (with `Retry-After`) without applying anything, so the platform asks again; a lease that
+//!    ran out (its delivery died between claim and effect) is taken over, and the event applied;
 //! 7. apply ([`Webhook::apply`]), then the claim is completed ([`complete_claim`]) or, when
-//!    apply failed, released ([`release_claim`]) and the answer is 503 so the platform retries;
+//!    apply failed, released ([`release_claim`]) and the answer is 503 so the platform retries.
+//!    Because a lease can run out while its delivery still runs, and a delivery can die after
+//!    its effects but before completing, every apply step's effects are idempotent;
 //! 8. a follow-up on the apply step's outcome ([`Webhook::follow_up`]), after the claim is
 //!    complete: work whose failure must not make the platform retry the event.
 //!
 //! Every request that reaches verification is counted once ([`crate::metrics`]):
-//! `WebhookRejected` (with its `Reason`), `WebhookAccepted`, `WebhookDuplicate` or
-//! `WebhookFailed` (the 503s). The unsigned probe is not counted.
+//! `WebhookRejected` (with its `Reason`), `WebhookAccepted`, `WebhookDuplicate`,
+//! `WebhookInProgress` (a live lease's 503) or `WebhookFailed` (the other 503s). The unsigned probe is not counted.
 //!
 //! A platform supplies only its verifier, parser, apply step and a few constants; status codes
 //! and bodies come from [`responses`], and log lines name the platform by [`Webhook::NAME`].
@@ -35,7 +40,14 @@ use super::signature::SignatureError;
 use super::{responses, ParseError, MAX_BODY_BYTES};
 use crate::domain::Platform;
 use crate::metrics::{Metric, Metrics, RejectReason};
-use crate::store::{EventClaim, StoreResult, WebhookEventStore};
+use crate::store::{EventClaim, EventLease, StoreResult, WebhookEventStore};
+
+/// The lease of an event unless configured (`WEBHOOK_LEASE_SECONDS`): six times the webhook
+/// functions' 10 s timeout, so a delivery still running is never overtaken, and shorter than
+/// Daily's retry backoff (minutes), so Daily's next retry after a dead delivery applies the
+/// event. Whereby retries within seconds: its retries of a dead delivery fall inside the lease,
+/// which costs little because its events carry the whole count (the next event sets it right).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// How an event is deduplicated, chosen per event by [`Webhook::claiming`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +56,9 @@ pub enum Claiming {
     NotHandled,
     /// Applied without a claim: the apply step changes nothing that a repeat could double.
     Unclaimed,
-    /// The pipeline claims the event id before apply, completes the claim after it, and
-    /// releases it when apply fails.
+    /// The pipeline takes a lease on the event id before apply, completes it after, and
+    /// releases it when apply fails; the apply step's effects must be idempotent (a lease that
+    /// ran out is taken over by a retry).
     Pipeline,
     /// The apply step writes the claim it is given together with its effect (one transaction),
     /// so there is nothing to release: it answers [`Outcome::Duplicate`] for a repeat.
@@ -83,8 +96,14 @@ pub trait Webhook: Sync {
     const TITLE: &'static str;
     /// The variable holding the secret, named when it is unset.
     const SECRET_VAR: &'static str;
-    /// How long a claimed event id is remembered.
+    /// How long a completed event id is remembered.
     const DEDUPE_TTL: Duration;
+
+    /// How long a lease holds an event before a retry may take it over
+    /// (`WEBHOOK_LEASE_SECONDS`): longer than the function may run.
+    fn lease(&self) -> Duration {
+        DEFAULT_LEASE
+    }
 
     /// Where the pipeline's claims are written.
     fn events(&self) -> &dyn WebhookEventStore;
@@ -184,21 +203,32 @@ pub async fn run<W: Webhook>(
         platform: W::PLATFORM,
         event_id: &event_id,
         ttl: W::DEDUPE_TTL,
+        lease: webhook.lease(),
         now,
     };
     let claiming = webhook.claiming(&event);
-    match claiming {
+    // The lease token this delivery holds (`Claiming::Pipeline` only).
+    let lease = match claiming {
         Claiming::NotHandled => {
             info!("{name} event type not handled; accepted");
             metrics.count(Metric::WebhookAccepted, platform);
             return responses::ok();
         }
         Claiming::Pipeline => match take_claim(webhook.events(), claim).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(EventLease::Taken { token }) => Some(token),
+            Ok(EventLease::Completed) => {
                 info!("{name} event already handled; duplicate ignored");
                 metrics.count(Metric::WebhookDuplicate, platform);
                 return responses::ok();
+            }
+            Ok(EventLease::InProgress { until }) => {
+                let wait = until.signed_duration_since(now).num_seconds().max(1);
+                info!(
+                    retry_after = wait,
+                    "{name} event being handled by another delivery; retry later"
+                );
+                metrics.count(Metric::WebhookInProgress, platform);
+                return responses::in_progress(u64::try_from(wait).unwrap_or(1));
             }
             Err(e) => {
                 error!(error = %e, "cannot claim {name} event");
@@ -206,8 +236,8 @@ pub async fn run<W: Webhook>(
                 return responses::retry_later();
             }
         },
-        Claiming::Unclaimed | Claiming::InApply => {}
-    }
+        Claiming::Unclaimed | Claiming::InApply => None,
+    };
 
     let effect = match webhook.apply(event, claim).await {
         Ok(Outcome::Applied(effect)) => effect,
@@ -217,37 +247,59 @@ pub async fn run<W: Webhook>(
             return responses::ok();
         }
         Err(e) => {
-            if claiming == Claiming::Pipeline {
+            if let Some(token) = &lease {
                 error!(error = %e, "{name} event handling failed; releasing the claim for a retry");
-                release_claim(webhook.events(), claim, name).await;
+                release_claim(webhook.events(), claim, token, name).await;
             }
             metrics.count(Metric::WebhookFailed, platform);
             return responses::retry_later();
         }
     };
     metrics.count(Metric::WebhookAccepted, platform);
-    if claiming == Claiming::Pipeline {
-        complete_claim(webhook.events(), claim).await;
+    if let Some(token) = &lease {
+        complete_claim(webhook.events(), claim, token, name).await;
     }
     webhook.follow_up(effect, now).await;
     responses::ok()
 }
 
-/// Claims the event id: `false` when it was claimed before (a duplicate).
-async fn take_claim(events: &dyn WebhookEventStore, claim: EventClaim<'_>) -> StoreResult<bool> {
-    events
-        .claim(claim.platform, claim.event_id, claim.ttl)
-        .await
+/// Takes the event's lease, or says who holds it.
+async fn take_claim(
+    events: &dyn WebhookEventStore,
+    claim: EventClaim<'_>,
+) -> StoreResult<EventLease> {
+    events.claim(claim).await
 }
 
-/// Marks a claimed event's effects as written. A no-op today: a claim counts as done from the
-/// moment it is taken. Leases (IN_PROGRESS, then COMPLETED) will write here.
-async fn complete_claim(_events: &dyn WebhookEventStore, _claim: EventClaim<'_>) {}
+/// Marks the event's effects as written, so retries and replays are duplicates. A failure
+/// leaves the lease to run out: a retry after it applies the event again, which its
+/// idempotent effects make harmless.
+async fn complete_claim(
+    events: &dyn WebhookEventStore,
+    claim: EventClaim<'_>,
+    token: &str,
+    name: &str,
+) {
+    match events.complete(claim, token).await {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!("the {name} event's lease ran out before it was completed; the delivery that took it over completes it")
+        }
+        Err(e) => {
+            error!(error = %e, "cannot complete the {name} event claim; a retry after the lease applies it again (harmless)")
+        }
+    }
+}
 
-/// Gives the event id back after a failed apply, so the platform's retry is handled.
-async fn release_claim(events: &dyn WebhookEventStore, claim: EventClaim<'_>, name: &str) {
-    if let Err(e) = events.release(claim.platform, claim.event_id).await {
-        error!(error = %e, "cannot release the {name} event claim; a retry will be ignored");
+/// Gives the lease back after a failed apply, so the platform's retry is handled at once.
+async fn release_claim(
+    events: &dyn WebhookEventStore,
+    claim: EventClaim<'_>,
+    token: &str,
+    name: &str,
+) {
+    if let Err(e) = events.release(claim, token).await {
+        error!(error = %e, "cannot release the {name} event claim; a retry is handled once the lease runs out");
     }
 }
 

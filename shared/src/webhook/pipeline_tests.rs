@@ -43,6 +43,8 @@ struct TestHook {
     claiming: Claiming,
     /// Apply fails while set.
     failing: Mutex<bool>,
+    /// Apply never finishes while set (a delivery killed by its timeout, once dropped).
+    hanging: Mutex<bool>,
     calls: Mutex<Calls>,
     registry: Arc<Registry>,
     metrics: Metrics,
@@ -56,6 +58,7 @@ impl TestHook {
             events: MemoryWebhookEvents::default(),
             claiming,
             failing: Mutex::new(false),
+            hanging: Mutex::new(false),
             calls: Mutex::default(),
             registry: registry.clone(),
             metrics: Metrics::new(Function::WherebyWebhook, registry),
@@ -72,6 +75,10 @@ impl TestHook {
 
     fn fail_apply(&self, failing: bool) {
         *self.failing.lock().unwrap() = failing;
+    }
+
+    fn hang_apply(&self, hanging: bool) {
+        *self.hanging.lock().unwrap() = hanging;
     }
 
     fn applied(&self) -> Vec<(String, bool)> {
@@ -145,21 +152,25 @@ impl Webhook for TestHook {
         claim: EventClaim<'_>,
     ) -> Result<Outcome<i64>, String> {
         assert_eq!(claim.event_id, event.id.as_ref());
-        assert_eq!((claim.platform, claim.now), (Platform::Whereby, now()));
+        assert_eq!(claim.platform, Platform::Whereby);
+        assert_eq!(claim.lease, DEFAULT_LEASE);
         let held = self.claimed(&event.id);
         if *self.failing.lock().unwrap() {
             return Err("store down".into());
         }
+        if *self.hanging.lock().unwrap() {
+            std::future::pending::<()>().await;
+        }
         if self.claiming == Claiming::InApply {
             // Like a transaction that writes the claim with the effect.
-            let first = self
-                .events
-                .claim(claim.platform, claim.event_id, claim.ttl)
+            let lease = self.events.claim(claim).await.map_err(|e| e.to_string())?;
+            let EventLease::Taken { token } = lease else {
+                return Ok(Outcome::Duplicate);
+            };
+            self.events
+                .complete(claim, &token)
                 .await
                 .map_err(|e| e.to_string())?;
-            if !first {
-                return Ok(Outcome::Duplicate);
-            }
         }
         self.calls
             .lock()
@@ -179,7 +190,16 @@ impl Webhook for TestHook {
 }
 
 async fn send(hook: &TestHook, headers: &HeaderMap, body: &[u8]) -> (u16, serde_json::Value) {
-    let response = run(hook, headers, body, now()).await;
+    send_at(hook, headers, body, now()).await
+}
+
+async fn send_at(
+    hook: &TestHook,
+    headers: &HeaderMap,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> (u16, serde_json::Value) {
+    let response = run(hook, headers, body, at).await;
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
     (status, body)
@@ -307,8 +327,112 @@ async fn a_failed_release_still_answers_503() {
     let body = join("e1");
     let (status, _) = send(&hook, &signed(&body), &body).await;
     assert_eq!(status, 503);
-    // The claim stays: the retry will be taken for a duplicate (what leases will fix).
+    // The lease stays until it runs out: a retry meanwhile is asked to come back later, one
+    // after it applies the event.
     assert!(hook.claimed("e1"));
+    hook.fail_apply(false);
+    let retry = send(&hook, &signed(&body), &body).await;
+    assert_eq!(retry.0, 503);
+    assert!(hook.applied().is_empty());
+    let later = now() + chrono::Duration::seconds(61);
+    assert_eq!(
+        send_at(&hook, &signed_at(&body, later), &body, later).await,
+        ok()
+    );
+    assert_eq!(hook.applied().len(), 1);
+}
+
+fn signed_at(body: &[u8], at: DateTime<Utc>) -> HeaderMap {
+    header_map(&sign_whereby(SECRET, at.timestamp(), body))
+}
+
+/// Sends one delivery whose apply step never finishes, and drops it after its first poll: a
+/// function killed by its timeout between the claim and the effect.
+fn killed_delivery(hook: &TestHook, body: &[u8]) {
+    use futures::FutureExt;
+    hook.hang_apply(true);
+    let response = run(hook, &signed(body), body, now()).now_or_never();
+    assert!(response.is_none(), "the delivery was meant to die in apply");
+    hook.hang_apply(false);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_lease_of_a_killed_delivery_applies_the_event_once() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = join("e1");
+    killed_delivery(&hook, &body);
+    assert!(hook.claimed("e1"));
+    assert!(hook.applied().is_empty());
+
+    // The platform's retry once the lease ran out takes the event over and applies it.
+    let after_lease = now() + chrono::Duration::from_std(DEFAULT_LEASE).unwrap();
+    let at = after_lease + chrono::Duration::seconds(1);
+    assert_eq!(send_at(&hook, &signed_at(&body, at), &body, at).await, ok());
+    assert_eq!(hook.applied(), vec![("e1".to_owned(), true)]);
+    assert!(hook.events.is_completed(Platform::Whereby, "e1"));
+    // Later retries and replays are duplicates: one effect in all.
+    let again = at + chrono::Duration::seconds(30);
+    assert_eq!(
+        send_at(&hook, &signed_at(&body, again), &body, again).await,
+        ok()
+    );
+    assert_eq!(hook.applied().len(), 1);
+    assert_eq!(hook.follow_ups(), vec![2]);
+    assert_eq!(hook.counted(Metric::WebhookAccepted, None), 1.0);
+    assert_eq!(hook.counted(Metric::WebhookDuplicate, None), 1.0);
+}
+
+#[tokio::test]
+async fn a_retry_within_the_lease_is_asked_to_come_back_and_applies_nothing() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let body = join("e1");
+    killed_delivery(&hook, &body);
+    let at = now() + chrono::Duration::seconds(20);
+    let response = run(&hook, &signed_at(&body, at), &body, at).await;
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "40");
+    let body_json: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(
+        body_json,
+        serde_json::json!({"detail": "The event is being handled; retry later"})
+    );
+    assert!(hook.applied().is_empty());
+    assert!(!hook.events.is_completed(Platform::Whereby, "e1"));
+    assert_eq!(hook.counted(Metric::WebhookInProgress, None), 1.0);
+    assert_eq!(hook.counted(Metric::WebhookDuplicate, None), 0.0);
+}
+
+#[tokio::test]
+async fn a_delivery_whose_lease_was_taken_over_does_not_complete_the_other_lease() {
+    let hook = TestHook::new(Claiming::Pipeline);
+    let claim = |at| EventClaim {
+        platform: Platform::Whereby,
+        event_id: "e1",
+        ttl: Duration::from_secs(3600),
+        lease: DEFAULT_LEASE,
+        now: at,
+    };
+    let EventLease::Taken { token: first } = hook.events.claim(claim(now())).await.unwrap() else {
+        panic!("first claim refused");
+    };
+    let later = now() + chrono::Duration::seconds(61);
+    let EventLease::Taken { token: second } = hook.events.claim(claim(later)).await.unwrap() else {
+        panic!("an expired lease was not taken over");
+    };
+    // The first delivery, late, neither completes nor releases the second one's lease.
+    assert!(!hook.events.complete(claim(now()), &first).await.unwrap());
+    hook.events.release(claim(now()), &first).await.unwrap();
+    assert_eq!(
+        hook.events.claim(claim(later)).await.unwrap(),
+        EventLease::InProgress {
+            until: later + chrono::Duration::seconds(60)
+        }
+    );
+    assert!(hook.events.complete(claim(later), &second).await.unwrap());
+    assert_eq!(
+        hook.events.claim(claim(later)).await.unwrap(),
+        EventLease::Completed
+    );
 }
 
 #[tokio::test]

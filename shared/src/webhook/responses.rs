@@ -40,6 +40,18 @@ pub fn retry_later() -> Response<Body> {
     detail(503, "Temporarily unable to process the event; retry later")
 }
 
+/// 503 with `Retry-After` when another delivery of the event holds a live lease: whether it
+/// will write the effects is not known yet, so the platform must ask again rather than be told
+/// the event was handled.
+pub fn in_progress(retry_after_secs: u64) -> Response<Body> {
+    let mut response = detail(503, "The event is being handled; retry later");
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(retry_after_secs),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ pub fn world_with(secret: Option<&str>, bucket: Option<&str>) -> World {
         secret: secret.map(|s| SecretString::from(s.to_owned())),
         daily_bucket: bucket.map(str::to_owned),
         recording_types: [RecordingKind::Cloud].into(),
+        lease: shared::webhook::pipeline::DEFAULT_LEASE,
     };
     World {
         meetings,

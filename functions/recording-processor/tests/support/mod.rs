@@ -255,3 +255,140 @@ pub fn meeting_for_bench(room_name: &str, platform: Platform) -> Meeting {
         extra_data: serde_json::Value::Null,
     }
 }
+
+/// A TCP proxy in front of the emulator that a test cuts, as if the emulator stopped: every
+/// open connection is dropped and new ones are refused (accepted and closed) until
+/// [`CutProxy::restore`]. [`CutProxy::cut_after`] cuts it by itself once that many request bytes
+/// went upstream, so a test can stop the emulator in the middle of an upload.
+pub struct CutProxy {
+    pub url: String,
+    state: Arc<ProxyState>,
+}
+
+struct ProxyState {
+    up: std::sync::atomic::AtomicBool,
+    /// Request bytes forwarded upstream since the last restore.
+    forwarded: std::sync::atomic::AtomicU64,
+    cut_after: std::sync::atomic::AtomicU64,
+    /// Bumped on every cut: open connections watch it and close.
+    cuts: tokio::sync::watch::Sender<u64>,
+    /// Times the proxy was cut.
+    cut_count: std::sync::atomic::AtomicU64,
+}
+
+impl ProxyState {
+    fn cut(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.up.swap(false, SeqCst) {
+            self.cut_count.fetch_add(1, SeqCst);
+            self.cuts.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+impl CutProxy {
+    /// Starts the proxy to `upstream` (`http://host:port`), up.
+    pub async fn start(upstream: &str) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let target = url::Url::parse(upstream).unwrap();
+        let target = format!(
+            "{}:{}",
+            target.host_str().unwrap(),
+            target.port_or_known_default().unwrap()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(ProxyState {
+            up: AtomicBool::new(true),
+            forwarded: AtomicU64::new(0),
+            cut_after: AtomicU64::new(u64::MAX),
+            cuts: tokio::sync::watch::channel(0).0,
+            cut_count: AtomicU64::new(0),
+        });
+        let accepting = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                if !accepting.up.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(proxy_connection(client, target.clone(), accepting.clone()));
+            }
+        });
+        Self { url, state }
+    }
+
+    /// Cuts the proxy once `bytes` more request bytes went upstream.
+    pub fn cut_after(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state.forwarded.store(0, SeqCst);
+        self.state.cut_after.store(bytes, SeqCst);
+    }
+
+    /// Brings the proxy back (the emulator is up again); it no longer cuts by itself.
+    pub fn restore(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state.cut_after.store(u64::MAX, SeqCst);
+        self.state.forwarded.store(0, SeqCst);
+        self.state.up.store(true, SeqCst);
+    }
+
+    /// How many times the proxy was cut.
+    pub fn cuts(&self) -> u64 {
+        self.state
+            .cut_count
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn proxy_connection(client: tokio::net::TcpStream, target: String, state: Arc<ProxyState>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else {
+        return;
+    };
+    let mut cuts = state.cuts.subscribe();
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut up_read, mut up_write) = upstream.into_split();
+    let requests = {
+        let state = state.clone();
+        async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match client_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let total = state.forwarded.fetch_add(n as u64, SeqCst) + n as u64;
+                if total >= state.cut_after.load(SeqCst) {
+                    state.cut();
+                    return;
+                }
+                if up_write.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let responses = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match up_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Either direction ending, or a cut, closes both sockets.
+    tokio::select! {
+        _ = requests => {}
+        _ = responses => {}
+        _ = cuts.changed() => {}
+    }
+}

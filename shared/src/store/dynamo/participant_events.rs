@@ -42,11 +42,7 @@ impl DynamoParticipantEvents {
 
     fn claim_put(&self, claim: &EventClaim<'_>) -> StoreResult<TransactWriteItem> {
         let cond = Expr::new(CLAIM_CONDITION).value(":now", n(claim.now.timestamp()));
-        tx_put(
-            &self.webhook_events,
-            claim_item(claim.platform, claim.event_id, claim.ttl, claim.now),
-            &cond,
-        )
+        tx_put(&self.webhook_events, claim_item(claim), &cond)
     }
 
     fn session_update(

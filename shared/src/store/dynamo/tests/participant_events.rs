@@ -18,6 +18,7 @@ fn claim(event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
         platform: Platform::Daily,
         event_id,
         ttl: DAY,
+        lease: Duration::from_secs(60),
         now,
     }
 }

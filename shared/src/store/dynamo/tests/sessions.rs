@@ -19,6 +19,7 @@ async fn apply(env: &Env, meeting_id: &str, event_id: &str, change: ParticipantC
         platform: Platform::Daily,
         event_id,
         ttl: Duration::from_secs(86_400),
+        lease: Duration::from_secs(60),
         now: at(0),
     };
     env.stores

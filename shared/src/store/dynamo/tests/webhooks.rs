@@ -2,63 +2,194 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+use chrono::{DateTime, Utc};
 
-use super::env;
+use super::{at, env, Env};
 use crate::domain::Platform;
-use crate::store::WebhookEventStore;
+use crate::store::{EventClaim, EventLease, WebhookEventStore};
 
 const DAY: Duration = Duration::from_secs(86_400);
+const LEASE: Duration = Duration::from_secs(60);
+
+fn claim(platform: Platform, event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
+    EventClaim {
+        platform,
+        event_id,
+        ttl: DAY,
+        lease: LEASE,
+        now,
+    }
+}
+
+fn daily(event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
+    claim(Platform::Daily, event_id, now)
+}
+
+async fn take(env: &Env, c: EventClaim<'_>) -> String {
+    match env.stores.webhook_events.claim(c).await.unwrap() {
+        EventLease::Taken { token } => token,
+        other => panic!("lease not taken: {other:?}"),
+    }
+}
+
+async fn stored(env: &Env, pk: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    env.raw
+        .get_item()
+        .table_name(&env.tables.webhook_events)
+        .key("pk", AttributeValue::S(pk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match &item[name] {
+        AttributeValue::N(v) => v.parse().unwrap(),
+        other => panic!("{name} is not a number: {other:?}"),
+    }
+}
 
 #[tokio::test]
-async fn an_event_is_claimed_the_first_time_only_per_platform() {
+async fn a_lease_is_in_progress_until_completed_then_the_event_is_a_duplicate() {
     let env = env().await;
     let events = &env.stores.webhook_events;
-    assert!(events.claim(Platform::Daily, "evt-1", DAY).await.unwrap());
+    let token = take(&env, daily("evt-1", at(0))).await;
     assert_eq!(env.ops(), ["PutItem"]);
-    assert!(!events.claim(Platform::Daily, "evt-1", DAY).await.unwrap());
+    let item = stored(&env, "daily#evt-1").await.unwrap();
+    assert_eq!(item["claim_state"], AttributeValue::S("IN_PROGRESS".into()));
+    assert_eq!(number(&item, "expires_at"), at(60).timestamp());
+
+    // Another delivery during the lease: told when it runs out, in one request.
+    env.ops();
+    assert_eq!(
+        events.claim(daily("evt-1", at(5))).await.unwrap(),
+        EventLease::InProgress { until: at(60) }
+    );
     assert_eq!(env.ops(), ["PutItem"]);
+
+    assert!(events
+        .complete(daily("evt-1", at(1)), &token)
+        .await
+        .unwrap());
+    assert_eq!(env.ops(), ["UpdateItem"]);
+    let item = stored(&env, "daily#evt-1").await.unwrap();
+    assert_eq!(item["claim_state"], AttributeValue::S("COMPLETED".into()));
+    assert_eq!(number(&item, "expires_at"), at(1).timestamp() + 86_400);
+    assert!(!item.contains_key("lease_token"));
+
+    // Long after the lease, within the dedupe window: a duplicate.
+    assert_eq!(
+        events.claim(daily("evt-1", at(3600))).await.unwrap(),
+        EventLease::Completed
+    );
     // Same id from another platform is another event.
-    assert!(events.claim(Platform::Whereby, "evt-1", DAY).await.unwrap());
+    take(&env, claim(Platform::Whereby, "evt-1", at(0))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_claims_of_one_event_succeed_once() {
+async fn twenty_concurrent_claims_of_one_event_take_one_lease() {
     let env = env().await;
     let events = Arc::new(env.stores.webhook_events.clone());
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let events = events.clone();
-            tokio::spawn(async move { events.claim(Platform::Daily, "dup", DAY).await.unwrap() })
+            tokio::spawn(async move { events.claim(daily("dup", at(0))).await.unwrap() })
         })
         .collect();
-    let mut wins = 0;
+    let mut taken = 0;
     for t in tasks {
-        wins += usize::from(t.await.unwrap());
+        match t.await.unwrap() {
+            EventLease::Taken { .. } => taken += 1,
+            EventLease::InProgress { until } => assert_eq!(until, at(60)),
+            EventLease::Completed => panic!("nothing completed the event"),
+        }
     }
-    assert_eq!(wins, 1);
+    assert_eq!(taken, 1);
 }
 
 #[tokio::test]
-async fn claims_expire_by_ttl_attribute_even_before_dynamodb_deletes_them() {
+async fn an_expired_lease_is_taken_over_and_the_late_delivery_cannot_complete_or_release_it() {
     let env = env().await;
     let events = &env.stores.webhook_events;
-    let before = chrono::Utc::now().timestamp();
-    assert!(events.claim(Platform::Daily, "evt-1", DAY).await.unwrap());
-    let item = env
-        .raw
-        .get_item()
+    // A delivery that died after its claim.
+    let dead = take(&env, daily("evt-1", at(0))).await;
+    // Its lease ran out: the platform's retry takes the event over.
+    let retry = take(&env, daily("evt-1", at(61))).await;
+    assert_ne!(dead, retry);
+    // The first delivery, had it only been slow, neither completes nor gives back the retry's
+    // lease (conditional on its own token).
+    assert!(!events
+        .complete(daily("evt-1", at(62)), &dead)
+        .await
+        .unwrap());
+    events.release(daily("evt-1", at(62)), &dead).await.unwrap();
+    assert_eq!(
+        events.claim(daily("evt-1", at(62))).await.unwrap(),
+        EventLease::InProgress { until: at(121) }
+    );
+    assert!(events
+        .complete(daily("evt-1", at(63)), &retry)
+        .await
+        .unwrap());
+    assert_eq!(
+        events.claim(daily("evt-1", at(200))).await.unwrap(),
+        EventLease::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_released_lease_lets_the_retry_claim_at_once_and_a_completed_event_is_never_released() {
+    let env = env().await;
+    let events = &env.stores.webhook_events;
+    let failed = take(&env, daily("evt-1", at(0))).await;
+    events
+        .release(daily("evt-1", at(1)), &failed)
+        .await
+        .unwrap();
+    assert_eq!(env.ops().last().map(String::as_str), Some("DeleteItem"));
+    assert!(stored(&env, "daily#evt-1").await.is_none());
+    let retry = take(&env, daily("evt-1", at(2))).await;
+    assert!(events
+        .complete(daily("evt-1", at(3)), &retry)
+        .await
+        .unwrap());
+    // Releasing with the completed lease's own token changes nothing: completion removed it.
+    events.release(daily("evt-1", at(4)), &retry).await.unwrap();
+    assert_eq!(
+        events.claim(daily("evt-1", at(5))).await.unwrap(),
+        EventLease::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_claim_written_before_leases_counts_as_completed() {
+    let env = env().await;
+    let expires = (Utc::now().timestamp() + 86_400).to_string();
+    env.raw
+        .put_item()
         .table_name(&env.tables.webhook_events)
-        .key("pk", AttributeValue::S("daily#evt-1".into()))
+        .item("pk", AttributeValue::S("daily#old".into()))
+        .item("kind", AttributeValue::S("webhook_event".into()))
+        .item("expires_at", AttributeValue::N(expires))
         .send()
         .await
-        .unwrap()
-        .item
         .unwrap();
-    let AttributeValue::N(expires_at) = &item["expires_at"] else {
-        panic!("expires_at is not a number: {item:?}");
-    };
-    let expires_at: i64 = expires_at.parse().unwrap();
-    assert!((before + 86_400..=before + 86_402).contains(&expires_at));
+    assert_eq!(
+        env.stores
+            .webhook_events
+            .claim(daily("old", Utc::now()))
+            .await
+            .unwrap(),
+        EventLease::Completed
+    );
+}
+
+#[tokio::test]
+async fn completed_claims_expire_by_ttl_attribute_even_before_dynamodb_deletes_them() {
+    let env = env().await;
+    let events = &env.stores.webhook_events;
     let ttl = env
         .raw
         .describe_time_to_live()
@@ -70,26 +201,16 @@ async fn claims_expire_by_ttl_attribute_even_before_dynamodb_deletes_them() {
     assert_eq!(desc.attribute_name(), Some("expires_at"));
     assert_eq!(desc.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 
-    // A zero TTL expires at once: the next delivery may claim again.
-    assert!(events
-        .claim(Platform::Daily, "short", Duration::ZERO)
-        .await
-        .unwrap());
-    assert!(events.claim(Platform::Daily, "short", DAY).await.unwrap());
-    assert!(!events.claim(Platform::Daily, "short", DAY).await.unwrap());
-}
-
-#[tokio::test]
-async fn a_released_event_can_be_claimed_again() {
-    let env = env().await;
-    let events = &env.stores.webhook_events;
-    assert!(events.claim(Platform::Daily, "evt-1", DAY).await.unwrap());
-    env.ops();
-    events.release(Platform::Daily, "evt-1").await.unwrap();
-    assert_eq!(env.ops(), ["DeleteItem"]);
-    assert!(events.claim(Platform::Daily, "evt-1", DAY).await.unwrap());
-    events
-        .release(Platform::Daily, "never-claimed")
-        .await
-        .unwrap();
+    let short = EventClaim {
+        ttl: Duration::from_secs(10),
+        ..daily("short", at(0))
+    };
+    let token = take(&env, short).await;
+    assert!(events.complete(short, &token).await.unwrap());
+    assert_eq!(
+        events.claim(daily("short", at(9))).await.unwrap(),
+        EventLease::Completed
+    );
+    // Ten seconds later the event may be claimed again.
+    take(&env, daily("short", at(10))).await;
 }
