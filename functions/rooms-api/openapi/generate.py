@@ -43,6 +43,24 @@ room_fields={
 }
 name_schema={"type":"string","minLength":1,"maxLength":100,"pattern":"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
   "description":"Lowercase letters, digits and hyphens, usable as a platform room name"}
+def linked(ok, links):
+    """The 200 answer `ok` with OpenAPI links: `{name: (operationId, {parameter: expression})}`,
+    so clients (and schemathesis's stateful phase) can follow a created room or meeting."""
+    return {**ok, "links": {name: {"operationId": opid, "parameters": params} for name, (opid, params) in links.items()}}
+new_room_id={"room_id": "$response.body#/id"}
+new_room_name={"room_name": "$response.body#/name"}
+room_links={
+  "GetRoom": ("get_room", new_room_id), "UpdateRoom": ("update_room", new_room_id),
+  "DeleteRoom": ("delete_room", new_room_id), "GetRoomByName": ("get_room_by_name", new_room_name),
+  "RoomMeeting": ("room_meeting", new_room_name), "ActiveMeetings": ("active_meetings", new_room_name),
+}
+meeting_of_room={"room_name": "$request.path.room_name", "meeting_id": "$response.body#/id"}
+new_meeting_id={"meeting_id": "$response.body#/id"}
+meeting_links={
+  "GetMeeting": ("get_meeting", meeting_of_room), "JoinMeeting": ("join_meeting", meeting_of_room),
+  "MeetingConsent": ("meeting_consent", new_meeting_id), "DeactivateMeeting": ("deactivate_meeting", new_meeting_id),
+  "StartRecording": ("start_recording", new_meeting_id),
+}
 paths={
  "/v1/rooms":{
   "get":op("list_rooms","The caller's rooms and the shared rooms, newest first, one page",
@@ -51,7 +69,7 @@ paths={
      {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page; overrides `page`"}],
     responses({"description":"One page of rooms",**js(ref("RoomPage"))},("401",err("Not authenticated (anonymous and not `PUBLIC_MODE`) or invalid credentials")),("422",E422),("500",E500))),
   "post":op("create_room","Create a room",[],
-    responses({"description":"The room",**js(ref("Room"))},("400",err("Room name is not unique")),("401",E401),("422",E422)),
+    responses(linked({"description":"The room",**js(ref("Room"))},room_links),("400",err("Room name is not unique")),("401",E401),("422",E422)),
     body=json_body({"type":"object","required":["name"],"properties":{"name":name_schema,**room_fields}})),
  },
  "/v1/rooms/{room_id}":{
@@ -69,7 +87,7 @@ paths={
  },
  "/v1/rooms/{room_name}/meeting":{
   "post":op("room_meeting","Get or create the room's active meeting",[room_name],
-    responses({"description":"The active meeting",**js(ref("Meeting"))},("401",E401),("404",E404R),("500",E500),("502",err("The video platform failed"))),tags=("meetings",)),
+    responses(linked({"description":"The active meeting",**js(ref("Meeting"))},meeting_links),("401",E401),("404",E404R),("500",E500),("502",err("The video platform failed"))),tags=("meetings",)),
  },
  "/v1/rooms/{room_name}/meetings/active":{
   "get":op("active_meetings","The room's active meetings (at most one)",[room_name],
