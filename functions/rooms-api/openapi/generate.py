@@ -127,7 +127,7 @@ paths={
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
      "503":err("Could not apply the event now; the platform retries")},
-    body={"required":False,"content":{"application/json":{"schema":{}}}},tags=("webhooks",),security=None),
+    body={"required":False,"content":{"application/json":{"schema":ref("DailyEvent")}}},tags=("webhooks",),security=None),
  },
  "/v1/whereby":{
   "post":op("whereby_webhook","Whereby's webhook events (signed: Whereby-Signature)",
@@ -136,10 +136,21 @@ paths={
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
      "503":err("Could not apply the event now; the platform retries")},
-    body={"required":False,"content":{"application/json":{"schema":{}}}},tags=("webhooks",),security=None),
+    body={"required":False,"content":{"application/json":{"schema":ref("WherebyEvent")}}},tags=("webhooks",),security=None),
  },
 }
 ts={"type":"string","format":"date-time"}
+def event_type(handled):
+    """An event's `type`: one the backend acts on, or any other (accepted and ignored)."""
+    return {"anyOf":[{"enum":handled},{"type":"string"}]}
+s_=lambda: {"type":"string"}
+daily_data={"type":"object","description":"The event's fields; those a type does not use are ignored",
+  "properties":{"room":{"anyOf":[s_(),{"type":"object","properties":{"name":s_()}}]},"room_name":s_(),
+    "session_id":s_(),"user_id":s_(),"user_name":s_(),"joined_at":{"type":"number"},"duration":{"type":"number"},
+    "recording_id":s_(),"s3_key":s_(),"type":s_(),"error_msg":s_(),"error":s_(),
+    "tracks":{"type":"array","items":{"type":"object","properties":{"type":s_(),"s3Key":s_(),"size":{"type":"integer"}}}},
+    "participant":{"type":"object","properties":{"id":s_(),"session_id":s_(),"user_id":s_(),"user_name":s_()}},
+    "recording":{"type":"object","properties":{"id":s_(),"download_url":s_(),"s3_key":s_(),"error":s_(),"error_msg":s_()}}}}
 schemas={
  "Platform":{"type":"string","enum":["whereby","daily","mock"]},
  "RoomMode":{"type":"string","enum":["normal","group"]},
@@ -168,6 +179,13 @@ schemas={
  "ConsentStatus":{"type":"object","required":["status","consent_id"],"properties":{"status":{"const":"success"},"consent_id":{"type":"string"}}},
  "RecordingStartStatus":{"type":"object","required":["status"],"properties":{"status":{"enum":["ok","already_active"]}}},
  "Error":{"type":"object","required":["detail"],"properties":{"detail":{"type":"string"}}},
+ "DailyEvent":{"type":"object","required":["type","id"],
+   "description":"Daily's envelope (`payload`, `event_ts` in seconds) or the seed's (`data`, `ts` in milliseconds); a body that is not one is 422 once its signature holds",
+   "properties":{"type":event_type(["participant.joined","participant.left","meeting.started","meeting.ended","recording.started","recording.ready-to-download","recording.error"]),
+     "id":{"type":"string","minLength":1},"event_ts":{"type":"number"},"ts":{"type":"number"},"payload":daily_data,"data":daily_data}},
+ "WherebyEvent":{"type":"object","required":["type","id"],
+   "properties":{"type":event_type(["room.client.joined","room.client.left"]),"id":{"type":"string","minLength":1},"createdAt":ts,
+     "data":{"type":"object","properties":{"roomName":s_(),"meetingId":s_(),"participantId":s_(),"roleName":s_(),"numClients":{"type":"integer","minimum":0}}}}},
  "WebhookError":{"type":"object","required":["detail"],"properties":{"detail":{}}},
  "ValidationError":{"type":"object","required":["detail"],"properties":{"detail":{"type":"array","items":{
    "type":"object","required":["type","loc","msg"],"properties":{"type":{"type":"string"},"loc":{"type":"array","items":{"type":["string","integer"]}},"msg":{"type":"string"},"input":{},"ctx":{"type":"object"}}}}}},
