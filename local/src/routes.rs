@@ -89,6 +89,43 @@ mod tests {
                 "unresolved schema {name}"
             );
         }
+        // Every link (scripts/api-fuzz follows them) names an operation and only its parameters.
+        let operations: Vec<&serde_json::Value> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .collect();
+        let mut links = 0;
+        for operation in &operations {
+            for response in operation["responses"].as_object().unwrap().values() {
+                let Some(named) = response["links"].as_object() else {
+                    continue;
+                };
+                for (name, link) in named {
+                    links += 1;
+                    let target = operations
+                        .iter()
+                        .find(|o| o["operationId"] == link["operationId"])
+                        .unwrap_or_else(|| {
+                            panic!("link {name}: no operation {}", link["operationId"])
+                        });
+                    for parameter in link["parameters"].as_object().unwrap().keys() {
+                        assert!(
+                            target["parameters"]
+                                .as_array()
+                                .is_some_and(|ps| ps.iter().any(|p| p["name"] == **parameter)),
+                            "link {name}: {} has no parameter {parameter}",
+                            link["operationId"]
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            links > 0,
+            "the created room and meeting link to their operations"
+        );
     }
 
     /// API Gateway's greedy parameter `{proxy+}` as axum writes it, `{*proxy}`.

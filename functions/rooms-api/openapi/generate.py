@@ -43,6 +43,24 @@ room_fields={
 }
 name_schema={"type":"string","minLength":1,"maxLength":100,"pattern":"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
   "description":"Lowercase letters, digits and hyphens, usable as a platform room name"}
+def linked(ok, links):
+    """The 200 answer `ok` with OpenAPI links: `{name: (operationId, {parameter: expression})}`,
+    so clients (and schemathesis's stateful phase) can follow a created room or meeting."""
+    return {**ok, "links": {name: {"operationId": opid, "parameters": params} for name, (opid, params) in links.items()}}
+new_room_id={"room_id": "$response.body#/id"}
+new_room_name={"room_name": "$response.body#/name"}
+room_links={
+  "GetRoom": ("get_room", new_room_id), "UpdateRoom": ("update_room", new_room_id),
+  "DeleteRoom": ("delete_room", new_room_id), "GetRoomByName": ("get_room_by_name", new_room_name),
+  "RoomMeeting": ("room_meeting", new_room_name), "ActiveMeetings": ("active_meetings", new_room_name),
+}
+meeting_of_room={"room_name": "$request.path.room_name", "meeting_id": "$response.body#/id"}
+new_meeting_id={"meeting_id": "$response.body#/id"}
+meeting_links={
+  "GetMeeting": ("get_meeting", meeting_of_room), "JoinMeeting": ("join_meeting", meeting_of_room),
+  "MeetingConsent": ("meeting_consent", new_meeting_id), "DeactivateMeeting": ("deactivate_meeting", new_meeting_id),
+  "StartRecording": ("start_recording", new_meeting_id),
+}
 paths={
  "/v1/rooms":{
   "get":op("list_rooms","The caller's rooms and the shared rooms, newest first, one page",
@@ -51,7 +69,7 @@ paths={
      {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page; overrides `page`"}],
     responses({"description":"One page of rooms",**js(ref("RoomPage"))},("401",err("Not authenticated (anonymous and not `PUBLIC_MODE`) or invalid credentials")),("422",E422),("500",E500))),
   "post":op("create_room","Create a room",[],
-    responses({"description":"The room",**js(ref("Room"))},("400",err("Room name is not unique")),("401",E401),("422",E422)),
+    responses(linked({"description":"The room",**js(ref("Room"))},room_links),("400",err("Room name is not unique")),("401",E401),("422",E422)),
     body=json_body({"type":"object","required":["name"],"properties":{"name":name_schema,**room_fields}})),
  },
  "/v1/rooms/{room_id}":{
@@ -69,7 +87,7 @@ paths={
  },
  "/v1/rooms/{room_name}/meeting":{
   "post":op("room_meeting","Get or create the room's active meeting",[room_name],
-    responses({"description":"The active meeting",**js(ref("Meeting"))},("401",E401),("404",E404R),("500",E500),("502",err("The video platform failed"))),tags=("meetings",)),
+    responses(linked({"description":"The active meeting",**js(ref("Meeting"))},meeting_links),("401",E401),("404",E404R),("500",E500),("502",err("The video platform failed"))),tags=("meetings",)),
  },
  "/v1/rooms/{room_name}/meetings/active":{
   "get":op("active_meetings","The room's active meetings (at most one)",[room_name],
@@ -109,7 +127,7 @@ paths={
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
      "503":err("Could not apply the event now; the platform retries")},
-    body={"required":False,"content":{"application/json":{"schema":{}}}},tags=("webhooks",),security=None),
+    body={"required":False,"content":{"application/json":{"schema":ref("DailyEvent")}}},tags=("webhooks",),security=None),
  },
  "/v1/whereby":{
   "post":op("whereby_webhook","Whereby's webhook events (signed: Whereby-Signature)",
@@ -118,10 +136,21 @@ paths={
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
      "503":err("Could not apply the event now; the platform retries")},
-    body={"required":False,"content":{"application/json":{"schema":{}}}},tags=("webhooks",),security=None),
+    body={"required":False,"content":{"application/json":{"schema":ref("WherebyEvent")}}},tags=("webhooks",),security=None),
  },
 }
 ts={"type":"string","format":"date-time"}
+def event_type(handled):
+    """An event's `type`: one the backend acts on, or any other (accepted and ignored)."""
+    return {"anyOf":[{"enum":handled},{"type":"string"}]}
+s_=lambda: {"type":"string"}
+daily_data={"type":"object","description":"The event's fields; those a type does not use are ignored",
+  "properties":{"room":{"anyOf":[s_(),{"type":"object","properties":{"name":s_()}}]},"room_name":s_(),
+    "session_id":s_(),"user_id":s_(),"user_name":s_(),"joined_at":{"type":"number"},"duration":{"type":"number"},
+    "recording_id":s_(),"s3_key":s_(),"type":s_(),"error_msg":s_(),"error":s_(),
+    "tracks":{"type":"array","items":{"type":"object","properties":{"type":s_(),"s3Key":s_(),"size":{"type":"integer"}}}},
+    "participant":{"type":"object","properties":{"id":s_(),"session_id":s_(),"user_id":s_(),"user_name":s_()}},
+    "recording":{"type":"object","properties":{"id":s_(),"download_url":s_(),"s3_key":s_(),"error":s_(),"error_msg":s_()}}}}
 schemas={
  "Platform":{"type":"string","enum":["whereby","daily","mock"]},
  "RoomMode":{"type":"string","enum":["normal","group"]},
@@ -150,6 +179,13 @@ schemas={
  "ConsentStatus":{"type":"object","required":["status","consent_id"],"properties":{"status":{"const":"success"},"consent_id":{"type":"string"}}},
  "RecordingStartStatus":{"type":"object","required":["status"],"properties":{"status":{"enum":["ok","already_active"]}}},
  "Error":{"type":"object","required":["detail"],"properties":{"detail":{"type":"string"}}},
+ "DailyEvent":{"type":"object","required":["type","id"],
+   "description":"Daily's envelope (`payload`, `event_ts` in seconds) or the seed's (`data`, `ts` in milliseconds); a body that is not one is 422 once its signature holds",
+   "properties":{"type":event_type(["participant.joined","participant.left","meeting.started","meeting.ended","recording.started","recording.ready-to-download","recording.error"]),
+     "id":{"type":"string","minLength":1},"event_ts":{"type":"number"},"ts":{"type":"number"},"payload":daily_data,"data":daily_data}},
+ "WherebyEvent":{"type":"object","required":["type","id"],
+   "properties":{"type":event_type(["room.client.joined","room.client.left"]),"id":{"type":"string","minLength":1},"createdAt":ts,
+     "data":{"type":"object","properties":{"roomName":s_(),"meetingId":s_(),"participantId":s_(),"roleName":s_(),"numClients":{"type":"integer","minimum":0}}}}},
  "WebhookError":{"type":"object","required":["detail"],"properties":{"detail":{}}},
  "ValidationError":{"type":"object","required":["detail"],"properties":{"detail":{"type":"array","items":{
    "type":"object","required":["type","loc","msg"],"properties":{"type":{"type":"string"},"loc":{"type":"array","items":{"type":["string","integer"]}},"msg":{"type":"string"},"input":{},"ctx":{"type":"object"}}}}}},
