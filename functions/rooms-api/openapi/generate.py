@@ -14,6 +14,7 @@ E413=err("Request body too large (over 64 KiB)")
 E422={"description":"Invalid input: FastAPI's validation body, one entry per problem", **js(ref("ValidationError"))}
 E503=err("The database is unavailable; try again shortly")
 E500=err("A stored item could not be read")
+E504=err("The request ran out of time (the video platform or the database did not answer in time); try again")
 def responses(ok, *extra):
     r={"200":ok}
     for code,val in extra: r[code]=val
@@ -24,6 +25,9 @@ room_name={"name":"room_name","in":"path","required":True,"schema":{"type":"stri
 meeting_id={"name":"meeting_id","in":"path","required":True,"schema":{"type":"string","minLength":1}}
 bearer=[{},{"bearer":[]}]
 def op(opid, summary, params, resp, body=None, tags=("rooms",), security=bearer):
+    # Every rooms-api request is cut off with 504 before its invocation's deadline (the
+    # webhooks answer within theirs without a cut-off of their own).
+    if "webhooks" not in tags: resp.setdefault("504",E504)
     o={"operationId":opid,"summary":summary,"tags":list(tags),"responses":resp}
     if params: o["parameters"]=params
     if body: o["requestBody"]=body
@@ -126,7 +130,7 @@ paths={
     {"200":{"description":"Accepted (also duplicates, unknown meetings and types, and Daily's probe)",**js(ref("OkStatus"))},
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
-     "503":err("Could not apply the event now; the platform retries")},
+     "503":err("Could not apply the event now, or another delivery of it is being handled (with Retry-After); the platform retries")},
     body={"required":False,"content":{"application/json":{"schema":ref("DailyEvent")}}},tags=("webhooks",),security=None),
  },
  "/v1/whereby":{
@@ -135,7 +139,7 @@ paths={
     {"200":{"description":"Accepted (also duplicates and unknown types)",**js(ref("OkStatus"))},
      "401":err("Missing signature or Invalid signature"),"413":E413,
      "422":{"description":"Signed but malformed body",**js(ref("WebhookError"))},
-     "503":err("Could not apply the event now; the platform retries")},
+     "503":err("Could not apply the event now, or another delivery of it is being handled (with Retry-After); the platform retries")},
     body={"required":False,"content":{"application/json":{"schema":ref("WherebyEvent")}}},tags=("webhooks",),security=None),
  },
 }
