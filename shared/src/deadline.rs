@@ -9,7 +9,7 @@
 //! keeps the clients' own per-request timeouts.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -48,6 +48,30 @@ pub fn remaining() -> Option<Duration> {
     current().map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// The instant `margin` before a Lambda invocation's deadline (`Context::deadline()`, wall
+/// time), as seen at the wall time `now_wall`, which is the instant `now`: the one conversion of
+/// Lambda's wall-clock deadline to the monotonic clock every function's deadline uses. A
+/// deadline already past, or nearer than `margin`, is `now`.
+pub fn before_lambda_deadline(
+    deadline: SystemTime,
+    margin: Duration,
+    now_wall: SystemTime,
+    now: std::time::Instant,
+) -> std::time::Instant {
+    let left = deadline.duration_since(now_wall).unwrap_or(Duration::ZERO);
+    now + left.saturating_sub(margin)
+}
+
+/// [`before_lambda_deadline`] as of now.
+pub fn before_lambda_deadline_now(deadline: SystemTime, margin: Duration) -> std::time::Instant {
+    before_lambda_deadline(
+        deadline,
+        margin,
+        SystemTime::now(),
+        std::time::Instant::now(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +99,24 @@ mod tests {
         let quick = within(soon + Duration::from_secs(60), enforce(async { 7 })).await;
         assert_eq!(quick, Some(7));
         assert_eq!(enforce(async { 8 }).await, Some(8), "no deadline, no limit");
+    }
+
+    #[test]
+    fn a_lambda_deadline_becomes_the_instant_a_margin_before_it() {
+        let wall = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = std::time::Instant::now();
+        let at_ms = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        let margin = Duration::from_secs(10);
+        assert_eq!(
+            before_lambda_deadline(at_ms(1_000_000_000 + 120_000), margin, wall, now),
+            now + Duration::from_secs(110)
+        );
+        // Less time left than the margin, or a deadline already past: no time at all.
+        assert_eq!(
+            before_lambda_deadline(at_ms(1_000_000_000 + 3_000), margin, wall, now),
+            now
+        );
+        assert_eq!(before_lambda_deadline(at_ms(5), margin, wall, now), now);
     }
 
     #[tokio::test]

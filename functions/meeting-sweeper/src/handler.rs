@@ -26,7 +26,7 @@
 //! active, recordings stay unclaimed).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
@@ -232,20 +232,13 @@ pub(crate) enum SweepError {
 #[instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Summary, Error> {
     let deadline =
-        deadline_from_lambda(event.context.deadline(), SystemTime::now(), Instant::now());
+        shared::deadline::before_lambda_deadline_now(event.context.deadline(), DEADLINE_MARGIN);
     let summary = run(deps, Utc::now(), deadline).await;
     if summary.errors.is_empty() {
         Ok(summary)
     } else {
         Err(format!("meeting sweep incomplete: {}", summary.errors.join("; ")).into())
     }
-}
-
-/// The instant [`DEADLINE_MARGIN`] before a Lambda deadline (`Context::deadline()`, wall time):
-/// a deadline already past leaves no time at all.
-pub fn deadline_from_lambda(deadline: SystemTime, now_wall: SystemTime, now: Instant) -> Instant {
-    let left = deadline.duration_since(now_wall).unwrap_or(Duration::ZERO);
-    now + left.saturating_sub(DEADLINE_MARGIN)
 }
 
 /// One sweep as of `now`, starting no work at or after `deadline`.
@@ -337,7 +330,7 @@ mod tests {
     };
     use shared::messages::JobSource;
     use shared::platform::SessionData;
-    use std::time::UNIX_EPOCH;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     const SCHEDULE_EVENT: &str = include_str!("../../../events/schedule/sweep.json");
 
@@ -426,23 +419,6 @@ mod tests {
             }),
             None
         );
-    }
-
-    #[test]
-    fn the_deadline_keeps_a_margin_before_the_lambda_deadline() {
-        let wall = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let now = Instant::now();
-        let at_ms = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
-        assert_eq!(
-            deadline_from_lambda(at_ms(1_000_000_000 + 120_000), wall, now),
-            now + Duration::from_secs(120) - DEADLINE_MARGIN
-        );
-        // Less time left than the margin, or a deadline already past: no time at all.
-        assert_eq!(
-            deadline_from_lambda(at_ms(1_000_000_000 + 3_000), wall, now),
-            now
-        );
-        assert_eq!(deadline_from_lambda(at_ms(5), wall, now), now);
     }
 
     struct Fakes {

@@ -252,11 +252,8 @@ pub const MIN_RECORD_TIME: Duration = Duration::from_secs(60);
 impl Deadline {
     /// Lambda's deadline (wall clock) as seen now, with the standard margin and minimum.
     pub fn from_lambda(deadline: SystemTime) -> Self {
-        let left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
         Self {
-            at: Instant::now() + left,
+            at: shared::deadline::before_lambda_deadline_now(deadline, Duration::ZERO),
             margin: DEADLINE_MARGIN,
             min_record: MIN_RECORD_TIME,
         }

@@ -422,14 +422,14 @@ async fn within_deadline(
     use tokio::time::Instant;
 
     let now = Instant::now();
-    let left = match request.lambda_context_ref() {
-        Some(context) => context
-            .deadline()
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-        None => deps.request_budget,
+    let ends_at = match request.lambda_context_ref() {
+        Some(context) => Instant::from_std(shared::deadline::before_lambda_deadline_now(
+            context.deadline(),
+            Duration::ZERO,
+        )),
+        None => now + deps.request_budget,
     };
-    let cut_off_at = (now + left).checked_sub(ANSWER_MARGIN).unwrap_or(now);
+    let cut_off_at = ends_at.checked_sub(ANSWER_MARGIN).unwrap_or(now);
     // Work that does not watch the deadline may overrun it by `GRACE` (see
     // `deadline::enforce`): that must still end before the cut-off.
     let deadline = cut_off_at
