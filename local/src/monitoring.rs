@@ -12,12 +12,13 @@ use shared::metrics::{Function, Metric, FUNCTION_DIMENSION, NAMESPACE, PLATFORM_
 /// A metric an alarm reads: namespace, name and `(dimension, value)` pairs.
 type AlarmMetric = (String, String, Vec<(String, String)>);
 
-fn template() -> Value {
+/// template.yaml, parsed (the template checks of this crate read it through here).
+pub(crate) fn template() -> Value {
     serde_norway::from_str(include_str!("../../template.yaml")).expect("template.yaml parses")
 }
 
 /// A CloudFormation value without its tag (`!Ref X` is `X`).
-fn untagged(v: &Value) -> &Value {
+pub(crate) fn untagged(v: &Value) -> &Value {
     match v {
         Value::Tagged(t) => &t.value,
         other => other,

@@ -11,17 +11,7 @@ use shared::config::parse_allowed_hosts;
 use shared::download::check_allowed;
 use shared::secrets::Secret;
 
-fn template() -> Value {
-    serde_norway::from_str(include_str!("../../template.yaml")).expect("template.yaml parses")
-}
-
-/// A CloudFormation value without its tag (`!Ref X` is `X`).
-fn untagged(v: &Value) -> &Value {
-    match v {
-        Value::Tagged(t) => &t.value,
-        other => other,
-    }
-}
+use crate::monitoring::{template, untagged};
 
 fn tag(v: &Value) -> Option<String> {
     match v {
