@@ -19,7 +19,8 @@ import platform
 import subprocess
 
 MIB = 1024 * 1024
-COLD_START_BUDGET_MS = 50.0
+# DESIGN.md 11: "under 20 ms median, first AWS request included".
+COLD_START_BUDGET_MS = 20.0
 JOIN_DYNAMODB_BUDGET = 2
 # "The token costs microseconds" (issue 14): tens of them at most.
 TOKEN_BUDGET_US = 50.0
@@ -63,7 +64,7 @@ def is_stub(outcomes):
 def coldstart_rows(data):
     rows, notes = [], []
     if data is None:
-        return [("Cold start", "< 50 ms", "not run", "-")], notes
+        return [("Cold start", f"< {COLD_START_BUDGET_MS:.0f} ms", "not run", "-")], notes
     for r in data:
         name = f"Cold start {r['function']} ({r['case']})"
         med, p90 = r.get("first_response_median_ms"), r.get("first_response_p90_ms")
@@ -78,7 +79,7 @@ def coldstart_rows(data):
             met = "yes" if med < COLD_START_BUDGET_MS else "no"
         if is_stub(outcomes):
             met += " (stub: not meaningful)"
-        rows.append((name, "< 50 ms", measured, met))
+        rows.append((name, f"< {COLD_START_BUDGET_MS:.0f} ms", measured, met))
         if r.get("baseline_label"):
             rows.append(baseline_row(r))
         rss = r.get("peak_rss_median_kib")
@@ -463,7 +464,7 @@ def budget_summary(rows):
     cold = [r for r in pick("Cold start") if not r[0].startswith("Cold start vs ")]
     worst = max(cold, key=lambda r: float(r[2].split("median ")[1].split(" ms")[0])
                 if "median " in r[2] and " ms" in r[2] else -1, default=None)
-    out.append(f"| cold start < 50 ms per function | worst median: {worst[0][11:] + ', ' + worst[2].split(';')[0] if worst else 'not run'} | {met(cold)} |")
+    out.append(f"| cold start < {COLD_START_BUDGET_MS:.0f} ms per function | worst median: {worst[0][11:] + ', ' + worst[2].split(';')[0] if worst else 'not run'} | {met(cold)} |")
     sizes = pick("arm64 size") or pick("x86_64 size")
     # "bootstrap 8,859,632 B (8.45 MiB), zip ..." -> 8859632
     def bootstrap_bytes(r):
@@ -663,6 +664,26 @@ the whole file is rewritten by it.
   ceiling, since a streaming job overlaps download and upload and cannot beat the slower half.
   "Near" means at least 70% of the pipeline ceiling; a share above 100% means ours and the
   ceiling job ran within the emulator's run-to-run noise (they are separate runs).
+- **Recording against s3s-fs**: the same jobs against `s3s-fs` (an S3 server over a directory of
+  the local disk, from crates.io, pinned in `scripts/bench`), so the S3 side is no longer the
+  Python emulator. Its ceilings are the plain download (curl to /dev/null) and the *disk-write
+  ceiling*: the same number of bytes written by `dd` into s3s-fs's directory (no fsync, as
+  s3s-fs writes); ours is judged against the slower one (DESIGN.md 11: at least 60%) and against
+  the baseline (at least 2x). *s3s-fs upload ceiling* is our uploader alone (bytes from
+  memory): s3s-fs writes each part to a file and copies all parts into the object at
+  CompleteMultipartUpload, so it writes every byte twice and is a ceiling of its own.
+- **Server-side copy**: `bench_recording.rs copy`: a 2 GiB mp4 put into S3 first (not timed),
+  then one job whose audio is already there: a Daily `s3_key` recording in Daily's bucket
+  (media check by range reads, then CopyObject), the same forced through UploadPartCopy (as
+  objects over 5 GiB are copied), and a Whereby recording already in our bucket (referenced in
+  place). *Moved* is what the job's process read and wrote meanwhile (`/proc/self/io` rchar +
+  wchar, sockets included).
+- **HTTP API under load**: `bench/src/bin/load.rs`: `reflector-local` (all functions in one
+  process) over the emulator through the counting proxy; 10 rooms and their meetings made
+  first, then `oha` (pinned) with 50 connections for 30 s, each request a get-or-create
+  (`POST /v1/rooms/{name}/meeting`) or a join (`POST .../meetings/{id}/join`) on one of the
+  rooms, picked uniformly; then the same `oha` run against the emulator alone, one DynamoDB
+  `GetItem` per request, as the ceiling. Latency is oha's (request sent to answer read).
 - **Time**: builds included; run after `scripts/test`, so the Lambda builds are cached and the
   criterion bench and the recording example are built here.
 
