@@ -416,6 +416,7 @@ def load_rows(data):
     if data is None:
         return []
     rows = []
+    build = "debug" if "/debug/" in str(data.get("local_bin", "")) else "release"
     who = f"{data.get('clients')} clients, {data.get('seconds')} s, {data.get('rooms')} rooms"
 
     def run_text(r):
@@ -430,7 +431,7 @@ def load_rows(data):
     if api:
         per = api.get("dynamodb_per_request")
         rows.append((f"HTTP API under load: get-or-create + join ({who})", "0 errors",
-                     run_text(api) + (f"; DynamoDB {per:.2f} requests per call" if per is not None else ""),
+                     f"reflector-local {build} build: " + run_text(api) + (f"; DynamoDB {per:.2f} requests per call" if per is not None else ""),
                      "yes" if api["failed"] <= LOAD_ERRORS_BUDGET and api["requests"] > 0 else "no"))
     if emulator:
         ratio = ""
