@@ -401,7 +401,7 @@ def copy_rows(data):
             rows.append((name, budget, "no MOVED figure", "no"))
             continue
         share = moved / c["size"]
-        measured = (f"{moved / 1024:.0f} KiB moved through the process ({100 * share:.4f}% of the object) in "
+        measured = (f"{moved / 1024:.0f} KiB of S3 request and response bodies through the job ({100 * share:.4f}% of the object) in "
                     f"{c.get('job_seconds', c['seconds']):.2f} s (job; {c['seconds']:.2f} s with process "
                     f"start and the source's put), peak RSS {c['peak_rss_mib']:.1f} MiB")
         rows.append((name, budget, measured, "yes" if moved < MIB else "no"))

@@ -214,7 +214,7 @@ class CopyRows(unittest.TestCase):
     def test_only_the_range_reads_may_pass_through(self):
         row = bench_report.copy_rows(self.copy(300 * 1024))[0]
         self.assertEqual(row[0], "Server-side copy on s3s-fs 2 GiB: Daily s3_key recording, CopyObject")
-        self.assertIn("300 KiB moved through the process", row[2])
+        self.assertIn("300 KiB of S3 request and response bodies through the job", row[2])
         self.assertIn("in 1.50 s (job", row[2])
         self.assertEqual(row[3], "yes")
         self.assertEqual(bench_report.copy_rows(self.copy(64 * bench_report.MIB))[0][3], "no")
