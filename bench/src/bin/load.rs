@@ -61,6 +61,8 @@ struct LoadRun {
     errors: BTreeMap<String, u64>,
     /// Answers other than 2xx plus requests without an answer.
     failed: u64,
+    /// Requests in flight when the run's time ended (cut off by oha, counted nowhere else).
+    cut_off_at_end: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,8 +136,9 @@ async fn run(args: Args) -> Res<()> {
             ]
         })
         .collect();
+    // A host name without dots: oha's URL regex does not take `\.` as a literal dot.
     let regex = format!(
-        "http://127\\.0\\.0\\.1:{port}/v1/rooms/({})",
+        "http://localhost:{port}/v1/rooms/({})",
         alternatives.join("|")
     );
     let before = proxy.calls().len();
@@ -146,6 +149,7 @@ async fn run(args: Args) -> Res<()> {
     let api = oha(
         &args,
         &[
+            "--ipv4",
             "--rand-regex-url",
             "-m",
             "POST",
@@ -224,7 +228,10 @@ impl LocalStack {
         let child = Command::new(bin)
             .env("AWS_ENDPOINT_URL", aws)
             .env("LOCAL_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("DEFAULT_VIDEO_PLATFORM", "mock")
+            // No platform key and no DEFAULT_VIDEO_PLATFORM: the local stack's mock platform.
+            .env_remove("DEFAULT_VIDEO_PLATFORM")
+            .env_remove("WHEREBY_API_KEY")
+            .env_remove("DAILY_API_KEY")
             .env("AUTH_BACKEND", "none")
             // The sweeper's timer would add its own requests to the count.
             .env("LOCAL_SWEEP_SECONDS", "86400")
@@ -328,7 +335,9 @@ fn oha(args: &Args, extra: &[&str]) -> Res<LoadRun> {
             .unwrap_or_default()
     };
     let statuses = counts("statusCodeDistribution");
-    let errors = counts("errorDistribution");
+    // Requests still in flight when `-z` ends are cut off by oha itself: not the server's errors.
+    let mut errors = counts("errorDistribution");
+    let cut_off = errors.remove("aborted due to deadline").unwrap_or(0);
     let requests = statuses.values().sum::<u64>() + errors.values().sum::<u64>();
     let failed = statuses
         .iter()
@@ -338,6 +347,7 @@ fn oha(args: &Args, extra: &[&str]) -> Res<LoadRun> {
         + errors.values().sum::<u64>();
     let ms = |p: &str| v["latencyPercentiles"][p].as_f64().map(|s| s * 1000.0);
     Ok(LoadRun {
+        cut_off_at_end: cut_off,
         requests,
         requests_per_s: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
         p50_ms: ms("p50"),
