@@ -11,6 +11,9 @@ only). The files cost no disk either way. Then for each size and run, in alterna
               our multipart uploader into the emulator, with no download: what the emulator
               allows. With the ceiling it bounds any streaming job: it cannot beat the slower
               of the two;
+  - disk:     with --disk-dir, the same number of bytes written to a file in that directory (dd
+              from /dev/zero, no fsync, as the S3 server writes): what the disk under a
+              file-backed S3 server (s3s-fs) allows;
   - ours:     the command in --ours-cmd (the recording processor's streaming download and
               multipart upload), if given. It stores under a key of its own choosing and says
               where on a line `STORED <bucket> <key>`; it may also print `RESULT <s> <VmHWM KiB>`.
@@ -21,7 +24,7 @@ job) are measured from outside, and the uploaded object's size is checked in the
     bench_recording.py --endpoint URL --out results.json [--sizes 64M,512M,2G] [--runs 3]
         [--big-runs 1] [--ours-cmd 'CMD with {url} {bucket} {key} {endpoint} {size}']
         [--upload-cmd 'CMD with {bucket} {size} {endpoint}']
-        [--gen-cmd 'CMD with {size} {path}']
+        [--gen-cmd 'CMD with {size} {path}'] [--disk-dir DIR] [--s3-name moto]
 """
 
 import argparse
@@ -155,6 +158,43 @@ def run_job(argv, env):
                 out.read()[-2000:].decode(errors="replace"), err.read()[-2000:].decode(errors="replace"))
 
 
+def copies(args, env, s3, bucket):
+    """The server-side copy path: per size and kind of copy, one job, its time, peak RSS and the
+    bytes that went through the process (MOVED)."""
+    out = []
+    for size in [parse_size(x) for x in args.copy_sizes.split(",") if x.strip()]:
+        for how in [h for h in args.copy_hows.split(",") if h.strip()]:
+            argv = shlex.split(args.copy_cmd.format(bucket=bucket, size=size, how=how, endpoint=args.endpoint))
+            seconds, rss, code, stdout, err = run_job(argv, env)
+            row = {"size": size, "label": label(size), "how": how, "seconds": seconds,
+                   "peak_rss_mib": rss / 1024, "failures": []}
+            stored = None
+            for line in stdout.splitlines():
+                if line.startswith("STORED "):
+                    _, b, k = line.split(" ", 2)
+                    stored = (b, k)
+                elif line.startswith("MOVED ") and line.split()[1].isdigit():
+                    row["moved_bytes"] = int(line.split()[1])
+                elif line.startswith("RESULT "):
+                    fields = line.split()
+                    row["job_seconds"] = float(fields[1])
+            if code != 0 or stored is None:
+                row["failures"].append(f"exit {code}: {err.strip()[-400:] or stdout.strip()[-400:]}")
+            else:
+                try:
+                    row["stored_bytes"] = s3.head_object(Bucket=stored[0], Key=stored[1])["ContentLength"]
+                    s3.delete_object(Bucket=stored[0], Key=stored[1])
+                except Exception as e:  # report, do not crash the whole benchmark
+                    row["failures"].append(f"head_object failed: {e}")
+                if row.get("stored_bytes") != size:
+                    row["failures"].append(f"stored {row.get('stored_bytes')} of {size} bytes")
+            print(f"copy {args.s3_name} {label(size):>8} {how:<9}: {'ok' if not row['failures'] else 'FAILED'} "
+                  f"{seconds:.2f} s, moved {row.get('moved_bytes', 0) / 1024:.0f} KiB, peak RSS {rss / 1024:.1f} MiB",
+                  file=sys.stderr)
+            out.append(row)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"))
@@ -166,6 +206,14 @@ def main():
     ap.add_argument("--upload-cmd", default="", help="uploads {size} bytes from memory into {bucket}")
     ap.add_argument("--gen-cmd", default="", help="writes an mp4 of {size} bytes at {path}")
     ap.add_argument("--workdir", default=None, help="where the files are generated (default: a temp dir)")
+    ap.add_argument("--disk-dir", default="",
+                    help="adds the disk-write ceiling: the bytes written to a file in this directory")
+    ap.add_argument("--s3-name", default="moto", help="which S3 server --endpoint is (for the report)")
+    ap.add_argument("--copy-cmd", default="",
+                    help="the server-side copy job: 'CMD with {bucket} {size} {how}'; it prints "
+                         "STORED, RESULT and MOVED <bytes through the process>")
+    ap.add_argument("--copy-sizes", default="2G")
+    ap.add_argument("--copy-hows", default="s3-key,part-copy,in-place")
     args = ap.parse_args()
     if not args.endpoint:
         sys.exit("AWS_ENDPOINT_URL is not set: run scripts/bench, which starts the emulator")
@@ -186,7 +234,7 @@ def main():
     server = serve(workdir)
     port = server.server_address[1]
     results = {"ours_cmd": args.ours_cmd, "upload_cmd": args.upload_cmd, "gen_cmd": args.gen_cmd,
-               "sizes": []}
+               "s3": args.s3_name, "disk_dir": args.disk_dir, "sizes": []}
     try:
         for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
             name = f"recording-{size}.mp4"
@@ -205,6 +253,10 @@ def main():
                 "ceiling": ["curl", "-sS", "-f", "-o", "/dev/null", url],
                 "baseline": [sys.executable, os.path.join(ROOT, "scripts", "bench_baseline.py"), url, bucket, "{key}"],
             }
+            if args.disk_dir:
+                # Whole 1 MiB blocks: every size here is a multiple of 1 MiB.
+                jobs["disk"] = ["dd", "if=/dev/zero", f"of={os.path.join(args.disk_dir, '.bench-disk-ceiling')}",
+                                "bs=1M", f"count={size // MIB}", "status=none"]
             commands = {}
             if args.upload_cmd:
                 commands["upload"] = args.upload_cmd
@@ -238,7 +290,12 @@ def main():
                             fields = line.split()
                             if len(fields) >= 3 and fields[2].isdigit():
                                 self_rss = int(fields[2])
-                    if ok and job != "ceiling":
+                    if job == "disk":
+                        try:
+                            os.remove(os.path.join(args.disk_dir, ".bench-disk-ceiling"))
+                        except OSError:
+                            pass
+                    if ok and job not in ("ceiling", "disk"):
                         try:
                             uploaded = s3.head_object(Bucket=stored_bucket, Key=key)["ContentLength"]
                             s3.delete_object(Bucket=stored_bucket, Key=key)
@@ -254,7 +311,7 @@ def main():
                     else:
                         entry["failures"].append(
                             f"exit {code}, uploaded {uploaded} of {size} bytes: {err.strip()[-400:] or out.strip()[-400:]}")
-                    print(f"recording {label(size):>8} {job:<8} run {run + 1}/{runs}: "
+                    print(f"recording {args.s3_name} {label(size):>8} {job:<8} run {run + 1}/{runs}: "
                           f"{'ok' if ok else 'FAILED'} {seconds:.2f} s, peak RSS {rss / 1024:.1f} MiB",
                           file=sys.stderr)
             for entry in row["jobs"].values():
@@ -267,6 +324,7 @@ def main():
                         entry["self_peak_rss_mib"] = max(entry["self_rss_kib"]) / 1024
             os.remove(os.path.join(workdir, name))
             results["sizes"].append(row)
+        results["copies"] = copies(args, env, s3, bucket) if args.copy_cmd else []
     finally:
         server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -19,7 +19,8 @@ import platform
 import subprocess
 
 MIB = 1024 * 1024
-COLD_START_BUDGET_MS = 50.0
+# DESIGN.md 11: "under 20 ms median, first AWS request included".
+COLD_START_BUDGET_MS = 20.0
 JOIN_DYNAMODB_BUDGET = 2
 # "The token costs microseconds" (issue 14): tens of them at most.
 TOKEN_BUDGET_US = 50.0
@@ -27,7 +28,14 @@ TOKEN_BUDGET_US = 50.0
 # "not slower" allows that much.
 BASELINE_TOLERANCE = 1.05
 WEBHOOK_BUDGET_US = 50.0
-RSS_BUDGET_MIB = 128.0
+# DESIGN.md 11: "a 2 GiB recording within 64 MiB RSS".
+RSS_BUDGET_MIB = 64.0
+# DESIGN.md 11, judged against s3s-fs (a fast S3 on the local disk) where the emulator is not the
+# cap: ours at least this many times the Python baseline's throughput...
+FAST_S3_BASELINE_FACTOR = 2.0
+# ...and at least this share of the slower of its two ceilings: the plain download and the
+# disk write.
+FAST_S3_CEILING_SHARE = 0.60
 # "Throughput close to what the disk and loopback allow" (DESIGN.md 11), made checkable: ours at
 # no less than this share of the pipeline ceiling, the slower of the plain download (curl) and
 # the emulator taking the same bytes from our uploader with no download. A streaming job
@@ -56,7 +64,7 @@ def is_stub(outcomes):
 def coldstart_rows(data):
     rows, notes = [], []
     if data is None:
-        return [("Cold start", "< 50 ms", "not run", "-")], notes
+        return [("Cold start", f"< {COLD_START_BUDGET_MS:.0f} ms", "not run", "-")], notes
     for r in data:
         name = f"Cold start {r['function']} ({r['case']})"
         med, p90 = r.get("first_response_median_ms"), r.get("first_response_p90_ms")
@@ -71,7 +79,7 @@ def coldstart_rows(data):
             met = "yes" if med < COLD_START_BUDGET_MS else "no"
         if is_stub(outcomes):
             met += " (stub: not meaningful)"
-        rows.append((name, "< 50 ms", measured, met))
+        rows.append((name, f"< {COLD_START_BUDGET_MS:.0f} ms", measured, met))
         if r.get("baseline_label"):
             rows.append(baseline_row(r))
         rss = r.get("peak_rss_median_kib")
@@ -231,7 +239,7 @@ def token_rows(criterion_dir):
 
 def recording_rows(data):
     if data is None:
-        return [("Recording throughput / peak RSS", "RSS flat, <= 128 MiB at 2 GiB", "not run", "-")]
+        return [("Recording throughput / peak RSS", f"RSS flat, <= {RSS_BUDGET_MIB:.0f} MiB at 2 GiB", "not run", "-")]
     rows = []
     has_ours = bool(data.get("ours_cmd"))
     for s in data.get("sizes", []):
@@ -259,12 +267,12 @@ def recording_rows(data):
         rows.append((f"Recording {s['label']}: Python baseline (requests to disk + boto3)", "reference",
                      f"{base_text} ({runs})", "-"))
         if not has_ours:
-            rows.append((f"Recording {s['label']}: ours", "RSS <= 128 MiB, flat; near ceiling",
+            rows.append((f"Recording {s['label']}: ours", f"RSS <= {RSS_BUDGET_MIB:.0f} MiB, flat; near ceiling",
                          "not wired: set RECORDING_OURS_CMD (see scripts/bench)", "unknown"))
             continue
         ours, ours_text = figure("ours")
         if ours is None:
-            rows.append((f"Recording {s['label']}: ours", "RSS <= 128 MiB, flat", ours_text, "no"))
+            rows.append((f"Recording {s['label']}: ours", f"RSS <= {RSS_BUDGET_MIB:.0f} MiB, flat", ours_text, "no"))
             continue
         ratio = ""
         if base:
@@ -285,7 +293,7 @@ def recording_rows(data):
                 "no (RSS)" if not rss_ok else f"no (under {100 * NEAR_CEILING_SHARE:.0f}% of the pipeline ceiling)")
         else:
             met = ("yes (RSS; throughput not judged: no emulator upload ceiling)" if rss_ok else "no (RSS)")
-        rows.append((f"Recording {s['label']}: ours", f"RSS <= 128 MiB, flat; >= "
+        rows.append((f"Recording {s['label']}: ours", f"RSS <= {RSS_BUDGET_MIB:.0f} MiB, flat; >= "
                      f"{100 * NEAR_CEILING_SHARE:.0f}% of the pipeline ceiling",
                      f"{ours_text} ({runs}){ratio}", met))
     ours_rss = [(s["size"], s["label"], s["jobs"]["ours"]["peak_rss_mib"]) for s in data.get("sizes", [])
@@ -296,6 +304,149 @@ def recording_rows(data):
         rows.append((f"Recording peak RSS, ours: {big[1]} / {small[1]}", "flat (about 1x)",
                      f"{big[2]:.1f} / {small[2]:.1f} MiB = {growth:.2f}x for {big[0] / small[0]:.0f}x the bytes",
                      "yes" if growth < 1.5 and big[2] <= RSS_BUDGET_MIB else "no"))
+    return rows
+
+
+def job_figure(jobs, job):
+    """(the job's figures, or None; its text for the table)."""
+    j = jobs.get(job, {})
+    if "mib_per_s" not in j:
+        fails = j.get("failures") or ["not run"]
+        return None, f"failed: {fails[0][:120]}"
+    return j, f"{j['mib_per_s']:.0f} MiB/s, peak RSS {j['peak_rss_mib']:.1f} MiB"
+
+
+def fast_s3_rows(data):
+    """The recording jobs against s3s-fs (an S3 server on the local disk): DESIGN.md 11's
+    throughput targets, judged where the S3 server is not what caps them."""
+    if data is None:
+        return [("Recording on s3s-fs", f">= {FAST_S3_BASELINE_FACTOR:.0f}x baseline, >= "
+                 f"{100 * FAST_S3_CEILING_SHARE:.0f}% of the slower ceiling", "not run", "-")]
+    rows = []
+    budget = (f">= {FAST_S3_BASELINE_FACTOR:.0f}x the baseline's throughput, >= "
+              f"{100 * FAST_S3_CEILING_SHARE:.0f}% of the slower ceiling (download, disk write), "
+              f"RSS <= {RSS_BUDGET_MIB:.0f} MiB")
+    for s in data.get("sizes", []):
+        jobs = s["jobs"]
+        runs = f"median of {s['runs']} run{'s' if s['runs'] > 1 else ''}"
+        name = f"Recording on s3s-fs {s['label']}"
+        download, download_text = job_figure(jobs, "ceiling")
+        disk, disk_text = job_figure(jobs, "disk")
+        upload, upload_text = job_figure(jobs, "upload")
+        base, base_text = job_figure(jobs, "baseline")
+        rows.append((f"{name}: download ceiling (curl to /dev/null)", "reference", f"{download_text} ({runs})", "-"))
+        rows.append((f"{name}: disk-write ceiling (dd to s3s-fs's disk)", "reference", f"{disk_text} ({runs})", "-"))
+        if "upload" in jobs:
+            rows.append((f"{name}: s3s-fs upload ceiling (our uploader, bytes from memory, no download)",
+                         "reference", f"{upload_text} ({runs})", "-"))
+        rows.append((f"{name}: Python baseline (requests to disk + boto3)", "reference", f"{base_text} ({runs})", "-"))
+        if not data.get("ours_cmd"):
+            rows.append((f"{name}: ours", budget, "not wired: set RECORDING_OURS_CMD (see scripts/bench)", "unknown"))
+            continue
+        ours, ours_text = job_figure(jobs, "ours")
+        if ours is None:
+            rows.append((f"{name}: ours", budget, ours_text, "no"))
+            continue
+        detail, misses = [], []
+        if base:
+            factor = ours["mib_per_s"] / base["mib_per_s"]
+            detail.append(f"ours/baseline: throughput {factor:.2f}x, peak RSS "
+                          f"{ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}x")
+            if factor < FAST_S3_BASELINE_FACTOR:
+                misses.append(f"{factor:.2f}x the baseline")
+        else:
+            misses.append("no baseline")
+        ceilings = [(j["mib_per_s"], what) for j, what in ((download, "download"), (disk, "disk write")) if j]
+        if ceilings:
+            slower, what = min(ceilings)
+            share = ours["mib_per_s"] / slower
+            detail.append(f"{100 * share:.0f}% of the slower ceiling ({what}, {slower:.0f} MiB/s)")
+            if share < FAST_S3_CEILING_SHARE:
+                misses.append(f"{100 * share:.0f}% of the slower ceiling")
+        else:
+            misses.append("no ceiling")
+        if upload:
+            detail.append(f"{100 * ours['mib_per_s'] / upload['mib_per_s']:.0f}% of s3s-fs's upload ceiling")
+        if "self_peak_rss_mib" in ours:
+            detail.append(f"own VmHWM {ours['self_peak_rss_mib']:.1f} MiB")
+        if ours["peak_rss_mib"] > RSS_BUDGET_MIB:
+            misses.append(f"RSS {ours['peak_rss_mib']:.1f} MiB")
+        met = "yes" if not misses else f"no ({', '.join(misses)})"
+        rows.append((f"{name}: ours", budget, f"{ours_text} ({runs}); " + "; ".join(detail), met))
+    return rows
+
+
+COPY_KINDS = {
+    "s3-key": "Daily s3_key recording, CopyObject",
+    "part-copy": "the same by UploadPartCopy (as over 5 GiB)",
+    "in-place": "Whereby recording already in our bucket, referenced in place",
+}
+
+
+def copy_rows(data):
+    """The server-side copy path (DESIGN.md 11: S3-to-S3 recordings copied server-side): bytes
+    through the function, target 0 but the media check's range reads, and time."""
+    rows = []
+    if data is None:
+        return rows
+    s3 = data.get("s3", "moto")
+    for c in data.get("copies", []):
+        name = f"Server-side copy on {s3} {c['label']}: {COPY_KINDS.get(c['how'], c['how'])}"
+        budget = "bytes through the function: the media check's range reads only (< 1 MiB)"
+        if c.get("failures"):
+            rows.append((name, budget, f"failed: {c['failures'][0][:160]}", "no"))
+            continue
+        moved = c.get("moved_bytes")
+        if moved is None:
+            rows.append((name, budget, "no MOVED figure", "no"))
+            continue
+        share = moved / c["size"]
+        measured = (f"{moved / 1024:.0f} KiB of S3 request and response bodies through the job ({100 * share:.4f}% of the object) in "
+                    f"{c.get('job_seconds', c['seconds']):.2f} s (job; {c['seconds']:.2f} s with process "
+                    f"start and the source's put), peak RSS {c['peak_rss_mib']:.1f} MiB")
+        rows.append((name, budget, measured, "yes" if moved < MIB else "no"))
+    return rows
+
+
+LOAD_ERRORS_BUDGET = 0
+
+
+def load_rows(data):
+    """The HTTP API under load (oha against reflector-local), and the emulator alone."""
+    if data is None:
+        return []
+    rows = []
+    build = "debug" if "/debug/" in str(data.get("local_bin", "")) else "release"
+    who = f"{data.get('clients')} clients, {data.get('seconds')} s, {data.get('rooms')} rooms"
+
+    def run_text(r):
+        errors = ", ".join(f"{k} x{v}" for k, v in r.get("errors", {}).items())
+        statuses = ", ".join(f"HTTP {k} x{v}" for k, v in r.get("statuses", {}).items())
+        p50, p99 = r.get("p50_ms"), r.get("p99_ms")
+        return (f"{r['requests_per_s']:.0f} requests/s, p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)}; "
+                f"{r['requests']} requests ({statuses or 'none'}{'; ' + errors if errors else ''}); "
+                f"{r['failed']} failed")
+
+    api, emulator = data.get("api"), data.get("emulator")
+    if api:
+        per = api.get("dynamodb_per_request")
+        rows.append((f"HTTP API under load: get-or-create + join ({who})", "0 errors",
+                     f"reflector-local {build} build: " + run_text(api) + (f"; DynamoDB {per:.2f} requests per call" if per is not None else ""),
+                     "yes" if api["failed"] <= LOAD_ERRORS_BUDGET and api["requests"] > 0 else "no"))
+    if emulator:
+        ratio = ""
+        if api and emulator.get("requests_per_s"):
+            ratio = (f"; the API's calls/s x DynamoDB per call = "
+                     f"{api['requests_per_s'] * (api.get('dynamodb_per_request') or 0):.0f} DynamoDB "
+                     f"requests/s, {100 * api['requests_per_s'] * (api.get('dynamodb_per_request') or 0) / emulator['requests_per_s']:.0f}% "
+                     f"of this ceiling")
+        rows.append((f"HTTP API under load: the emulator alone, DynamoDB GetItem ({who})", "reference (ceiling)",
+                     run_text(emulator) + ratio, "-"))
+    for call, ops in (data.get("per_call") or {}).items():
+        ddb = {k[9:]: v for k, v in ops.items() if k.startswith("DynamoDB.")}
+        rows.append((f"DynamoDB requests per {call.replace('_', '-')} call (active meeting, under load's set-up)",
+                     "minimal, counted", f"{sum(ddb.values())} ({', '.join(f'{k} x{v}' for k, v in ddb.items()) or 'none'})",
+                     "-"))
     return rows
 
 
@@ -314,7 +465,7 @@ def budget_summary(rows):
     cold = [r for r in pick("Cold start") if not r[0].startswith("Cold start vs ")]
     worst = max(cold, key=lambda r: float(r[2].split("median ")[1].split(" ms")[0])
                 if "median " in r[2] and " ms" in r[2] else -1, default=None)
-    out.append(f"| cold start < 50 ms per function | worst median: {worst[0][11:] + ', ' + worst[2].split(';')[0] if worst else 'not run'} | {met(cold)} |")
+    out.append(f"| cold start < {COLD_START_BUDGET_MS:.0f} ms per function | worst median: {worst[0][11:] + ', ' + worst[2].split(';')[0] if worst else 'not run'} | {met(cold)} |")
     sizes = pick("arm64 size") or pick("x86_64 size")
     # "bootstrap 8,859,632 B (8.45 MiB), zip ..." -> 8859632
     def bootstrap_bytes(r):
@@ -328,14 +479,29 @@ def budget_summary(rows):
     hook = [r for r in pick("Webhook verify + parse + dispatch")]
     out.append(f"| webhook verify + parse + dispatch < 50 us | "
                f"{'; '.join(r[0].split('dispatch ')[-1].replace(' (CPU)', '') + ' ' + r[2] for r in hook) or 'not run'} | {met(hook)} |")
-    rec = [r for r in rows if r[0].startswith("Recording") and ("ours" in r[0])]
+    rec = [r for r in rows if r[0].startswith("Recording ") and not r[0].startswith("Recording on ")
+           and "ours" in r[0]]
     flat = [r for r in rows if r[0].startswith("Recording peak RSS")]
     shares = [r[0].split(": ")[0][len("Recording "):] + " " + r[2].split("; ")[-1].split(" (")[0]
               for r in rec if "of the pipeline ceiling" in r[2]]
-    out.append(f"| recording: 2 GiB within 128 MiB RSS, flat; throughput near what loopback and "
+    out.append(f"| recording against moto: 2 GiB within {RSS_BUDGET_MIB:.0f} MiB RSS, flat; throughput near what loopback and "
                f"the emulator allow (>= {100 * NEAR_CEILING_SHARE:.0f}% of the pipeline ceiling) | "
                f"peak RSS {flat[0][2] if flat else 'not measured'}; throughput: "
                f"{', '.join(shares) or 'not judged'} | {met(rec)} |")
+    fast = [r for r in pick("Recording on s3s-fs ") if r[0].endswith(": ours")]
+    out.append(f"| recording against s3s-fs: >= {FAST_S3_BASELINE_FACTOR:.0f}x the baseline, >= "
+               f"{100 * FAST_S3_CEILING_SHARE:.0f}% of the slower of download and disk write, "
+               f"<= {RSS_BUDGET_MIB:.0f} MiB RSS | "
+               f"{'; '.join(r[0][len('Recording on s3s-fs '):-len(': ours')] + ': ' + r[2].split(' (median')[0] + ', ' + '; '.join(r[2].split('; ')[1:3]) for r in fast) or 'not run'} | {met(fast)} |")
+    copied = pick("Server-side copy on ")
+    if copied:
+        out.append(f"| S3-to-S3 recordings copied server-side (only the media check's range reads "
+                   f"through the function) | "
+                   f"{'; '.join(r[0][len('Server-side copy on '):].split(':')[0] + ' ' + r[0].split(': ')[1].split(',')[0] + ': ' + r[2].split(' (')[0] + ', ' + r[2].split(' in ')[1].split(' (')[0] for r in copied if r[3] != 'no') or 'failed'} | {met(copied)} |")
+    loaded = pick("HTTP API under load: get-or-create")
+    if loaded:
+        out.append(f"| HTTP API under load: 0 errors | {loaded[0][2].split('; ')[0]}; "
+                   f"{loaded[0][2].split('; ')[-2] if len(loaded[0][2].split('; ')) > 2 else ''} | {met(loaded)} |")
     ddb = pick("DynamoDB requests per participant event (")
     ddb = [r for r in ddb if "as its handler states" not in r[0]]
     out.append(f"| DynamoDB requests per webhook participant event <= 3 | "
@@ -362,6 +528,7 @@ PART_ROWS = {
     "sizes": ("arm64 size ", "x86_64 size "),
     "webhook": ("Webhook verify + parse + dispatch ", "Join token "),
     "recording": ("Recording ",),
+    "load": ("HTTP API under load",),
 }
 
 
@@ -436,6 +603,10 @@ def main():
     rows = (cold_rows + size_rows(load(os.path.join(res, "sizes.json")))
             + webhook_rows(os.path.join(res, "criterion")) + token_rows(os.path.join(res, "criterion"))
             + recording_rows(load(os.path.join(res, "recording.json")))
+            + fast_s3_rows(load(os.path.join(res, "recording-s3s-fs.json")))
+            + copy_rows(load(os.path.join(res, "recording.json")))
+            + copy_rows(load(os.path.join(res, "recording-s3s-fs.json")))
+            + load_rows(load(os.path.join(res, "load.json")))
             + dynamodb_rows(cold) + join_rows(cold) + stated_dynamodb_rows())
     text = table(rows)
     print(text)
@@ -494,6 +665,26 @@ the whole file is rewritten by it.
   ceiling, since a streaming job overlaps download and upload and cannot beat the slower half.
   "Near" means at least 70% of the pipeline ceiling; a share above 100% means ours and the
   ceiling job ran within the emulator's run-to-run noise (they are separate runs).
+- **Recording against s3s-fs**: the same jobs against `s3s-fs` (an S3 server over a directory of
+  the local disk, from crates.io, pinned in `scripts/bench`), so the S3 side is no longer the
+  Python emulator. Its ceilings are the plain download (curl to /dev/null) and the *disk-write
+  ceiling*: the same number of bytes written by `dd` into s3s-fs's directory (no fsync, as
+  s3s-fs writes); ours is judged against the slower one (DESIGN.md 11: at least 60%) and against
+  the baseline (at least 2x). *s3s-fs upload ceiling* is our uploader alone (bytes from
+  memory): s3s-fs writes each part to a file and copies all parts into the object at
+  CompleteMultipartUpload, so it writes every byte twice and is a ceiling of its own.
+- **Server-side copy**: `bench_recording.rs copy`: a 2 GiB mp4 put into S3 first (not timed),
+  then one job whose audio is already there: a Daily `s3_key` recording in Daily's bucket
+  (media check by range reads, then CopyObject), the same forced through UploadPartCopy (as
+  objects over 5 GiB are copied), and a Whereby recording already in our bucket (referenced in
+  place). *Moved* is what the job's process read and wrote meanwhile (`/proc/self/io` rchar +
+  wchar, sockets included).
+- **HTTP API under load**: `bench/src/bin/load.rs`: `reflector-local` (all functions in one
+  process) over the emulator through the counting proxy; 10 rooms and their meetings made
+  first, then `oha` (pinned) with 50 connections for 30 s, each request a get-or-create
+  (`POST /v1/rooms/{name}/meeting`) or a join (`POST .../meetings/{id}/join`) on one of the
+  rooms, picked uniformly; then the same `oha` run against the emulator alone, one DynamoDB
+  `GetItem` per request, as the ceiling. Latency is oha's (request sent to answer read).
 - **Time**: builds included; run after `scripts/test`, so the Lambda builds are cached and the
   criterion bench and the recording example are built here.
 

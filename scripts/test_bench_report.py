@@ -175,5 +175,79 @@ class RecordingRows(unittest.TestCase):
         self.assertEqual(rows["Recording 2 GiB: ours"][3], "no (RSS)")
 
 
+class FastS3Rows(unittest.TestCase):
+    def fast(self, ours_s, ours_rss=40.0, disk_s=0.2):
+        mib = bench_report.MIB
+        return recording_size("2 GiB", 2048 * mib, {
+            "ceiling": (1.0, 11.0), "disk": (disk_s, 3.0), "upload": (2.0, 40.0),
+            "baseline": (10.0, 90.0), "ours": (ours_s, ours_rss)})
+
+    def rows(self, size):
+        return {r[0]: r for r in bench_report.fast_s3_rows({"ours_cmd": "x", "sizes": [size]})}
+
+    def test_ours_is_judged_against_the_baseline_and_the_slower_ceiling(self):
+        # Download 2048 MiB/s, disk 10240 MiB/s: the download is the slower ceiling.
+        ours = self.rows(self.fast(1.5))["Recording on s3s-fs 2 GiB: ours"]
+        self.assertEqual(ours[3], "yes")
+        self.assertIn("ours/baseline: throughput 6.67x", ours[2])
+        self.assertIn("67% of the slower ceiling (download, 2048 MiB/s)", ours[2])
+
+    def test_each_missed_target_is_named(self):
+        slow = self.rows(self.fast(6.0, ours_rss=70.0))["Recording on s3s-fs 2 GiB: ours"]
+        self.assertEqual(slow[3], "no (1.67x the baseline, 17% of the slower ceiling, RSS 70.0 MiB)")
+
+    def test_the_disk_is_the_ceiling_when_it_is_slower(self):
+        ours = self.rows(self.fast(3.0, disk_s=4.0))["Recording on s3s-fs 2 GiB: ours"]
+        self.assertIn("of the slower ceiling (disk write, 512 MiB/s)", ours[2])
+        self.assertIn("Recording on s3s-fs 2 GiB: disk-write ceiling (dd to s3s-fs's disk)", self.rows(self.fast(3.0)))
+
+    def test_a_missing_run_is_not_run(self):
+        self.assertEqual(bench_report.fast_s3_rows(None)[0][2], "not run")
+
+
+class CopyRows(unittest.TestCase):
+    def copy(self, moved, failures=()):
+        return {"s3": "s3s-fs", "copies": [{
+            "size": 2048 * bench_report.MIB, "label": "2 GiB", "how": "s3-key", "seconds": 3.0,
+            "job_seconds": 1.5, "peak_rss_mib": 20.0, "moved_bytes": moved, "failures": list(failures)}]}
+
+    def test_only_the_range_reads_may_pass_through(self):
+        row = bench_report.copy_rows(self.copy(300 * 1024))[0]
+        self.assertEqual(row[0], "Server-side copy on s3s-fs 2 GiB: Daily s3_key recording, CopyObject")
+        self.assertIn("300 KiB of S3 request and response bodies through the job", row[2])
+        self.assertIn("in 1.50 s (job", row[2])
+        self.assertEqual(row[3], "yes")
+        self.assertEqual(bench_report.copy_rows(self.copy(64 * bench_report.MIB))[0][3], "no")
+
+    def test_a_failed_copy_says_why(self):
+        row = bench_report.copy_rows(self.copy(0, ["exit 1: NotImplemented"]))[0]
+        self.assertEqual((row[2], row[3]), ("failed: exit 1: NotImplemented", "no"))
+
+
+class LoadRows(unittest.TestCase):
+    def data(self, failed=0):
+        run = lambda rps, n: {"requests": n, "requests_per_s": rps, "p50_ms": 20.0, "p99_ms": 80.0,
+                              "statuses": {"200": n - failed}, "errors": {"connection reset": failed} if failed else {},
+                              "failed": failed}
+        api = run(500.0, 15000)
+        api.update({"aws_calls": {"DynamoDB.GetItem": 37500}, "dynamodb_per_request": 2.5})
+        return {"clients": 50, "seconds": 30, "rooms": 10, "api": api, "emulator": run(2500.0, 75000),
+                "per_call": {"get_or_create": {"DynamoDB.GetItem": 3}, "join": {"DynamoDB.GetItem": 2, "SQS.SendMessage": 0}}}
+
+    def test_errors_fail_the_run_and_the_ceiling_share_is_given(self):
+        rows = {r[0]: r for r in bench_report.load_rows(self.data())}
+        api = rows["HTTP API under load: get-or-create + join (50 clients, 30 s, 10 rooms)"]
+        self.assertEqual(api[3], "yes")
+        self.assertIn("500 requests/s, p50 20.0 ms, p99 80.0 ms", api[2])
+        self.assertIn("DynamoDB 2.50 requests per call", api[2])
+        ceiling = rows["HTTP API under load: the emulator alone, DynamoDB GetItem (50 clients, 30 s, 10 rooms)"]
+        self.assertIn("1250 DynamoDB requests/s, 50% of this ceiling", ceiling[2])
+        self.assertEqual(rows["DynamoDB requests per join call (active meeting, under load's set-up)"][2],
+                         "2 (GetItem x2)")
+        failing = bench_report.load_rows(self.data(failed=3))[0]
+        self.assertEqual(failing[3], "no")
+        self.assertIn("connection reset x3", failing[2])
+
+
 if __name__ == "__main__":
     unittest.main()

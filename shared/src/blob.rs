@@ -48,6 +48,9 @@ pub struct BlobSettings {
     /// Objects above this size are copied with UploadPartCopy instead of one CopyObject.
     pub single_copy_limit: u64,
     pub copy_part_size: u64,
+    /// UploadPartCopy requests at once. They hold no bytes here (S3 copies), so this is bounded
+    /// only to stay polite to S3, not by memory.
+    pub copy_parts_in_flight: usize,
     /// Bytes fetched per range read during the media check.
     pub range_read_size: usize,
 }
@@ -61,6 +64,7 @@ impl Default for BlobSettings {
             progress_bytes: 64 * MIB as u64,
             single_copy_limit: MAX_SINGLE_COPY,
             copy_part_size: 512 * MIB as u64,
+            copy_parts_in_flight: 8,
             range_read_size: 256 * 1024,
         }
     }
@@ -493,6 +497,7 @@ impl Blobs {
             });
         }
         let mut upload = MultipartUpload::new(self, target);
+        upload.max_in_flight = self.settings.copy_parts_in_flight.max(1);
         let result = async {
             let step = self.settings.copy_part_size.max(1);
             let mut start = 0u64;
@@ -760,32 +765,36 @@ impl MultipartUpload {
         Ok(())
     }
 
+    /// Starts copying bytes `start..=end` of `source` as the next part, in the background like
+    /// [`Self::send_part`]: S3 copies the parts at once, each one's time is S3's, not ours.
     async fn copy_part(&mut self, source: &str, start: u64, end: u64) -> Result<(), S3Error> {
         let upload_id = self.upload_id().await?;
+        self.drain_to(self.max_in_flight - 1).await?;
         let number = self.next_part;
         self.next_part += 1;
-        let out = self
-            .s3
-            .upload_part_copy()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .copy_source(source)
-            .copy_source_range(format!("bytes={start}-{end}"))
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("UploadPartCopy", &self.bucket, &self.key, e))?;
-        self.done.push(
-            CompletedPart::builder()
+        let (s3, bucket, key) = (self.s3.clone(), self.bucket.clone(), self.key.clone());
+        let source = source.to_owned();
+        self.in_flight.spawn(async move {
+            let out = s3
+                .upload_part_copy()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .copy_source(source)
+                .copy_source_range(format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk("UploadPartCopy", &bucket, &key, e))?;
+            Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(
                     out.copy_part_result()
                         .and_then(|r| r.e_tag())
                         .map(str::to_owned),
                 )
-                .build(),
-        );
+                .build())
+        });
         Ok(())
     }
 

@@ -1,13 +1,15 @@
 //! The meeting sweeper (DESIGN.md section 8), run on a schedule.
 //!
-//! One run, in this order:
+//! One run does the steps below; the meetings (1 then 3), the requeue (2) and Daily's recording
+//! list and webhook (4) run at the same time, each bounded by the deadline, since none needs
+//! another's result (see [`run`]):
 //! 1. Active meetings past their end date are deactivated. These need no platform call, so they
-//!    go first and are never starved by slow platforms.
+//!    go first among the meetings and are never starved by slow platforms.
 //! 2. Recordings that were never turned into a transcript, or whose transcript failed for a
 //!    transient reason, are requeued on the recordings queue: at most
 //!    [`Settings::requeue_limit`] per run, each at most once per [`Settings::requeue_cooldown`]
 //!    (a conditional write, [`RecordingStore::claim_requeue`], so concurrent runs never requeue
-//!    one twice). This step is bounded, so it goes before the unbounded one.
+//!    one twice).
 //! 3. Every other active meeting asks its platform for the room's sessions: none yet, or one
 //!    still open -> stays active; all ended -> deactivated. A platform or store error for one
 //!    meeting is logged and that meeting skipped.
@@ -18,7 +20,7 @@
 //!    recordings no webhook announced (queued as the webhook would), and our webhook endpoint
 //!    (`DAILY_WEBHOOK_URL`) is re-armed if Daily marked it FAILED.
 //!
-//! This module orchestrates the steps (deadline, order, summary); [`crate::deactivate`],
+//! This module orchestrates the steps (deadline, concurrency, summary); [`crate::deactivate`],
 //! [`crate::requeue`] and [`crate::daily`] do them.
 //!
 //! The run stops starting work at the deadline (the Lambda timeout minus a margin) and reports
@@ -207,6 +209,25 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds what another step did (its counts, errors and whether it stopped early); the webhook
+    /// state stays this summary's.
+    fn add(&mut self, other: Summary) {
+        self.checked += other.checked;
+        self.deactivated += other.deactivated;
+        self.skipped_on_error += other.skipped_on_error;
+        self.requeued += other.requeued;
+        self.requeue_failed += other.requeue_failed;
+        self.presence_checked += other.presence_checked;
+        self.sessions_opened += other.sessions_opened;
+        self.sessions_closed += other.sessions_closed;
+        self.clients_corrected += other.clients_corrected;
+        self.daily_recordings_seen += other.daily_recordings_seen;
+        self.recordings_recovered += other.recordings_recovered;
+        self.recordings_recovery_failed += other.recordings_recovery_failed;
+        self.stopped_early |= other.stopped_early;
+        self.errors.extend(other.errors);
+    }
+
     pub(crate) fn add_presence(&mut self, changes: Option<PresenceChanges>) {
         if let Some(c) = changes {
             self.presence_checked += 1;
@@ -242,51 +263,30 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Summary, E
 }
 
 /// One sweep as of `now`, starting no work at or after `deadline`.
+///
+/// The meetings, the requeue and Daily's recording list and webhook share nothing but the
+/// deadline, so they run at once: every step waits on DynamoDB or a platform, not on the CPU,
+/// and a run then takes as long as its longest step instead of the sum of all of them (a cold
+/// start's first run most of all). Each step checks the deadline itself.
 #[instrument(skip(deps, deadline))]
 pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary {
+    let requeue = async {
+        let mut summary = Summary::default();
+        requeue_recordings(deps, now, deadline, &mut summary).await;
+        summary
+    };
+    let (meetings, requeued, daily) = tokio::join!(
+        sweep_active_meetings(deps, now, deadline),
+        requeue,
+        reconcile_with_daily(deps, now, deadline),
+    );
     let mut summary = Summary {
-        webhook: WEBHOOK_UNCHECKED.into(),
+        webhook: daily.webhook.clone(),
         ..Summary::default()
     };
-    let active = match deps.meetings.list_active().await {
-        Ok(active) => active,
-        Err(e) => {
-            error!(error = %e, "listing active meetings failed");
-            summary.errors.push(format!("listing active meetings: {e}"));
-            Vec::new()
-        }
-    };
-    let (ended, mut open): (Vec<Meeting>, Vec<Meeting>) =
-        active.into_iter().partition(|m| m.end_date <= now);
-
-    sweep_meetings(deps, ended, now, deadline, &mut summary).await;
-    if !summary.stopped_early {
-        requeue_recordings(deps, now, deadline, &mut summary).await;
+    for part in [meetings, requeued, daily] {
+        summary.add(part);
     }
-    if !summary.stopped_early {
-        // The listing comes back in the same order every run; when runs keep hitting the
-        // deadline, starting at a different place each time lets every meeting get its turn.
-        if !open.is_empty() {
-            let start = usize::try_from(now.timestamp().unsigned_abs()).unwrap_or(0) % open.len();
-            open.rotate_left(start);
-        }
-        sweep_meetings(deps, open, now, deadline, &mut summary).await;
-    }
-    if let Some(daily) = &deps.daily {
-        if !summary.stopped_early {
-            recover_recordings(deps, daily, now, deadline, &mut summary).await;
-        }
-        match &deps.config.daily.webhook_url {
-            Some(url) if !summary.stopped_early => {
-                check_webhook(daily, url, deadline, &mut summary).await;
-            }
-            Some(_) => {}
-            None => {
-                warn!("DAILY_WEBHOOK_URL is not set: the Daily webhook's health is not checked")
-            }
-        }
-    }
-
     info!(
         checked = summary.checked,
         deactivated = summary.deactivated,
@@ -314,6 +314,65 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary 
         webhooks_rearmed: u32::from(summary.webhook == "rearmed"),
     });
     summary
+}
+
+/// Steps 1 and 3: the active meetings, those past their end date first (they need no platform
+/// call, so slow platforms never starve them), then the others.
+async fn sweep_active_meetings(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary {
+    let mut summary = Summary::default();
+    let active = match deps.meetings.list_active().await {
+        Ok(active) => active,
+        Err(e) => {
+            error!(error = %e, "listing active meetings failed");
+            summary.errors.push(format!("listing active meetings: {e}"));
+            return summary;
+        }
+    };
+    let (ended, mut open): (Vec<Meeting>, Vec<Meeting>) =
+        active.into_iter().partition(|m| m.end_date <= now);
+    sweep_meetings(deps, ended, now, deadline, &mut summary).await;
+    if !summary.stopped_early {
+        // The listing comes back in the same order every run; when runs keep hitting the
+        // deadline, starting at a different place each time lets every meeting get its turn.
+        if !open.is_empty() {
+            let start = usize::try_from(now.timestamp().unsigned_abs()).unwrap_or(0) % open.len();
+            open.rotate_left(start);
+        }
+        sweep_meetings(deps, open, now, deadline, &mut summary).await;
+    }
+    summary
+}
+
+/// Step 4's own parts: Daily's recording list and our webhook's health, at once (the presence
+/// checks are part of the meetings' step).
+async fn reconcile_with_daily(deps: &Deps, now: DateTime<Utc>, deadline: Instant) -> Summary {
+    let mut recovered = Summary::default();
+    let mut webhook = Summary {
+        webhook: WEBHOOK_UNCHECKED.into(),
+        ..Summary::default()
+    };
+    let Some(daily) = &deps.daily else {
+        return webhook;
+    };
+    if Instant::now() >= deadline {
+        webhook.stopped_early = true;
+        return webhook;
+    }
+    let check = async {
+        match &deps.config.daily.webhook_url {
+            Some(url) => check_webhook(daily, url, deadline, &mut webhook).await,
+            None => {
+                warn!("DAILY_WEBHOOK_URL is not set: the Daily webhook's health is not checked")
+            }
+        }
+    };
+    tokio::join!(
+        recover_recordings(deps, daily, now, deadline, &mut recovered),
+        check
+    );
+    recovered.webhook = webhook.webhook.clone();
+    recovered.add(webhook);
+    recovered
 }
 
 #[cfg(test)]

@@ -88,12 +88,24 @@ pub(crate) async fn requeue_recordings(
         return;
     }
     let window = limit.saturating_mul(CANDIDATES_PER_REQUEUE);
+    if Instant::now() >= deadline {
+        summary.stopped_early = true;
+        return;
+    }
     // Failed first: those are known to need it; pending and processing ones are only suspects.
-    for status in [
+    let statuses = [
         RecordingStatus::Failed,
         RecordingStatus::Pending,
         RecordingStatus::Processing,
-    ] {
+    ];
+    // The three listings are read at once: a run usually finds nothing to requeue and reads all
+    // three anyway, so waiting for each in turn would only add two round trips to every run. When
+    // the failed ones alone fill the limit, the other two listings were read for nothing.
+    let listings = futures::future::join_all(
+        statuses.map(|status| deps.recordings.list_by_status(status, window)),
+    )
+    .await;
+    for (status, listing) in statuses.into_iter().zip(listings) {
         if summary.requeued >= limit {
             return;
         }
@@ -101,7 +113,7 @@ pub(crate) async fn requeue_recordings(
             summary.stopped_early = true;
             return;
         }
-        let candidates = match deps.recordings.list_by_status(status, window).await {
+        let candidates = match listing {
             Ok(c) => c,
             Err(e) => {
                 error!(status = ?status, error = %e, "listing recordings failed");
