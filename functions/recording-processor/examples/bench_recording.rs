@@ -48,6 +48,48 @@ use shared::media::samples;
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 
+/// An mp4 (audio track, `moov` last) of an exact size: its head, `payload` filler bytes, its tail.
+struct Mp4Parts {
+    head: Vec<u8>,
+    payload: u64,
+    tail: Vec<u8>,
+}
+
+impl Mp4Parts {
+    /// The parts of an mp4 of exactly `total` bytes; `None` when `total` is too small for one.
+    fn of_size(total: u64) -> Option<Self> {
+        let (head, tail) = samples::mp4_audio_moov_last(0);
+        let payload = total.checked_sub((head.len() + tail.len()) as u64)?;
+        let (head, tail) = samples::mp4_audio_moov_last(payload);
+        Some(Self {
+            head,
+            payload,
+            tail,
+        })
+    }
+
+    /// The whole file as a stream of pieces of at most [`CHUNK`] bytes, the filler as `fill`.
+    fn stream(
+        self,
+        fill: u8,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+        use futures::StreamExt;
+        let filler = Bytes::from(vec![fill; CHUNK]);
+        futures::stream::iter([Bytes::from(self.head)])
+            .chain(futures::stream::unfold(self.payload, move |left| {
+                let filler = filler.clone();
+                async move {
+                    (left > 0).then(|| {
+                        let n = left.min(CHUNK as u64);
+                        (filler.slice(..n as usize), left - n)
+                    })
+                }
+            }))
+            .chain(futures::stream::iter([Bytes::from(self.tail)]))
+            .map(Ok)
+    }
+}
+
 /// Throughput and peak RSS of the recording processor for large files (see the module doc).
 #[derive(Parser)]
 #[command(name = "bench_recording", args_conflicts_with_subcommands = true)]
@@ -180,26 +222,16 @@ fn serve() -> Res<()> {
             axum::routing::get(
                 |axum::extract::Path(name): axum::extract::Path<String>| async move {
                     let total: u64 = name.trim_end_matches(".mp4").parse().unwrap_or(0);
-                    let (head, tail) = samples::mp4_audio_moov_last(0);
-                    let payload = total.saturating_sub((head.len() + tail.len()) as u64);
-                    let (head, tail) = samples::mp4_audio_moov_last(payload);
-                    let filler = Bytes::from(vec![0x55u8; CHUNK]);
-                    let body = futures::stream::iter([Bytes::from(head)])
-                        .chain(futures::stream::unfold(payload, move |left| {
-                            let filler = filler.clone();
-                            async move {
-                                (left > 0).then(|| {
-                                    let n = left.min(CHUNK as u64);
-                                    (filler.slice(..n as usize), left - n)
-                                })
-                            }
-                        }))
-                        .chain(futures::stream::iter([Bytes::from(tail)]))
-                        .map(Ok::<_, std::convert::Infallible>);
+                    let Some(parts) = Mp4Parts::of_size(total) else {
+                        return axum::response::Response::builder()
+                            .status(400)
+                            .body(axum::body::Body::from("size too small for an mp4"))
+                            .unwrap_or_default();
+                    };
                     axum::response::Response::builder()
                         .header("content-type", "video/mp4")
-                        .header("content-length", payload + (total - payload))
-                        .body(axum::body::Body::from_stream(body))
+                        .header("content-length", total)
+                        .body(axum::body::Body::from_stream(parts.stream(0x55)))
                         .unwrap_or_default()
                 },
             ),
@@ -210,8 +242,6 @@ fn serve() -> Res<()> {
         Ok::<_, Box<dyn std::error::Error>>(())
     })
 }
-
-use futures::StreamExt;
 
 /// Processes one job for a file of `bytes` bytes and prints `RESULT <seconds> <VmHWM KiB>`.
 fn run_one(port: u16, bytes: u64) -> Res<()> {
@@ -372,24 +402,9 @@ fn copy_job(bucket: String, bytes: u64, how: CopyHow) -> Res<()> {
 
 /// An mp4 of `bytes` bytes (audio track, `moov` last) streamed into `bucket`/`key`.
 async fn put_mp4(blobs: &Blobs, bucket: &str, key: &str, bytes: u64) -> Res<()> {
-    let (head, tail) = samples::mp4_audio_moov_last(0);
-    let payload = bytes
-        .checked_sub((head.len() + tail.len()) as u64)
-        .ok_or("size too small for an mp4")?;
-    let (head, tail) = samples::mp4_audio_moov_last(payload);
-    let filler = Bytes::from(vec![0u8; CHUNK]);
-    let body = futures::stream::iter([Bytes::from(head)])
-        .chain(futures::stream::unfold(payload, move |left| {
-            let filler = filler.clone();
-            async move {
-                (left > 0).then(|| {
-                    let n = left.min(CHUNK as u64);
-                    (filler.slice(..n as usize), left - n)
-                })
-            }
-        }))
-        .chain(futures::stream::iter([Bytes::from(tail)]))
-        .map(Ok::<_, std::convert::Infallible>);
+    let body = Mp4Parts::of_size(bytes)
+        .ok_or("size too small for an mp4")?
+        .stream(0);
     let target = UploadTarget {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
@@ -453,11 +468,11 @@ impl aws_sdk_s3::config::Intercept for BodyBytes {
 /// `gen BYTES PATH`: an mp4 of exactly BYTES bytes, filler left as a hole (reads as zeros).
 fn generate(total: u64, path: &str) -> Res<()> {
     use std::io::{Seek, SeekFrom, Write};
-    let (head, tail) = samples::mp4_audio_moov_last(0);
-    let payload = total
-        .checked_sub((head.len() + tail.len()) as u64)
-        .ok_or("size too small for an mp4")?;
-    let (head, tail) = samples::mp4_audio_moov_last(payload);
+    let Mp4Parts {
+        head,
+        payload,
+        tail,
+    } = Mp4Parts::of_size(total).ok_or("size too small for an mp4")?;
     let mut file = std::fs::File::create(path)?;
     file.write_all(&head)?;
     file.seek(SeekFrom::Start(head.len() as u64 + payload))?;
