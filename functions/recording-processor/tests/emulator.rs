@@ -116,6 +116,12 @@ impl Env {
             .await;
     }
 
+    /// The size of the object stored under `key` in our bucket (it must exist).
+    async fn stored_size(&self, key: &str) -> Option<i64> {
+        let head = self.aws.s3.head_object().bucket(&self.bucket).key(key);
+        head.send().await.unwrap().content_length()
+    }
+
     /// The multipart uploads of our bucket still in progress (neither completed nor aborted).
     async fn open_uploads(&self) -> Vec<String> {
         let listed = self
@@ -182,16 +188,7 @@ async fn daily_seed_job_ends_with_audio_uploaded_transcript_and_one_pipeline_mes
 
     assert!(first.batch_item_failures.is_empty() && again.batch_item_failures.is_empty());
     let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-1"));
-    let stored = env
-        .aws
-        .s3
-        .head_object()
-        .bucket(&env.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stored.content_length(), Some(file.len() as i64));
+    assert_eq!(env.stored_size(&key).await, Some(file.len() as i64));
     let transcript = env
         .stores
         .transcripts
@@ -491,16 +488,7 @@ async fn the_emulator_stopping_mid_upload_is_redelivered_completes_once_and_leav
     assert!(redelivered.batch_item_failures.is_empty());
     assert!(duplicate.batch_item_failures.is_empty());
     assert_eq!(env.open_uploads().await, Vec::<String>::new());
-    let stored = env
-        .aws
-        .s3
-        .head_object()
-        .bucket(&env.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stored.content_length(), Some(file.len() as i64));
+    assert_eq!(env.stored_size(&key).await, Some(file.len() as i64));
     let messages = env.pipeline_messages().await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["recording_id"], "rec-fault");
@@ -553,14 +541,5 @@ async fn two_deliveries_of_one_job_at_the_same_time_send_one_pipeline_message() 
     );
     assert_eq!(env.open_uploads().await, Vec::<String>::new());
     let key = format!("{}mp4", audio_prefix(&meeting.id, "rec-twice"));
-    let stored = env
-        .aws
-        .s3
-        .head_object()
-        .bucket(&env.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stored.content_length(), Some(file.len() as i64));
+    assert_eq!(env.stored_size(&key).await, Some(file.len() as i64));
 }
