@@ -45,7 +45,16 @@ pub struct CaseFile {
     /// Meetings to create before the runs (see [`crate::seed`]).
     #[serde(default)]
     pub seed_meetings: Vec<crate::seed::SeedMeeting>,
+    /// Each function's timeout and memory as template.yaml gives them (a template check keeps
+    /// them equal): the invocation's deadline and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` of a run.
+    pub functions: BTreeMap<String, FunctionLimits>,
     pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct FunctionLimits {
+    pub timeout_seconds: u64,
+    pub memory_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +102,14 @@ impl CaseFile {
 }
 
 impl Case {
+    /// The limits of this case's function, from the file's `functions`.
+    pub fn limits(&self, file: &CaseFile) -> Result<FunctionLimits, CaseError> {
+        file.functions
+            .get(&self.function)
+            .copied()
+            .ok_or_else(|| self.invalid("the file's `functions` has no timeout for it"))
+    }
+
     fn invalid(&self, reason: impl Into<String>) -> CaseError {
         CaseError::Invalid {
             function: self.function.clone(),
@@ -324,6 +341,7 @@ mod tests {
     fn env_values_get_the_emulator_endpoint() {
         let file: CaseFile = serde_json::from_value(json!({
             "env": {"Q": "{emulator}/123456789012/q", "A": "1"},
+            "functions": {"f": {"timeout_seconds": 10, "memory_mb": 128}},
             "cases": [{"function": "f", "case": "aws", "exercises": "x",
                        "env": {"A": "2"}, "event_file": "e.json"}]
         }))
@@ -334,11 +352,31 @@ mod tests {
     }
 
     #[test]
+    fn a_case_of_a_function_without_limits_is_refused_by_name() {
+        let file: CaseFile = serde_json::from_value(json!({
+            "functions": {"f": {"timeout_seconds": 900, "memory_mb": 256}},
+            "cases": [{"function": "f", "case": "aws", "exercises": "x", "event_file": "e.json"},
+                      {"function": "g", "case": "aws", "exercises": "x", "event_file": "e.json"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            file.cases[0].limits(&file).unwrap(),
+            FunctionLimits {
+                timeout_seconds: 900,
+                memory_mb: 256
+            }
+        );
+        let err = file.cases[1].limits(&file).unwrap_err().to_string();
+        assert!(err.contains("g/aws") && err.contains("timeout"), "{err}");
+    }
+
+    #[test]
     fn the_shipped_case_file_loads_and_every_event_builds() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let file = CaseFile::load(&root.join("bench/coldstart-cases.json")).unwrap();
         assert!(!file.cases.is_empty());
         for c in &file.cases {
+            c.limits(&file).unwrap();
             let e = c.env(&file, "http://127.0.0.1:9");
             let bytes = c.event(&root, &e, Utc::now()).unwrap();
             let _: Value = serde_json::from_slice(&bytes)

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cases::{Case, CaseError, CaseFile};
+use crate::cases::{Case, CaseError, CaseFile, FunctionLimits};
 use crate::platform::FakePlatform;
 use crate::proxy::CountingProxy;
 use crate::runtime::{Invocation, Outcome, Report, RuntimeApi};
@@ -53,6 +53,8 @@ pub struct Run {
     pub outcome: String,
     /// AWS operations the process made, in order.
     pub aws_calls: Vec<String>,
+    /// Of `first_response_ms`, the time a request was waiting on the AWS emulator, ms.
+    pub aws_wait_ms: f64,
     /// Video-platform requests it made (to [`FakePlatform`]), in order.
     pub platform_calls: Vec<String>,
 }
@@ -69,6 +71,8 @@ pub struct CaseResult {
     pub first_response_median_ms: Option<f64>,
     pub first_response_p90_ms: Option<f64>,
     pub peak_rss_median_kib: Option<f64>,
+    /// Median time the first invocation waited on the AWS emulator (the rest is the function's).
+    pub aws_wait_median_ms: Option<f64>,
     /// Outcome -> number of runs that ended that way.
     pub outcomes: BTreeMap<String, usize>,
     /// AWS operation -> count, from the first run (later runs of the same event are the same
@@ -100,9 +104,10 @@ pub async fn run_case(
 ) -> Result<CaseResult, ColdStartError> {
     let bin = bootstrap(settings.bin_dir, case)?;
     let env = case.env(file, settings.emulator);
+    let limits = case.limits(file)?;
     let mut runs = Vec::with_capacity(settings.runs);
     for _ in 0..settings.runs {
-        runs.push(run_once(settings, case, &bin, &env).await?);
+        runs.push(run_once(settings, case, limits, &bin, &env).await?);
     }
     Ok(summarise(case, &runs))
 }
@@ -124,11 +129,12 @@ pub async fn run_case_against(
         return Ok(result);
     };
     let env = case.env(file, settings.emulator);
+    let limits = case.limits(file)?;
     let mut ours = Vec::with_capacity(settings.runs);
     let mut before = Vec::with_capacity(settings.runs);
     for _ in 0..settings.runs {
-        before.push(run_once(settings, case, &baseline_bin, &env).await?);
-        ours.push(run_once(settings, case, &ours_bin, &env).await?);
+        before.push(run_once(settings, case, limits, &baseline_bin, &env).await?);
+        ours.push(run_once(settings, case, limits, &ours_bin, &env).await?);
     }
     let mut result = summarise(case, &ours);
     result.baseline = Some(Box::new(summarise(case, &before)));
@@ -157,6 +163,7 @@ fn bootstrap(bin_dir: &Path, case: &Case) -> Result<PathBuf, ColdStartError> {
 async fn run_once(
     settings: &Settings<'_>,
     case: &Case,
+    limits: FunctionLimits,
     bin: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Run, ColdStartError> {
@@ -183,7 +190,9 @@ async fn run_once(
     let mut api = RuntimeApi::start(Invocation {
         request_id: uuid::Uuid::new_v4().to_string(),
         function_arn,
-        deadline_ms: now.timestamp_millis() + 30_000,
+        // Lambda's deadline is the function's timeout from the invocation: the processor, for
+        // one, starts no record with less than a minute left.
+        deadline_ms: now.timestamp_millis() + (limits.timeout_seconds * 1000) as i64,
         trace_id: format!(
             "Root=1-{:08x}-{}",
             now.timestamp(),
@@ -203,7 +212,7 @@ async fn run_once(
     let mut command = Command::new(bin);
     command
         .env_clear()
-        .envs(lambda_env(&case.function, api.addr, &proxy.url()))
+        .envs(lambda_env(&case.function, limits, api.addr, &proxy.url()))
         .envs(env)
         .stdin(Stdio::null())
         .stdout(log)
@@ -246,6 +255,7 @@ async fn run_once(
         peak_rss_kib,
         outcome,
         aws_calls: proxy.calls(),
+        aws_wait_ms: ms(proxy.waited()),
         platform_calls: platform.calls(),
     })
 }
@@ -256,13 +266,17 @@ const PLATFORM_KEY_VAR: &str = "WHEREBY_API_KEY";
 /// What Lambda sets for a custom runtime (the subset the Rust runtime and SDK read).
 fn lambda_env(
     function: &str,
+    limits: FunctionLimits,
     api: std::net::SocketAddr,
     aws_endpoint: &str,
 ) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            limits.memory_mb.to_string(),
+        ),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
         (
@@ -351,6 +365,7 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         .filter_map(|r| r.peak_rss_kib.map(|k| k as f64))
         .collect();
     let calls: Vec<f64> = runs.iter().map(|r| r.aws_calls.len() as f64).collect();
+    let aws_wait: Vec<f64> = runs.iter().map(|r| r.aws_wait_ms).collect();
     let mut outcomes = BTreeMap::new();
     for r in runs {
         *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
@@ -372,6 +387,7 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         first_response_median_ms: median(&first),
         first_response_p90_ms: percentile(&first, 90.0),
         peak_rss_median_kib: median(&rss),
+        aws_wait_median_ms: median(&aws_wait),
         outcomes,
         aws_calls_first_run: count_first(|r| &r.aws_calls),
         aws_calls_per_run_median: median(&calls),

@@ -2,7 +2,8 @@
 //! start reports which AWS calls its first invocation made (DynamoDB `GetItem`, SQS
 //! `SendMessage`, S3 `PutObject`, ...). The function's `AWS_ENDPOINT_URL` points here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -19,26 +20,81 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     calls: CallLog,
+    waiting: Arc<Mutex<Waiting>>,
+}
+
+/// Wall time during which at least one request was waiting on the upstream: the part of a cold
+/// start spent in the emulator (concurrent requests count once), as opposed to in the function.
+#[derive(Default)]
+struct Waiting {
+    outstanding: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl Waiting {
+    fn begin(&mut self) {
+        if self.outstanding == 0 {
+            self.since = Some(Instant::now());
+        }
+        self.outstanding += 1;
+    }
+
+    fn end(&mut self) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if self.outstanding == 0 {
+            if let Some(since) = self.since.take() {
+                self.total += since.elapsed();
+            }
+        }
+    }
+}
+
+/// Ends its request's wait even when the handler's future is dropped.
+struct WaitGuard(Arc<Mutex<Waiting>>);
+
+impl WaitGuard {
+    fn begin(waiting: &Arc<Mutex<Waiting>>) -> Self {
+        if let Ok(mut w) = waiting.lock() {
+            w.begin();
+        }
+        Self(waiting.clone())
+    }
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.0.lock() {
+            w.end();
+        }
+    }
 }
 
 /// A running proxy on a free loopback port; stops when dropped.
 pub struct CountingProxy {
     server: LoopbackServer,
     calls: CallLog,
+    waiting: Arc<Mutex<Waiting>>,
 }
 
 impl CountingProxy {
     /// Forwards to `upstream` (e.g. `http://127.0.0.1:5106`).
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
         let calls = CallLog::default();
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             calls: calls.clone(),
+            waiting: waiting.clone(),
         });
         let app = Router::new().fallback(forward).with_state(shared);
         let server = LoopbackServer::start(app).await?;
-        Ok(Self { server, calls })
+        Ok(Self {
+            server,
+            calls,
+            waiting,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -48,6 +104,16 @@ impl CountingProxy {
     /// The operations seen so far, in arrival order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.all()
+    }
+
+    /// How long requests have waited on the upstream so far (overlapping waits count once).
+    /// Measured from the proxy's request to the end of the upstream's answer, so it includes
+    /// the proxy's own hop to the emulator: a slight overestimate of the emulator's share.
+    pub fn waited(&self) -> Duration {
+        self.waiting
+            .lock()
+            .map(|w| w.total + w.since.map_or(Duration::ZERO, |s| s.elapsed()))
+            .unwrap_or_default()
     }
 }
 
@@ -64,6 +130,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok(b) => b,
         Err(e) => return (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response(),
     };
+    let _waiting = WaitGuard::begin(&shared.waiting);
     let mut headers = parts.headers.clone();
     for h in ["host", "content-length", "connection", "transfer-encoding"] {
         headers.remove(h);
@@ -181,7 +248,11 @@ mod tests {
         let upstream = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Item":{}}"#))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string(r#"{"Item":{}}"#)
+                    .set_delay(Duration::from_millis(30)),
+            )
             .expect(1)
             .mount(&upstream)
             .await;
@@ -196,6 +267,8 @@ mod tests {
         assert_eq!(res.status(), 200);
         assert_eq!(res.text().await.unwrap(), r#"{"Item":{}}"#);
         assert_eq!(proxy.calls(), vec!["DynamoDB.GetItem".to_owned()]);
+        // The upstream's delay is time spent waiting on it (a lower bound, whatever the load).
+        assert!(proxy.waited() >= Duration::from_millis(30));
         let received = upstream.received_requests().await.unwrap();
         assert_eq!(received[0].body, br#"{"TableName":"t"}"#);
     }

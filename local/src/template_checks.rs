@@ -224,3 +224,57 @@ fn each_function_names_and_may_read_exactly_the_secrets_its_main_reads() {
         );
     }
 }
+
+/// The cold-start bench runs each function with the deadline and memory Lambda would give it;
+/// a deadline shorter than the template's once made the processor defer its job untouched, so
+/// the bench's "aws" case measured no AWS request at all.
+#[test]
+fn the_cold_start_bench_gives_each_function_its_template_timeout_and_memory() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    let cases: serde_json::Value =
+        serde_json::from_str(include_str!("../../bench/coldstart-cases.json"))
+            .expect("bench/coldstart-cases.json parses");
+    let bench = cases["functions"]
+        .as_object()
+        .expect("the case file lists its functions' limits");
+    let mut in_template = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("resources") {
+        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            continue;
+        };
+        in_template.insert(binary.to_owned());
+        let properties = &resource["Properties"];
+        let limit = |name: &str| {
+            properties[name]
+                .as_u64()
+                .or_else(|| globals[name].as_u64())
+                .unwrap_or_else(|| panic!("{binary} has a {name}"))
+        };
+        let Some(limits) = bench.get(binary) else {
+            continue;
+        };
+        assert_eq!(
+            limits["timeout_seconds"].as_u64(),
+            Some(limit("Timeout")),
+            "{binary}'s timeout in the bench"
+        );
+        assert_eq!(
+            limits["memory_mb"].as_u64(),
+            Some(limit("MemorySize")),
+            "{binary}'s memory in the bench"
+        );
+    }
+    let benched: BTreeSet<String> = bench.keys().cloned().collect();
+    assert!(
+        benched.is_subset(&in_template),
+        "bench functions {benched:?}, template binaries {in_template:?}"
+    );
+    let with_cases: BTreeSet<String> = cases["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter_map(|c| c["function"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(with_cases, benched, "every benched function has its limits");
+}

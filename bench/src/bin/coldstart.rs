@@ -120,25 +120,27 @@ async fn main() -> ExitCode {
         match result {
             Ok(r) => {
                 eprintln!(
-                    "{:<20} {:<7} init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}  aws {:?}  platform {:?}",
+                    "{:<20} {:<7} init {:>6} ms  first response median {:>6} ms p90 {:>6} ms (waiting on AWS {:>6} ms)  {:?}  aws {:?}  platform {:?}",
                     r.function,
                     r.case,
                     fmt(r.init_median_ms),
                     fmt(r.first_response_median_ms),
                     fmt(r.first_response_p90_ms),
+                    fmt(r.aws_wait_median_ms),
                     r.outcomes,
                     r.aws_calls_first_run,
                     r.platform_calls_first_run,
                 );
                 if let Some(b) = &r.baseline {
                     eprintln!(
-                        "{:<20} {:<7} baseline {}: init {:>6} ms  first response median {:>6} ms p90 {:>6} ms  {:?}",
+                        "{:<20} {:<7} baseline {}: init {:>6} ms  first response median {:>6} ms p90 {:>6} ms (waiting on AWS {:>6} ms)  {:?}",
                         r.function,
                         r.case,
                         args.baseline_label,
                         fmt(b.init_median_ms),
                         fmt(b.first_response_median_ms),
                         fmt(b.first_response_p90_ms),
+                        fmt(b.aws_wait_median_ms),
                         b.outcomes,
                     );
                 }
