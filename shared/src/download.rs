@@ -17,6 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
 use crate::config::AllowedHost;
+use crate::http_client::LazyClient;
 use crate::retry::{is_transient_status, Transient};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,7 +109,7 @@ pub fn check_allowed(allowed: &[AllowedHost], url: &str) -> Result<Url, Download
 /// [`Downloader`] over HTTP(S) with reqwest; the allow-list is also applied to every redirect.
 #[derive(Clone, Debug)]
 pub struct HttpDownloader {
-    client: reqwest::Client,
+    client: LazyClient,
     allowed: Arc<Vec<AllowedHost>>,
 }
 
@@ -119,29 +120,29 @@ pub struct HttpDownloader {
 struct DisallowedRedirect(String);
 
 impl HttpDownloader {
-    pub fn new(allowed: Vec<AllowedHost>) -> Result<Self, DownloadError> {
+    /// The client is built at the first download ([`LazyClient`]), not here.
+    pub fn new(allowed: Vec<AllowedHost>) -> Self {
         let allowed = Arc::new(allowed);
         let policy_hosts = Arc::clone(&allowed);
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if policy_hosts.iter().any(|h| h.allows(attempt.url())) {
-                attempt.follow()
-            } else {
-                let to = redact(attempt.url());
-                attempt.error(DisallowedRedirect(to))
-            }
+        let client = LazyClient::new(move || {
+            let hosts = Arc::clone(&policy_hosts);
+            let policy = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else if hosts.iter().any(|h| h.allows(attempt.url())) {
+                    attempt.follow()
+                } else {
+                    let to = redact(attempt.url());
+                    attempt.error(DisallowedRedirect(to))
+                }
+            });
+            reqwest::Client::builder()
+                .redirect(policy)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .build()
         });
-        let client = reqwest::Client::builder()
-            .redirect(policy)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .build()
-            .map_err(|e| DownloadError::Network {
-                url: String::new(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
-        Ok(Self { client, allowed })
+        Self { client, allowed }
     }
 }
 
@@ -151,8 +152,11 @@ impl Downloader for HttpDownloader {
     async fn open(&self, url: &str) -> Result<Download, DownloadError> {
         let url = check_allowed(&self.allowed, url)?;
         let shown = redact(&url);
-        let response = self
-            .client
+        let client = self.client.get().map_err(|reason| DownloadError::Network {
+            url: shown.clone(),
+            reason: format!("cannot build the HTTP client: {reason}"),
+        })?;
+        let response = client
             .get(url)
             .send()
             .await

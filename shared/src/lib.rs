@@ -10,6 +10,7 @@ pub mod download;
 pub mod fakes;
 pub mod flags;
 pub mod http;
+pub mod http_client;
 pub mod media;
 pub mod meeting_open;
 pub mod messages;

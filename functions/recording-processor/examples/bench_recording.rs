@@ -350,7 +350,7 @@ fn copy_job(bucket: String, bytes: u64, how: CopyHow) -> Res<()> {
             pipeline: pipeline.clone(),
             links: Arc::new(support::FakeLinks::default()),
             blobs: Arc::new(blobs),
-            downloader: Arc::new(HttpDownloader::new(Vec::new())?),
+            downloader: Arc::new(HttpDownloader::new(Vec::new())),
             bucket: bucket.clone(),
             daily_bucket: Some(source_bucket.clone()),
             concurrency: 1,
@@ -516,7 +516,7 @@ fn process(
             downloader: Arc::new(HttpDownloader::new(vec![AllowedHost::HttpOrigin {
                 host,
                 port,
-            }])?),
+            }])),
             bucket: bucket.clone(),
             daily_bucket: None,
             concurrency: 1,

@@ -37,7 +37,7 @@ use shared::domain::{
     Meeting, Platform, Recording, RecordingKind, RecordingSource, RecordingStatus, S3Location,
     Transcript, TranscriptStatus,
 };
-use shared::download::{DownloadError, Downloader, HttpDownloader};
+use shared::download::{Downloader, HttpDownloader};
 use shared::media::{self, Sniffer};
 use shared::messages::{AudioTrack, JobSource, PipelineMessage, RecordingJob, StartRecording};
 use shared::metrics::{FailureKind, Function, Metric, Metrics};
@@ -106,8 +106,6 @@ pub enum BuildError {
     NoRecordingsQueue,
     #[error("{START_RETRY_VAR} must be a whole number of seconds from 1 to 900, not {0:?}")]
     StartRetry(String),
-    #[error("cannot build the download client: {0}")]
-    Download(#[from] DownloadError),
 }
 
 impl Deps {
@@ -138,7 +136,7 @@ impl Deps {
             blobs: Arc::new(Blobs::new(&aws.s3, BlobSettings::default())),
             downloader: Arc::new(HttpDownloader::new(
                 config.recording_url_allowed_hosts.clone(),
-            )?),
+            )),
             bucket: config.recordings_bucket.clone(),
             daily_bucket: config.daily.s3_bucket.clone(),
             concurrency: DEFAULT_CONCURRENCY,

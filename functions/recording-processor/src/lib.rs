@@ -14,6 +14,7 @@ use std::sync::Arc;
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{Platform, RecordingKind};
+use shared::http_client::LazyClient;
 use shared::platform::daily::{DailyClient, RecordingStart};
 use shared::platform::http::HttpSettings;
 use shared::platform::PlatformError;
@@ -31,10 +32,10 @@ pub fn build(config: &Config, aws: &AwsClients) -> Result<Deps, BuildError> {
     let (links, starter): (Arc<dyn RecordingLinks>, Arc<dyn RecordingStarter>) =
         if config.daily.api_key.is_some() {
             let settings = HttpSettings::default();
-            let http = reqwest::Client::builder()
-                .timeout(settings.timeout)
-                .build()
-                .map_err(|e| BuildError::Http(e.to_string()))?;
+            // Built at Daily's first request: a job that needs no access link (a copy, an
+            // unknown meeting) loads no TLS roots.
+            let timeout = settings.timeout;
+            let http = LazyClient::new(move || reqwest::Client::builder().timeout(timeout).build());
             let daily = Arc::new(DailyClient::from_config(&config.daily, http, settings)?);
             (Arc::new(DailyLinks(daily.clone())), daily)
         } else {
@@ -69,8 +70,6 @@ impl RecordingStarter for NoRecordingStarter {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("cannot build the HTTP client: {0}")]
-    Http(String),
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error(transparent)]

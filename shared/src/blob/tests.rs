@@ -373,3 +373,76 @@ async fn missing_objects_are_absent_and_reading_them_is_a_permanent_error() {
     let err = blobs.read_range(&loc, 0, 10).await.unwrap_err();
     assert!(!err.is_transient() && err.is_not_found(), "{err:?}");
 }
+
+/// s3s-fs (the recording benchmark's fast S3) answers ListMultipartUploads with 501: the upload
+/// must still go ahead, and nothing else may be skipped. A fake S3 that checks each request.
+#[tokio::test]
+async fn a_store_that_cannot_list_multipart_uploads_still_takes_the_upload() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let key_path = "/fake-bucket/big.mp4";
+    Mock::given(method("GET"))
+        .and(path("/fake-bucket/"))
+        .and(query_param("prefix", "big.mp4"))
+        .and(query_param("uploads", ""))
+        .respond_with(ResponseTemplate::new(501).set_body_string(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code>\
+             <Message>ListMultipartUploads is not implemented yet</Message></Error>",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(key_path))
+        .and(query_param("uploads", ""))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "<InitiateMultipartUploadResult><Bucket>fake-bucket</Bucket><Key>big.mp4</Key>\
+             <UploadId>u1</UploadId></InitiateMultipartUploadResult>",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(key_path))
+        .and(query_param("uploadId", "u1"))
+        .respond_with(ResponseTemplate::new(200).insert_header("ETag", "\"etag\""))
+        .expect(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(key_path))
+        .and(query_param("uploadId", "u1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "<CompleteMultipartUploadResult><Bucket>fake-bucket</Bucket><Key>big.mp4</Key>\
+             <ETag>\"etag-3\"</ETag></CompleteMultipartUploadResult>",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(server.uri())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "key", "secret", None, None, "test",
+        ))
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    let blobs = Blobs::new(&s3, small_parts());
+    let len = 2 * PART + 12_345;
+    let up = blobs
+        .upload_stream(
+            &target("fake-bucket", "big.mp4"),
+            chunked(&pattern(len), 64 * 1024),
+            Some(len as u64),
+            &mut NoInspect,
+        )
+        .await
+        .unwrap();
+    assert_eq!((up.bytes, up.parts), (len as u64, 3));
+    // The expectations (one listing answered 501, one upload of three parts, completed) are
+    // checked when the server drops.
+}

@@ -32,6 +32,7 @@ use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
 use super::{MeetingData, PlatformError, RoomSessionSource, SessionData, VideoPlatform};
 use crate::config::DailyConfig;
 use crate::domain::{Platform, RecordingKind, RecordingType, Room};
+use crate::http_client::LazyClient;
 use token::{MeetingTokenClaims, MeetingTokenSigner, TokenRequest};
 
 const PLATFORM: Platform = Platform::Daily;
@@ -360,11 +361,12 @@ impl std::fmt::Debug for DailyClient {
 
 impl DailyClient {
     pub fn new(
-        client: reqwest::Client,
+        client: impl Into<LazyClient>,
         api_url: &str,
         api_key: SecretString,
         settings: HttpSettings,
     ) -> Result<Self, PlatformError> {
+        let client = client.into();
         let mut once = settings.clone();
         once.retry.max_attempts = 1;
         Ok(Self {
@@ -389,7 +391,7 @@ impl DailyClient {
     /// without both. Errors name the missing variable.
     pub fn from_config(
         cfg: &DailyConfig,
-        client: reqwest::Client,
+        client: impl Into<LazyClient>,
         settings: HttpSettings,
     ) -> Result<Self, PlatformError> {
         let api_key = cfg.api_key.clone().ok_or(PlatformError::Config {

@@ -23,6 +23,7 @@ use url::Url;
 
 use super::PlatformError;
 use crate::domain::Platform;
+use crate::http_client::LazyClient;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +118,7 @@ pub(crate) struct Exchange {
 #[derive(Clone)]
 pub(crate) struct ApiCaller {
     pub platform: Platform,
-    client: reqwest::Client,
+    client: LazyClient,
     base: Url,
     api_key: SecretString,
     settings: HttpSettings,
@@ -145,7 +146,7 @@ fn url_var(platform: Platform) -> &'static str {
 impl ApiCaller {
     pub fn new(
         platform: Platform,
-        client: reqwest::Client,
+        client: LazyClient,
         base_url: &str,
         api_key: SecretString,
         settings: HttpSettings,
@@ -191,6 +192,15 @@ impl ApiCaller {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
+        let client = self
+            .client
+            .get()
+            .map_err(|reason| PlatformError::Transport {
+                platform: self.platform,
+                operation,
+                timed_out: false,
+                message: format!("cannot build the HTTP client: {reason}"),
+            })?;
         let policy = &self.settings.retry;
         let max_attempts = policy.max_attempts.max(1);
         let deadline = crate::deadline::current();
@@ -211,7 +221,7 @@ impl ApiCaller {
                 Some(left) => self.settings.timeout.min(left),
                 None => self.settings.timeout,
             };
-            let request = build(&self.client)
+            let request = build(client)
                 .bearer_auth(self.api_key.expose_secret())
                 .timeout(timeout);
             let outcome = match request.send().await {

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::domain::Platform;
+use crate::http_client::LazyClient;
 
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
@@ -72,44 +73,28 @@ impl PlatformRegistry {
 
     pub fn from_config(config: &Config, options: RegistryOptions) -> Self {
         let mut registry = Self::empty();
-        let needs_http = config.has_platform_credentials();
-        // One connection pool for both platforms; built only when a platform will use it, to
-        // keep cold starts short.
-        let client = if needs_http {
-            reqwest::Client::builder()
-                .timeout(options.http.timeout)
-                .build()
-                .map_err(|e| e.to_string())
-        } else {
-            Err("no platform is configured".to_owned())
-        };
-        let client_for = |platform: Platform| {
-            client.clone().map_err(|reason| PlatformError::Transport {
-                platform,
-                operation: "build the HTTP client",
-                timed_out: false,
-                message: reason,
-            })
-        };
+        // One connection pool for both platforms, built at the first platform request
+        // ([`LazyClient`]): a cold start that calls no platform does not load the TLS roots.
+        let timeout = options.http.timeout;
+        let client = LazyClient::new(move || reqwest::Client::builder().timeout(timeout).build());
 
         let daily: Entry = if config.daily.api_key.is_some() {
-            client_for(Platform::Daily).and_then(|c| {
-                let mut d = DailyClient::from_config(&config.daily, c, options.http.clone())?;
-                if let Some(source) = &options.session_source {
-                    d = d.with_session_source(source.clone());
-                }
-                let d = Arc::new(d);
-                registry.daily = Some(d.clone());
-                Ok(d as Arc<dyn VideoPlatform>)
-            })
+            DailyClient::from_config(&config.daily, client.clone(), options.http.clone()).map(
+                |mut d| {
+                    if let Some(source) = &options.session_source {
+                        d = d.with_session_source(source.clone());
+                    }
+                    let d = Arc::new(d);
+                    registry.daily = Some(d.clone());
+                    d as Arc<dyn VideoPlatform>
+                },
+            )
         } else {
             Err(not_available(Platform::Daily))
         };
         let whereby: Entry = if config.whereby.api_key.is_some() {
-            client_for(Platform::Whereby).and_then(|c| {
-                WherebyClient::from_config(&config.whereby, c, options.http.clone())
-                    .map(|w| Arc::new(w) as Arc<dyn VideoPlatform>)
-            })
+            WherebyClient::from_config(&config.whereby, client, options.http.clone())
+                .map(|w| Arc::new(w) as Arc<dyn VideoPlatform>)
         } else {
             Err(not_available(Platform::Whereby))
         };

@@ -23,6 +23,7 @@ use super::http::{api_error, decode, ApiCaller, Exchange, HttpSettings, Safety};
 use super::{MeetingData, PlatformError, SessionData, VideoPlatform};
 use crate::config::WherebyConfig;
 use crate::domain::{Platform, RecordingType, Room};
+use crate::http_client::LazyClient;
 
 const PLATFORM: Platform = Platform::Whereby;
 /// Whereby's limit on `roomNamePrefix`.
@@ -82,13 +83,13 @@ pub struct WherebyClient {
 
 impl WherebyClient {
     pub fn new(
-        client: reqwest::Client,
+        client: impl Into<LazyClient>,
         api_url: &str,
         api_key: SecretString,
         settings: HttpSettings,
     ) -> Result<Self, PlatformError> {
         Ok(Self {
-            api: ApiCaller::new(PLATFORM, client, api_url, api_key, settings)?,
+            api: ApiCaller::new(PLATFORM, client.into(), api_url, api_key, settings)?,
             recording: None,
         })
     }
@@ -97,7 +98,7 @@ impl WherebyClient {
     /// `AWS_WHEREBY_ACCESS_KEY_ID` and `AWS_WHEREBY_ACCESS_KEY_SECRET`. Errors name the variable.
     pub fn from_config(
         cfg: &WherebyConfig,
-        client: reqwest::Client,
+        client: impl Into<LazyClient>,
         settings: HttpSettings,
     ) -> Result<Self, PlatformError> {
         let api_key = cfg.api_key.clone().ok_or(PlatformError::Config {
