@@ -36,9 +36,10 @@ use crate::platform::PlatformError;
 use crate::queue::{PipelineQueue, QueueError, RecordingQueue};
 use crate::recording_start::RecordingStarter;
 use crate::store::{
-    Applied, Claim, ConsentStore, EventClaim, EventLease, MeetingStore, Page, ParticipantChange,
-    ParticipantEvents, ParticipantSessionStore, RecordingStore, RoomCursor, RoomPatch, RoomStore,
-    StoreError, StoreResult, StreamPosition, TranscriptStore, WebhookEventStore,
+    Applied, Claim, ClientCountEvents, ConsentStore, CountWrite, EventClaim, EventLease,
+    MeetingStore, Page, ParticipantChange, ParticipantEvents, ParticipantSessionStore,
+    RecordingStore, RoomCursor, RoomPatch, RoomStore, StoreError, StoreResult, StreamPosition,
+    TranscriptStore, WebhookEventStore,
 };
 
 /// Names of methods that should fail, shared by every fake.
@@ -570,6 +571,66 @@ impl ParticipantEvents for MemoryParticipantEvents {
             }
         }
         Ok(Applied::Applied)
+    }
+}
+
+/// [`ClientCountEvents`] over the meeting and webhook-event fakes, so a test observes its writes
+/// through them. All-or-nothing like the DynamoDB transaction: both stores are locked together,
+/// and a missing meeting or an injected failure (`fail("set_clients")`) writes nothing. An event
+/// older than the stored count is claimed without changing it, as the DynamoDB store does.
+#[derive(Debug)]
+pub struct MemoryClientCountEvents {
+    meetings: Arc<MemoryMeetings>,
+    events: Arc<MemoryWebhookEvents>,
+    pub failures: Failures,
+}
+
+impl MemoryClientCountEvents {
+    pub fn new(meetings: Arc<MemoryMeetings>, events: Arc<MemoryWebhookEvents>) -> Self {
+        Self {
+            meetings,
+            events,
+            failures: Failures::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientCountEvents for MemoryClientCountEvents {
+    async fn set_clients(
+        &self,
+        claim: EventClaim<'_>,
+        meeting_id: &str,
+        count: i64,
+        observed_at: DateTime<Utc>,
+    ) -> StoreResult<CountWrite> {
+        self.failures.check("set_clients")?;
+        // The same lock order as `MemoryParticipantEvents`, so no deadlock.
+        let mut meetings = lock(&self.meetings.meetings);
+        let mut claimed = lock(&self.events.claimed);
+        let event = (claim.platform, claim.event_id.to_owned());
+        if claimed.get(&event).is_some_and(|c| c.live_at(claim.now)) {
+            return Ok(CountWrite::Duplicate);
+        }
+        let (meeting, seen) = meetings
+            .get_mut(meeting_id)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "meeting",
+                id: meeting_id.to_owned(),
+            })?;
+        claimed.insert(
+            event,
+            HeldClaim {
+                lease_token: None,
+                expires_at: later(claim.now, claim.ttl),
+            },
+        );
+        if seen.is_some_and(|s| s >= observed_at) {
+            return Ok(CountWrite::Older);
+        }
+        meeting.num_clients = count.max(0);
+        *seen = Some(observed_at);
+        Ok(CountWrite::Written)
     }
 }
 

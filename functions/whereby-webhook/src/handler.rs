@@ -2,14 +2,21 @@
 //!
 //! The steps are [`shared::webhook::pipeline`]'s: body size (413), then `Whereby-Signature` over
 //! the raw bytes with a 60 s tolerance (401), then the envelope (422); this module supplies
-//! Whereby's verifier, parser and apply step. `room.client.joined/left` set the meeting's `num_clients` to Whereby's
-//! `numClients` unless a newer event (by `createdAt`) was applied already, so duplicates and
-//! out-of-order deliveries are harmless (and so is a re-apply after a lease taken over: the same
-//! `createdAt` is not newer); event ids are also claimed as leases, so a replay costs one
-//! DynamoDB request instead of three.
+//! Whereby's verifier, parser and apply step. `room.client.joined/left` set the meeting's
+//! `num_clients` to Whereby's `numClients` unless a newer event (by `createdAt`) was applied
+//! already, so duplicates and out-of-order deliveries are harmless. A client event is claimed in
+//! the same transaction that sets the count ([`ClientCountEvents`]): it is applied whole or not
+//! at all, so a failure (503) leaves no claim behind for Whereby's retry to trip over, and a
+//! replay is answered by that one transaction. An event older than the stored count is still
+//! claimed (the count kept), so its replays are duplicates too. Nothing is claimed for an
+//! unknown meeting (nothing would change). Claims written by earlier deployments (a pipeline
+//! lease, `IN_PROGRESS` or `COMPLETED`) keep working: a live one makes the event a duplicate, an
+//! expired one is overwritten.
 //!
-//! DynamoDB requests per client event: 4 (the lease, meeting by room name, conditional count
-//! write, the lease completed).
+//! DynamoDB requests per client event: 2 (meeting by room name, one transaction of claim and
+//! conditional count write; 3 for an event older than the stored count, whose claim is then
+//! written alone; 1 for an unknown meeting). The meeting lookup is needed because Whereby names
+//! rooms, not meetings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use http::HeaderMap;
 use lambda_http::{Body, Response};
 use secrecy::SecretString;
 use tracing::field::Empty;
-use tracing::{info, instrument, warn, Span};
+use tracing::{error, info, instrument, warn, Span};
 
 use shared::aws::AwsClients;
 use shared::config::Config;
@@ -30,7 +37,9 @@ use shared::domain::Platform;
 use shared::http::Route;
 use shared::metrics::{Function, Metric, Metrics};
 use shared::store::dynamo::DynamoStores;
-use shared::store::{EventClaim, MeetingStore, StoreError, WebhookEventStore};
+use shared::store::{
+    ClientCountEvents, CountWrite, EventClaim, MeetingStore, StoreError, WebhookEventStore,
+};
 use shared::webhook::pipeline::{self, Claiming, Outcome, Webhook};
 use shared::webhook::signature::{verify_whereby, SignatureError};
 use shared::webhook::whereby::{self, ClientChange, EventKind};
@@ -44,6 +53,10 @@ pub const DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 #[derive(Clone)]
 pub struct Deps {
     pub meetings: Arc<dyn MeetingStore>,
+    /// Client events: claim and count in one write.
+    pub counts: Arc<dyn ClientCountEvents>,
+    /// The pipeline's claims (no event type of this webhook uses them since client events
+    /// claim in their own write; required by [`Webhook`]).
     pub events: Arc<dyn WebhookEventStore>,
     /// `WHEREBY_WEBHOOK_SECRET`; `None` rejects every request.
     pub secret: Option<SecretString>,
@@ -61,6 +74,7 @@ impl Deps {
         let stores = DynamoStores::new(clients.dynamodb.clone(), &config.tables);
         Self {
             meetings: Arc::new(stores.meetings),
+            counts: Arc::new(stores.client_count_events),
             events: Arc::new(stores.webhook_events),
             secret: config.whereby.webhook_secret.clone(),
             lease: config.webhook_lease,
@@ -157,7 +171,8 @@ impl Webhook for Deps {
 
     fn claiming(&self, event: &Self::Event<'_>) -> Claiming {
         match event.kind {
-            EventKind::ClientJoined(_) | EventKind::ClientLeft(_) => Claiming::Pipeline,
+            // Claimed in the transaction that sets the count.
+            EventKind::ClientJoined(_) | EventKind::ClientLeft(_) => Claiming::InApply,
             EventKind::Unknown => Claiming::NotHandled,
         }
     }
@@ -174,34 +189,56 @@ impl Webhook for Deps {
         };
         // Without createdAt the receive time is the best order we have.
         let observed_at = event.created_at.unwrap_or(claim.now);
-        let found = set_count(self, change, observed_at).await?;
-        if found && matches!(event.kind, EventKind::ClientJoined(_)) {
-            self.metrics
-                .count(Metric::ParticipantJoined, Some(Platform::Whereby));
-        }
-        Ok(Outcome::Applied(()))
+        let joined = matches!(event.kind, EventKind::ClientJoined(_));
+        set_count(self, claim, change, observed_at, joined).await
     }
 }
 
-/// Sets the meeting's count from the event; `false` when no meeting has the room.
+/// The meeting lookup, then one transaction that claims the event and sets the meeting's count
+/// if the event is newer. The pipeline holds no claim for these events, so failures are logged
+/// here: nothing was written, and Whereby's retry applies the event.
 async fn set_count(
     deps: &Deps,
+    claim: EventClaim<'_>,
     change: &ClientChange<'_>,
     observed_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let Some(meeting) = deps.meetings.get_by_room_name(&change.room_name).await? else {
-        warn!(room = %change.room_name, "whereby event for an unknown meeting; accepted and ignored");
-        return Ok(false);
+    joined: bool,
+) -> Result<Outcome<()>, StoreError> {
+    let meeting = match deps.meetings.get_by_room_name(&change.room_name).await {
+        Ok(Some(meeting)) => meeting,
+        Ok(None) => {
+            warn!(room = %change.room_name, "whereby event for an unknown meeting; accepted and ignored");
+            return Ok(Outcome::Applied(()));
+        }
+        Err(e) => {
+            error!(error = %e, "cannot look up the meeting of a whereby client event; nothing written, a retry can apply it");
+            return Err(e);
+        }
     };
     Span::current().record("meeting_id", meeting.id.as_str());
-    let written = deps
-        .meetings
-        .set_clients_if_newer(&meeting.id, change.num_clients, observed_at)
-        .await?;
-    if written {
-        info!(meeting_id = %meeting.id, num_clients = change.num_clients, "whereby client count set");
-    } else {
-        info!(meeting_id = %meeting.id, num_clients = change.num_clients, "older whereby event; newer count kept");
+    let written = match deps
+        .counts
+        .set_clients(claim, &meeting.id, change.num_clients, observed_at)
+        .await
+    {
+        Ok(written) => written,
+        Err(e) => {
+            error!(error = %e, meeting_id = %meeting.id, "whereby client event not applied; nothing written, a retry can apply it");
+            return Err(e);
+        }
+    };
+    match written {
+        CountWrite::Written => {
+            info!(meeting_id = %meeting.id, num_clients = change.num_clients, "whereby client count set");
+        }
+        CountWrite::Older => {
+            info!(meeting_id = %meeting.id, num_clients = change.num_clients, "older whereby event; newer count kept");
+        }
+        CountWrite::Duplicate => return Ok(Outcome::Duplicate),
     }
-    Ok(true)
+    if joined {
+        deps.metrics
+            .count(Metric::ParticipantJoined, Some(Platform::Whereby));
+    }
+    Ok(Outcome::Applied(()))
 }

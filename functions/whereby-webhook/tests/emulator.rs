@@ -9,13 +9,15 @@ use serde_json::{json, Value};
 use shared::aws::AwsClients;
 use shared::config::Config;
 use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMode};
+use shared::metrics::{Function, Metric, Metrics, Registry};
 use shared::store::dynamo::{DynamoStores, RequestCounter};
-use shared::store::{Claim, MeetingStore};
+use shared::store::{Claim, EventClaim, EventLease, MeetingStore, WebhookEventStore};
 use shared::testing::{emulator, fresh_tables, unique_prefix};
 use shared::webhook::fixtures::{apigw_v2_event, signed_headers, Scheme};
+use shared::webhook::pipeline::DEFAULT_LEASE;
 use shared::webhook::signature::header_map;
 use tower::ServiceExt;
-use whereby_webhook::handler::{handle_raw, router, Deps};
+use whereby_webhook::handler::{handle_raw, router, Deps, DEDUPE_TTL};
 
 const SECRET: &str = "whereby-emulator-secret";
 
@@ -24,6 +26,7 @@ struct Env {
     stores: DynamoStores,
     counter: RequestCounter,
     meeting: Meeting,
+    metrics: Arc<Registry>,
 }
 
 async fn env() -> Env {
@@ -33,14 +36,18 @@ async fn env() -> Env {
     config.tables = tables.clone();
     config.whereby.webhook_secret = Some(SecretString::from(SECRET.to_owned()));
     let (counted, counter) = RequestCounter::instrument(&clients.dynamodb);
-    let deps = Deps::from_config(
-        &config,
-        &AwsClients {
-            dynamodb: counted,
-            s3: clients.s3.clone(),
-            sqs: clients.sqs.clone(),
-        },
-    );
+    let metrics = Arc::new(Registry::default());
+    let deps = Deps {
+        metrics: Metrics::new(Function::WherebyWebhook, metrics.clone()),
+        ..Deps::from_config(
+            &config,
+            &AwsClients {
+                dynamodb: counted,
+                s3: clients.s3.clone(),
+                sqs: clients.sqs.clone(),
+            },
+        )
+    };
     let stores = DynamoStores::new(clients.dynamodb.clone(), &tables);
     let now = Utc::now();
     let room_name = unique_prefix("room");
@@ -73,6 +80,7 @@ async fn env() -> Env {
         stores,
         counter,
         meeting,
+        metrics,
     }
 }
 
@@ -98,6 +106,12 @@ impl Env {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// The sum of `metric`'s Whereby samples so far.
+    fn whereby(&self, metric: Metric) -> f64 {
+        self.metrics
+            .sum_where(metric, |k| k.platform == Some(Platform::Whereby))
     }
 
     async fn num_clients(&self) -> i64 {
@@ -145,15 +159,87 @@ async fn an_older_event_arriving_late_does_not_overwrite_the_newer_count() {
 }
 
 #[tokio::test]
-async fn a_client_event_makes_four_dynamodb_requests_and_a_duplicate_one() {
+async fn a_client_event_makes_two_dynamodb_requests_and_so_does_its_duplicate() {
     let e = env().await;
     let body = e.event("room.client.joined", "once", 1, "2025-01-01T10:00:01Z");
     assert_eq!(e.send(&body).await, 200);
-    let ops = e.counter.take();
-    // The lease, the meeting by room name, the count, the lease completed.
-    assert_eq!(ops, ["PutItem", "Query", "UpdateItem", "UpdateItem"]);
+    // The meeting by room name, then the claim and the count in one transaction.
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 1);
     assert_eq!(e.send(&body).await, 200);
-    assert_eq!(e.counter.take(), vec!["PutItem".to_owned()]);
+    // The transaction is refused by the claim.
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 1);
+    assert_eq!(e.whereby(Metric::WebhookAccepted), 1.0);
+    assert_eq!(e.whereby(Metric::WebhookDuplicate), 1.0);
+}
+
+#[tokio::test]
+async fn an_older_event_is_claimed_in_a_third_request_and_its_replay_is_a_duplicate() {
+    let e = env().await;
+    let newer = e.event("room.client.joined", "newer", 3, "2025-01-01T10:00:05Z");
+    let older = e.event("room.client.left", "older", 0, "2025-01-01T10:00:01Z");
+    assert_eq!(e.send(&newer).await, 200);
+    e.counter.take();
+    assert_eq!(e.send(&older).await, 200);
+    // The transaction refused by the count alone, then the claim written by itself.
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems", "PutItem"]);
+    assert_eq!(e.num_clients().await, 3);
+    assert_eq!(e.send(&older).await, 200);
+    assert_eq!(e.counter.take(), ["Query", "TransactWriteItems"]);
+    assert_eq!(e.num_clients().await, 3);
+    assert_eq!(e.whereby(Metric::WebhookAccepted), 2.0);
+    assert_eq!(e.whereby(Metric::WebhookDuplicate), 1.0);
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_meeting_makes_one_request_and_claims_nothing() {
+    let e = env().await;
+    let body = json!({
+        "id": "elsewhere", "apiVersion": "1.0", "createdAt": "2025-01-01T10:00:01Z",
+        "type": "room.client.joined",
+        "data": {"meetingId": "1", "roomName": "/not-ours", "participantId": "p",
+                 "roleName": "member", "numClients": 1}
+    })
+    .to_string()
+    .into_bytes();
+    assert_eq!(e.send(&body).await, 200);
+    assert_eq!(e.counter.take(), ["Query"]);
+    let claimed = e
+        .stores
+        .webhook_events
+        .claim(EventClaim {
+            platform: Platform::Whereby,
+            event_id: "elsewhere",
+            ttl: DEDUPE_TTL,
+            lease: DEFAULT_LEASE,
+            now: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(claimed, EventLease::Taken { .. }),
+        "the event was claimed: {claimed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_of_one_event_apply_it_once() {
+    let e = Arc::new(env().await);
+    let body = Arc::new(e.event("room.client.joined", "many", 2, "2025-01-01T10:00:01Z"));
+    let deliveries: Vec<_> = (0..8)
+        .map(|_| {
+            let (e, body) = (e.clone(), body.clone());
+            tokio::spawn(async move { e.send(&body).await })
+        })
+        .collect();
+    for d in deliveries {
+        assert_eq!(d.await.unwrap(), 200);
+    }
+    assert_eq!(e.num_clients().await, 2);
+    assert_eq!(e.whereby(Metric::WebhookAccepted), 1.0);
+    assert_eq!(e.whereby(Metric::WebhookDuplicate), 7.0);
+    assert_eq!(e.whereby(Metric::ParticipantJoined), 1.0);
 }
 
 #[tokio::test]

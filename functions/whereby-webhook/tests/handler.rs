@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::domain::{Meeting, Platform, RecordingTrigger, RecordingType, RoomMode};
-use shared::fakes::{MemoryMeetings, MemoryWebhookEvents};
+use shared::fakes::{MemoryClientCountEvents, MemoryMeetings, MemoryWebhookEvents};
 use shared::metrics::{Function, Metric, Metrics, Registry};
+use shared::store::{EventClaim, EventLease, WebhookEventStore};
 use shared::webhook::fixtures::{apigw_v2_event, retarget, signed_headers, Scheme};
 use shared::webhook::signature::header_map;
 use tower::ServiceExt;
@@ -20,6 +21,7 @@ const MEETING_ID: &str = "meeting-w";
 
 struct World {
     meetings: Arc<MemoryMeetings>,
+    counts: Arc<MemoryClientCountEvents>,
     events: Arc<MemoryWebhookEvents>,
     metrics: Arc<Registry>,
     deps: Arc<Deps>,
@@ -48,9 +50,14 @@ fn world_with(secret: Option<&str>) -> World {
         extra_data: Value::Null,
     });
     let events = Arc::new(MemoryWebhookEvents::default());
+    let counts = Arc::new(MemoryClientCountEvents::new(
+        meetings.clone(),
+        events.clone(),
+    ));
     let metrics = Arc::new(Registry::default());
     let deps = Deps {
         meetings: meetings.clone(),
+        counts: counts.clone(),
         events: events.clone(),
         secret: secret.map(|s| SecretString::from(s.to_owned())),
         lease: shared::webhook::pipeline::DEFAULT_LEASE,
@@ -58,6 +65,7 @@ fn world_with(secret: Option<&str>) -> World {
     };
     World {
         meetings,
+        counts,
         events,
         metrics,
         deps: Arc::new(deps),
@@ -245,14 +253,97 @@ async fn an_oversized_body_is_413() {
 }
 
 #[tokio::test]
-async fn a_failure_after_the_claim_releases_it_so_the_retry_applies() {
+async fn a_failed_count_write_leaves_no_claim_so_the_retry_applies() {
     let w = world();
     let body = fixture("room.client.joined");
-    w.meetings.failures.fail("set_clients_if_newer");
+    let id = fixture_id(&body);
+    w.counts.failures.fail("set_clients");
     assert_eq!(send(&w, &body).await.0, 503);
-    w.meetings.failures.heal("set_clients_if_newer");
+    assert!(!w.events.is_claimed(Platform::Whereby, &id));
+    w.counts.failures.heal("set_clients");
     assert_eq!(send(&w, &body).await, ok());
     assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+    assert!(w.events.is_completed(Platform::Whereby, &id));
+}
+
+#[tokio::test]
+async fn a_failed_meeting_lookup_is_503_and_claims_nothing() {
+    let w = world();
+    let body = fixture("room.client.joined");
+    w.meetings.failures.fail("get_by_room_name");
+    assert_eq!(send(&w, &body).await.0, 503);
+    assert!(!w.events.is_claimed(Platform::Whereby, &fixture_id(&body)));
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+}
+
+#[tokio::test]
+async fn an_older_event_is_claimed_so_its_replay_is_a_duplicate() {
+    let w = world();
+    let newer = client_event("room.client.joined", "e-2", 2, "2025-01-01T10:00:02Z");
+    let older = client_event("room.client.left", "e-1", 0, "2025-01-01T10:00:01Z");
+    send(&w, &newer).await;
+    assert_eq!(send(&w, &older).await, ok());
+    assert!(w.events.is_completed(Platform::Whereby, "e-1"));
+    assert_eq!(send(&w, &older).await, ok());
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(2));
+    let whereby = |m| {
+        w.metrics
+            .sum_where(m, |k| k.platform == Some(Platform::Whereby))
+    };
+    assert_eq!(whereby(Metric::WebhookAccepted), 2.0);
+    assert_eq!(whereby(Metric::WebhookDuplicate), 1.0);
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_meeting_is_not_claimed() {
+    let w = world();
+    let body = retarget(&fixture("room.client.joined"), Some("elsewhere"), None).unwrap();
+    assert_eq!(send(&w, &body).await, ok());
+    assert!(!w.events.is_claimed(Platform::Whereby, &fixture_id(&body)));
+}
+
+/// A lease the pipeline took on `event_id` at `at` (as deployments before client events were
+/// claimed in their own write did), held for the default lease.
+async fn pipeline_lease(w: &World, event_id: &str, at: DateTime<Utc>) {
+    let claim = EventClaim {
+        platform: Platform::Whereby,
+        event_id,
+        ttl: whereby_webhook::handler::DEDUPE_TTL,
+        lease: shared::webhook::pipeline::DEFAULT_LEASE,
+        now: at,
+    };
+    let taken = w.events.claim(claim).await.unwrap();
+    assert!(matches!(taken, EventLease::Taken { .. }), "{taken:?}");
+}
+
+#[tokio::test]
+async fn a_live_lease_of_an_earlier_deployment_makes_the_event_a_duplicate() {
+    let w = world();
+    let body = fixture("room.client.joined");
+    pipeline_lease(&w, &fixture_id(&body), Utc::now()).await;
+    assert_eq!(send(&w, &body).await, ok());
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(0));
+    let duplicates = w.metrics.sum_where(Metric::WebhookDuplicate, |k| {
+        k.platform == Some(Platform::Whereby)
+    });
+    assert_eq!(duplicates, 1.0);
+}
+
+#[tokio::test]
+async fn an_expired_lease_of_an_earlier_deployment_is_taken_over_and_the_event_applied() {
+    let w = world();
+    let body = fixture("room.client.joined");
+    let id = fixture_id(&body);
+    pipeline_lease(&w, &id, Utc::now() - Duration::minutes(5)).await;
+    assert_eq!(send(&w, &body).await, ok());
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+    assert!(w.events.is_completed(Platform::Whereby, &id));
+}
+
+/// The event id of a fixture body.
+fn fixture_id(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    v["id"].as_str().unwrap().to_owned()
 }
 
 mod properties {

@@ -442,6 +442,37 @@ pub trait ParticipantEvents: Send + Sync {
     ) -> StoreResult<Applied>;
 }
 
+/// What [`ClientCountEvents::set_clients`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountWrite {
+    /// The event was claimed now and the meeting's count set from it.
+    Written,
+    /// The event was claimed now, but a newer count (by observation time) was stored already:
+    /// the count was kept.
+    Older,
+    /// The event was claimed before (completed, or under a live lease): nothing changed.
+    Duplicate,
+}
+
+/// A webhook event that reports a meeting's whole client count (Whereby's
+/// `room.client.joined/left`), applied with its dedupe claim: the claim is written whether or
+/// not the count is newer, and nothing is written when the write fails, so the platform's retry
+/// applies the event once.
+#[async_trait]
+pub trait ClientCountEvents: Send + Sync {
+    /// Claims the event (written completed, remembered until `claim.now + claim.ttl`) and sets
+    /// meeting `meeting_id`'s `num_clients` to `count` unless a count observed at or after
+    /// `observed_at` is stored. `Duplicate` when the event was claimed already; `NotFound`
+    /// (nothing written, event not claimed) when the meeting does not exist.
+    async fn set_clients(
+        &self,
+        claim: EventClaim<'_>,
+        meeting_id: &str,
+        count: i64,
+        observed_at: DateTime<Utc>,
+    ) -> StoreResult<CountWrite>;
+}
+
 #[cfg(test)]
 mod room_patch_tests {
     use super::RoomPatch;

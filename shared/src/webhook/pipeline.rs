@@ -45,8 +45,7 @@ use crate::store::{EventClaim, EventLease, StoreResult, WebhookEventStore};
 /// The lease of an event unless configured (`WEBHOOK_LEASE_SECONDS`): six times the webhook
 /// functions' 10 s timeout, so a delivery still running is never overtaken, and shorter than
 /// Daily's retry backoff (minutes), so Daily's next retry after a dead delivery applies the
-/// event. Whereby retries within seconds: its retries of a dead delivery fall inside the lease,
-/// which costs little because its events carry the whole count (the next event sets it right).
+/// event. (Whereby's client events take no lease: they are claimed in their count's write.)
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// How an event is deduplicated, chosen per event by [`Webhook::claiming`].

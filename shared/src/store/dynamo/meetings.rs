@@ -31,6 +31,21 @@ pub struct DynamoMeetingStore {
     table: String,
 }
 
+/// Sets a meeting's client count from a whole-count observation (Whereby's events, the
+/// sweeper's corrections): `:c` the count, `:t` when it was observed.
+pub(super) const CLIENTS_UPDATE: &str = "SET num_clients = :c, clients_observed_at = :t";
+/// [`CLIENTS_UPDATE`] applies to an existing meeting and only when no observation at or after
+/// `:t` is stored, so duplicates and out-of-order deliveries change nothing.
+pub(super) const CLIENTS_NEWER_CONDITION: &str = "attribute_exists(pk) AND \
+     (attribute_not_exists(clients_observed_at) OR clients_observed_at < :t)";
+
+/// The values of [`CLIENTS_UPDATE`] and [`CLIENTS_NEWER_CONDITION`].
+pub(super) fn clients_placeholders(count: i64, observed_at: DateTime<Utc>) -> Expr {
+    Expr::default()
+        .value(":c", n(count.max(0)))
+        .value(":t", ts(observed_at))
+}
+
 pub(super) fn meeting_pk(id: &str) -> String {
     format!("meeting#{id}")
 }
@@ -277,19 +292,13 @@ impl MeetingStore for DynamoMeetingStore {
         count: i64,
         observed_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let placeholders = Expr::default()
-            .value(":c", n(count.max(0)))
-            .value(":t", ts(observed_at));
         match update_item(
             &self.client,
             &self.table,
             pk_key(meeting_pk(id)),
-            "SET num_clients = :c, clients_observed_at = :t",
-            Some(
-                "attribute_exists(pk) AND \
-                 (attribute_not_exists(clients_observed_at) OR clients_observed_at < :t)",
-            ),
-            &placeholders,
+            CLIENTS_UPDATE,
+            Some(CLIENTS_NEWER_CONDITION),
+            &clients_placeholders(count, observed_at),
             ReturnValue::None,
         )
         .await?

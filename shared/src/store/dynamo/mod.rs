@@ -29,6 +29,7 @@
 //! Request counts stated on each method count SDK operations (each may be retried by the SDK on
 //! throttling or 5xx; that is one request here). [`RequestCounter`] counts them in tests.
 
+mod client_counts;
 mod consents;
 mod flags;
 mod item;
@@ -58,6 +59,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use crate::config::TableNames;
 use crate::store::StoreError;
 
+pub use client_counts::DynamoClientCountEvents;
 pub use consents::DynamoConsentStore;
 pub use flags::DynamoFlagStore;
 pub use meetings::DynamoMeetingStore;
@@ -68,7 +70,8 @@ pub use sessions::DynamoParticipantSessionStore;
 pub use transcripts::DynamoTranscriptStore;
 pub use webhooks::DynamoWebhookEventStore;
 
-/// All eight stores over one client, plus the cross-table participant-event writer. Each store is a cheap clone (the SDK client is an `Arc`),
+/// All eight stores over one client, plus the cross-table writers of webhook participant and
+/// client-count events. Each store is a cheap clone (the SDK client is an `Arc`),
 /// so handlers can take `Arc::new(stores.rooms.clone()) as Arc<dyn RoomStore>`.
 #[derive(Debug, Clone)]
 pub struct DynamoStores {
@@ -83,6 +86,8 @@ pub struct DynamoStores {
     pub flags: DynamoFlagStore,
     /// Webhook participant events (claim + session + count in one transaction).
     pub participant_events: DynamoParticipantEvents,
+    /// Webhook client-count events (claim + count in one transaction).
+    pub client_count_events: DynamoClientCountEvents,
 }
 
 impl DynamoStores {
@@ -102,7 +107,8 @@ impl DynamoStores {
                 tables.webhook_events.clone(),
             ),
             flags: DynamoFlagStore::new(client.clone(), tables.config.clone()),
-            participant_events: DynamoParticipantEvents::new(client, tables),
+            participant_events: DynamoParticipantEvents::new(client.clone(), tables),
+            client_count_events: DynamoClientCountEvents::new(client, tables),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! own uniquely prefixed tables, and checks the DynamoDB operations each call makes against the
 //! counts documented on the methods.
 
+mod client_counts;
 mod consents;
 mod flags;
 mod meetings;
