@@ -26,8 +26,9 @@
 //!
 //! DynamoDB requests per participant event: at most 3. A join: the meeting by room name, then
 //! one transaction of claim, session record and counter update, and, only when the meeting reads
-//! as not yet due for an `automatic-2nd-participant` start, one strongly consistent GetItem of
-//! the meeting (the lookup is an index read, which may miss a concurrent join). A replayed join
+//! as not yet due for an `automatic-2nd-participant` start with a kind still to start, one
+//! strongly consistent GetItem of the meeting (the lookup is an index read, which may miss a
+//! concurrent join). A replayed join
 //! makes the same requests (its transaction is refused as a duplicate). A leave: 2, 3 when it
 //! finds the count at 0 already. The meeting lookup is needed because Daily names rooms, not
 //! meetings. SQS requests: one per kind enqueued.
@@ -430,7 +431,10 @@ async fn enqueue_due_starts(
     participants: i64,
 ) -> Result<(), HandleError> {
     let mut kinds = kinds_to_start(meeting, participants, &deps.recording_types);
-    if !start_due(meeting, participants) && start_due(meeting, i64::MAX) {
+    // Started kinds are only ever added to a meeting, so when the lookup already shows every
+    // configured kind started, a fresher read cannot find one to start: no re-read.
+    let could_start_more = !kinds_to_start(meeting, i64::MAX, &deps.recording_types).is_empty();
+    if !start_due(meeting, participants) && could_start_more {
         match deps.meetings.get(&meeting.id).await {
             Ok(Some(current)) => {
                 kinds = kinds_to_start(&current, current.num_clients, &deps.recording_types);

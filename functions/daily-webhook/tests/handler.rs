@@ -820,6 +820,25 @@ async fn a_replayed_join_queues_again_only_while_the_kind_is_not_marked_started(
     assert_eq!(w.queue.starts().len(), 2, "started: nothing more queued");
 }
 
+/// Once every configured kind is marked started, a join has nothing to start and needs no
+/// fresher read of the meeting: a meeting store that cannot be read by id does not matter.
+#[tokio::test]
+async fn a_join_when_every_kind_has_started_does_not_read_the_meeting_again() {
+    let both = [RecordingKind::Cloud, RecordingKind::RawTracks];
+    let w = world_recording(RecordingTrigger::Automatic2ndParticipant, &both);
+    use shared::store::MeetingStore;
+    for kind in both {
+        w.meetings
+            .mark_recording_started(MEETING_ID, kind)
+            .await
+            .unwrap();
+    }
+    w.meetings.failures.fail("get");
+    assert_eq!(send(&w, Scheme::Daily, &join("j1", "s1")).await, ok());
+    assert!(w.queue.starts().is_empty());
+    assert_eq!(w.meetings.num_clients(MEETING_ID), Some(1));
+}
+
 #[tokio::test]
 async fn a_failed_start_enqueue_is_503_and_daily_s_retry_queues_it_without_counting_twice() {
     let w = world_recording(
