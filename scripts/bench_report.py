@@ -71,8 +71,12 @@ def coldstart_rows(data):
         outcomes = r.get("outcomes", {})
         aws = r.get("aws_calls_first_run", {})
         answered = sum(n for o, n in outcomes.items() if not o.startswith(("no response", "exited")))
-        measured = (f"median {fmt_ms(med)}, p90 {fmt_ms(p90)} (init {fmt_ms(r.get('init_median_ms'))}); "
-                    f"{answered}/{r['runs']} answered")
+        wait = r.get("aws_wait_median_ms")
+        # Where the time goes: the process's start-up, and the part of the rest spent waiting on
+        # the emulator (which applies DynamoDB requests one at a time).
+        split = f", waiting on AWS {fmt_ms(wait)}" if wait else ""
+        measured = (f"median {fmt_ms(med)}, p90 {fmt_ms(p90)} (init {fmt_ms(r.get('init_median_ms'))}"
+                    f"{split}); {answered}/{r['runs']} answered")
         if med is None:
             met = "no (no answer)"
         else:

@@ -82,6 +82,18 @@ class ColdStartBaseline(unittest.TestCase):
         self.assertEqual([r[3] for r in rows], ["yes", "no"])
 
 
+class ColdStartSplit(unittest.TestCase):
+    def test_the_time_waiting_on_aws_is_shown_when_there_was_any(self):
+        case = cold_case(10.0)
+        case["init_median_ms"] = 4.0
+        case["aws_wait_median_ms"] = 3.5
+        rows, _ = bench_report.coldstart_rows([case])
+        self.assertIn("(init 4.0 ms, waiting on AWS 3.5 ms)", rows[0][2])
+        case["aws_wait_median_ms"] = 0.0
+        rows, _ = bench_report.coldstart_rows([case])
+        self.assertNotIn("waiting on AWS", rows[0][2])
+
+
 class JoinRows(unittest.TestCase):
     def test_counts_dynamodb_and_daily_requests_of_the_join_case(self):
         join = cold_case(5.0)
