@@ -34,10 +34,7 @@ const WHEREBY_SECRET: &str = "bench-whereby-webhook-secret";
 fn body(file: &str, now: DateTime<Utc>) -> Vec<u8> {
     let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.replace("{uuid}", "0c0d2dda-f21d-4cf9-ab56-86bf3c407ffa")
-        .replace("{now_s}", &now.timestamp().to_string())
-        .replace("{now_ms}", &now.timestamp_millis().to_string())
-        .into_bytes()
+    reflector_bench::cases::fill(&text, now).into_bytes()
 }
 
 /// Which handler a Daily event goes to, as `functions/daily-webhook` decides it.

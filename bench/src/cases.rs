@@ -4,7 +4,7 @@
 //! follow the functions as they are implemented without touching the harness.
 //!
 //! Placeholders, replaced on every run so that deduplication never turns a run into a replay:
-//! `{uuid}` (a fresh id), `{now_s}`, `{now_ms}` in bodies and events; `{emulator}` (the AWS
+//! `{uuid}` (a fresh id), `{now_s}`, `{now_ms}`, `{now_iso}` (RFC 3339, ms) in bodies and events; `{emulator}` (the AWS
 //! emulator's endpoint) and `{platform}` (the run's fake video platform, see
 //! [`crate::platform`]) in env values. HTTP events are wrapped in an API Gateway HTTP API
 //! (payload 2.0) event; `sign` adds a valid webhook signature with the secret from the env.
@@ -192,10 +192,15 @@ impl Case {
     }
 }
 
-fn fill(text: &str, now: DateTime<Utc>) -> String {
+/// `text` with the placeholders of the module doc filled in for a run at `now`.
+pub fn fill(text: &str, now: DateTime<Utc>) -> String {
     let mut out = text
         .replace("{now_ms}", &now.timestamp_millis().to_string())
-        .replace("{now_s}", &now.timestamp().to_string());
+        .replace("{now_s}", &now.timestamp().to_string())
+        .replace(
+            "{now_iso}",
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
     // Each `{uuid}` gets its own id.
     while let Some(i) = out.find("{uuid}") {
         out.replace_range(i..i + 6, &uuid::Uuid::new_v4().to_string());
@@ -277,6 +282,15 @@ mod tests {
         assert_ne!(v["a"], v["b"]);
         assert!(uuid::Uuid::parse_str(v["a"].as_str().unwrap()).is_ok());
         assert!(v["t"].is_i64());
+    }
+
+    #[test]
+    fn the_iso_placeholder_is_the_run_time_whereby_parses_as_created_at() {
+        let now = Utc::now();
+        let out = fill(r#"{"createdAt":"{now_iso}"}"#, now);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let at = DateTime::parse_from_rfc3339(v["createdAt"].as_str().unwrap()).unwrap();
+        assert_eq!(at.timestamp_millis(), now.timestamp_millis());
     }
 
     #[test]
