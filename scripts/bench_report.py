@@ -74,7 +74,8 @@ def coldstart_rows(data):
         wait = r.get("aws_wait_median_ms")
         # Where the time goes: the process's start-up, and the part of the rest spent waiting on
         # the emulator (which applies DynamoDB requests one at a time).
-        split = f", waiting on AWS {fmt_ms(wait)}" if wait else ""
+        own = r.get("own_median_ms")
+        split = f", waiting on AWS {fmt_ms(wait)}, own {fmt_ms(own)}" if wait else ""
         measured = (f"median {fmt_ms(med)}, p90 {fmt_ms(p90)} (init {fmt_ms(r.get('init_median_ms'))}"
                     f"{split}); {answered}/{r['runs']} answered")
         if med is None:
@@ -648,7 +649,9 @@ the whole file is rewritten by it.
   *init* is spawn to the first `GET /next`, the figure is spawn to the response or error POST,
   20 runs, median and p90. `no-aws` events are answered before any AWS call; `aws` events make
   the SDK clients' first request (through a counting proxy to the emulator, which also gives the
-  DynamoDB request counts). The sweeper's session check of its Whereby meeting goes to a fake
+  DynamoDB request counts); the proxy also times how long requests were outstanding at the
+  emulator (overlapping requests once): *waiting on AWS*, and *own* is each run's figure less
+  that wait (start-up, our code, the SDK, the loopback hops). The sweeper's session check of its Whereby meeting goes to a fake
   Whereby API on loopback (`bench/src/platform.rs`). The binary is in the page cache, as on a
   warm Lambda host; the sandbox's own start is not included. Events:
   `bench/coldstart-cases.json`.

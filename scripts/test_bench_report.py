@@ -87,8 +87,9 @@ class ColdStartSplit(unittest.TestCase):
         case = cold_case(10.0)
         case["init_median_ms"] = 4.0
         case["aws_wait_median_ms"] = 3.5
+        case["own_median_ms"] = 6.5
         rows, _ = bench_report.coldstart_rows([case])
-        self.assertIn("(init 4.0 ms, waiting on AWS 3.5 ms)", rows[0][2])
+        self.assertIn("(init 4.0 ms, waiting on AWS 3.5 ms, own 6.5 ms)", rows[0][2])
         case["aws_wait_median_ms"] = 0.0
         rows, _ = bench_report.coldstart_rows([case])
         self.assertNotIn("waiting on AWS", rows[0][2])

@@ -73,6 +73,9 @@ pub struct CaseResult {
     pub peak_rss_median_kib: Option<f64>,
     /// Median time the first invocation waited on the AWS emulator (the rest is the function's).
     pub aws_wait_median_ms: Option<f64>,
+    /// Median of each run's first response less its wait on the emulator: the function's own
+    /// time (start-up, its code, the SDK, the loopback hops), whatever the emulator's speed.
+    pub own_median_ms: Option<f64>,
     /// Outcome -> number of runs that ended that way.
     pub outcomes: BTreeMap<String, usize>,
     /// AWS operation -> count, from the first run (later runs of the same event are the same
@@ -366,6 +369,10 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         .collect();
     let calls: Vec<f64> = runs.iter().map(|r| r.aws_calls.len() as f64).collect();
     let aws_wait: Vec<f64> = runs.iter().map(|r| r.aws_wait_ms).collect();
+    let own: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.first_response_ms.map(|t| t - r.aws_wait_ms))
+        .collect();
     let mut outcomes = BTreeMap::new();
     for r in runs {
         *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
@@ -388,6 +395,7 @@ pub fn summarise(case: &Case, runs: &[Run]) -> CaseResult {
         first_response_p90_ms: percentile(&first, 90.0),
         peak_rss_median_kib: median(&rss),
         aws_wait_median_ms: median(&aws_wait),
+        own_median_ms: median(&own),
         outcomes,
         aws_calls_first_run: count_first(|r| &r.aws_calls),
         aws_calls_per_run_median: median(&calls),
@@ -439,5 +447,29 @@ mod tests {
         );
         let init = Outcome::InitError(b"plain text".to_vec());
         assert_eq!(describe(&init), "init error: plain text");
+    }
+
+    #[test]
+    fn the_functions_own_time_is_each_runs_response_less_its_wait_on_aws() {
+        let case: Case = serde_json::from_value(serde_json::json!({
+            "function": "f", "case": "aws", "exercises": "x", "event_file": "e.json"
+        }))
+        .unwrap();
+        let run = |first: Option<f64>, wait: f64| Run {
+            init_ms: Some(4.0),
+            first_response_ms: first,
+            peak_rss_kib: None,
+            outcome: "HTTP 200".into(),
+            aws_calls: vec!["DynamoDB.GetItem".into()],
+            aws_wait_ms: wait,
+            platform_calls: Vec::new(),
+        };
+        // Own: 8 and 16 (the run that never answered has none); waits 12, 14 and 2.
+        let result = summarise(
+            &case,
+            &[run(Some(20.0), 12.0), run(Some(30.0), 14.0), run(None, 2.0)],
+        );
+        assert_eq!(result.own_median_ms, Some(12.0));
+        assert_eq!(result.aws_wait_median_ms, Some(12.0));
     }
 }
