@@ -17,6 +17,17 @@ pub(crate) fn template() -> Value {
     serde_norway::from_str(include_str!("../../template.yaml")).expect("template.yaml parses")
 }
 
+/// The template's Lambda functions: logical id and resource, in template order.
+pub(crate) fn functions(template: &Value) -> Vec<(String, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| (id.as_str().expect("a logical id").to_owned(), r))
+        .collect()
+}
+
 /// A CloudFormation value without its tag (`!Ref X` is `X`).
 pub(crate) fn untagged(v: &Value) -> &Value {
     match v {
@@ -151,13 +162,7 @@ fn the_alarms_issue_20_asks_for_exist_and_read_metrics_the_code_emits() {
     );
 
     // Every function has an error-rate alarm over its own Errors and Invocations.
-    let functions: Vec<String> = template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|(id, _)| id.as_str().unwrap().to_owned())
-        .collect();
+    let functions: Vec<String> = functions(&template).into_iter().map(|(id, _)| id).collect();
     assert!(functions.len() >= 6, "{functions:?}");
     for function in &functions {
         let id = format!("{}ErrorRateAlarm", function.trim_end_matches("Function"));

@@ -11,7 +11,7 @@ use shared::config::parse_allowed_hosts;
 use shared::download::check_allowed;
 use shared::secrets::Secret;
 
-use crate::monitoring::{template, untagged};
+use crate::monitoring::{functions, template, untagged};
 
 fn tag(v: &Value) -> Option<String> {
     match v {
@@ -171,13 +171,7 @@ fn no_secret_value_is_in_any_environment_nor_a_template_parameter() {
 #[test]
 fn each_function_names_and_may_read_exactly_the_secrets_its_main_reads() {
     let template = template();
-    let functions: BTreeSet<String> = template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|(id, _)| id.as_str().unwrap().to_owned())
-        .collect();
+    let functions: BTreeSet<String> = functions(&template).into_iter().map(|(id, _)| id).collect();
     let known: BTreeSet<String> = secrets_by_function()
         .keys()
         .map(|s| s.to_string())
@@ -239,7 +233,7 @@ fn the_cold_start_bench_gives_each_function_its_template_timeout_and_memory() {
         .as_object()
         .expect("the case file lists its functions' limits");
     let mut in_template = BTreeSet::new();
-    for (_, resource) in template["Resources"].as_mapping().expect("resources") {
+    for (_, resource) in functions(&template) {
         let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
             continue;
         };

@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_https_endpoint_is_spoken_to_over_tls_set_up_at_the_first_request() {
+    async fn an_https_endpoint_is_spoken_to_over_tls() {
         // 0x16 0x03: a TLS handshake record (the ClientHello).
         assert_eq!(&first_bytes_of_a_request("https").await[..2], &[0x16, 0x03]);
     }

@@ -386,6 +386,32 @@ impl HeldClaim {
     }
 }
 
+type Claims = HashMap<(Platform, String), HeldClaim>;
+
+/// The claim an apply step writes with its effect (`Claiming::InApply`), as the DynamoDB
+/// transactions' claim Put does: `false` when a live claim already holds the event (a
+/// duplicate; nothing is written), else `write` runs and, when it succeeds, the claim is
+/// stored `COMPLETED` with the event's TTL. A failing `write` stores no claim.
+fn claim_with<T>(
+    claims: &mut Claims,
+    claim: &EventClaim<'_>,
+    write: impl FnOnce() -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let event = (claim.platform, claim.event_id.to_owned());
+    if claims.get(&event).is_some_and(|c| c.live_at(claim.now)) {
+        return Ok(None);
+    }
+    let written = write()?;
+    claims.insert(
+        event,
+        HeldClaim {
+            lease_token: None,
+            expires_at: later(claim.now, claim.ttl),
+        },
+    );
+    Ok(Some(written))
+}
+
 fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -394,7 +420,7 @@ fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 /// past a lease by handling a retry later.
 #[derive(Debug, Default)]
 pub struct MemoryWebhookEvents {
-    claimed: Mutex<HashMap<(Platform, String), HeldClaim>>,
+    claimed: Mutex<Claims>,
     pub failures: Failures,
 }
 
@@ -511,66 +537,59 @@ impl ParticipantEvents for MemoryParticipantEvents {
         let mut claimed = lock(&self.events.claimed);
         let mut sessions = lock(&self.sessions.sessions);
         let mut joined = lock(&self.joined);
-        let event = (claim.platform, claim.event_id.to_owned());
-        if claimed.get(&event).is_some_and(|c| c.live_at(claim.now)) {
-            return Ok(Applied::Duplicate);
-        }
-        let (meeting, _) = meetings
-            .get_mut(meeting_id)
-            .ok_or_else(|| StoreError::NotFound {
-                entity: "meeting",
-                id: meeting_id.to_owned(),
-            })?;
-        claimed.insert(
-            event,
-            HeldClaim {
-                lease_token: None,
-                expires_at: later(claim.now, claim.ttl),
-            },
-        );
-        match change {
-            ParticipantChange::Joined {
-                session_id,
-                user_id,
-                user_name,
-                joined_at,
-            } => {
-                let key = (meeting_id.to_owned(), session_id.to_owned());
-                let first_join = joined.insert(key.clone());
-                let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
-                    meeting_id: meeting_id.to_owned(),
-                    session_id: session_id.to_owned(),
-                    user_id: None,
-                    user_name: None,
+        let applied = claim_with(&mut claimed, &claim, || {
+            let (meeting, _) =
+                meetings
+                    .get_mut(meeting_id)
+                    .ok_or_else(|| StoreError::NotFound {
+                        entity: "meeting",
+                        id: meeting_id.to_owned(),
+                    })?;
+            match change {
+                ParticipantChange::Joined {
+                    session_id,
+                    user_id,
+                    user_name,
                     joined_at,
-                    left_at: None,
-                });
-                // The first join wins; it replaces a leave's placeholder join time.
-                if first_join {
-                    session.joined_at = joined_at;
+                } => {
+                    let key = (meeting_id.to_owned(), session_id.to_owned());
+                    let first_join = joined.insert(key.clone());
+                    let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
+                        meeting_id: meeting_id.to_owned(),
+                        session_id: session_id.to_owned(),
+                        user_id: None,
+                        user_name: None,
+                        joined_at,
+                        left_at: None,
+                    });
+                    // The first join wins; it replaces a leave's placeholder join time.
+                    if first_join {
+                        session.joined_at = joined_at;
+                    }
+                    session.user_id = session.user_id.take().or(user_id.map(str::to_owned));
+                    session.user_name = session.user_name.take().or(user_name.map(str::to_owned));
+                    meeting.num_clients += 1;
                 }
-                session.user_id = session.user_id.take().or(user_id.map(str::to_owned));
-                session.user_name = session.user_name.take().or(user_name.map(str::to_owned));
-                meeting.num_clients += 1;
+                ParticipantChange::Left {
+                    session_id,
+                    left_at,
+                } => {
+                    let key = (meeting_id.to_owned(), session_id.to_owned());
+                    let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
+                        meeting_id: meeting_id.to_owned(),
+                        session_id: session_id.to_owned(),
+                        user_id: None,
+                        user_name: None,
+                        joined_at: left_at,
+                        left_at: None,
+                    });
+                    session.left_at = Some(left_at);
+                    meeting.num_clients = (meeting.num_clients - 1).max(0);
+                }
             }
-            ParticipantChange::Left {
-                session_id,
-                left_at,
-            } => {
-                let key = (meeting_id.to_owned(), session_id.to_owned());
-                let session = sessions.entry(key).or_insert_with(|| ParticipantSession {
-                    meeting_id: meeting_id.to_owned(),
-                    session_id: session_id.to_owned(),
-                    user_id: None,
-                    user_name: None,
-                    joined_at: left_at,
-                    left_at: None,
-                });
-                session.left_at = Some(left_at);
-                meeting.num_clients = (meeting.num_clients - 1).max(0);
-            }
-        }
-        Ok(Applied::Applied)
+            Ok(Applied::Applied)
+        })?;
+        Ok(applied.unwrap_or(Applied::Duplicate))
     }
 }
 
@@ -608,29 +627,22 @@ impl ClientCountEvents for MemoryClientCountEvents {
         // The same lock order as `MemoryParticipantEvents`, so no deadlock.
         let mut meetings = lock(&self.meetings.meetings);
         let mut claimed = lock(&self.events.claimed);
-        let event = (claim.platform, claim.event_id.to_owned());
-        if claimed.get(&event).is_some_and(|c| c.live_at(claim.now)) {
-            return Ok(CountWrite::Duplicate);
-        }
-        let (meeting, seen) = meetings
-            .get_mut(meeting_id)
-            .ok_or_else(|| StoreError::NotFound {
-                entity: "meeting",
-                id: meeting_id.to_owned(),
-            })?;
-        claimed.insert(
-            event,
-            HeldClaim {
-                lease_token: None,
-                expires_at: later(claim.now, claim.ttl),
-            },
-        );
-        if seen.is_some_and(|s| s >= observed_at) {
-            return Ok(CountWrite::Older);
-        }
-        meeting.num_clients = count.max(0);
-        *seen = Some(observed_at);
-        Ok(CountWrite::Written)
+        let written = claim_with(&mut claimed, &claim, || {
+            let (meeting, seen) =
+                meetings
+                    .get_mut(meeting_id)
+                    .ok_or_else(|| StoreError::NotFound {
+                        entity: "meeting",
+                        id: meeting_id.to_owned(),
+                    })?;
+            if seen.is_some_and(|s| s >= observed_at) {
+                return Ok(CountWrite::Older);
+            }
+            meeting.num_clients = count.max(0);
+            *seen = Some(observed_at);
+            Ok(CountWrite::Written)
+        })?;
+        Ok(written.unwrap_or(CountWrite::Duplicate))
     }
 }
 

@@ -339,29 +339,18 @@ fn copy_job(bucket: String, bytes: u64, how: CopyHow) -> Res<()> {
         );
         put_mp4(&blobs, &source_bucket, &source_key, bytes).await?;
 
-        let meetings = Arc::new(MemoryMeetings::default());
+        let BenchDeps {
+            deps,
+            meetings,
+            transcripts,
+            pipeline,
+        } = bench_deps(
+            blobs,
+            HttpDownloader::new(Vec::new()),
+            &bucket,
+            Some(source_bucket.clone()),
+        );
         meetings.insert(meeting.clone());
-        let transcripts = Arc::new(MemoryTranscripts::default());
-        let pipeline = Arc::new(MemoryPipelineQueue::default());
-        let deps = Deps {
-            meetings: meetings.clone(),
-            recordings: Arc::new(MemoryRecordings::default()),
-            transcripts: transcripts.clone(),
-            pipeline: pipeline.clone(),
-            links: Arc::new(support::FakeLinks::default()),
-            blobs: Arc::new(blobs),
-            downloader: Arc::new(HttpDownloader::new(Vec::new())),
-            bucket: bucket.clone(),
-            daily_bucket: Some(source_bucket.clone()),
-            concurrency: 1,
-            starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
-            recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),
-            start_retry_base: shared::recording_start::BASE_RETRY_DELAY,
-            metrics: shared::metrics::Metrics::new(
-                shared::metrics::Function::RecordingProcessor,
-                Arc::new(shared::metrics::Discard),
-            ),
-        };
         let body = match how {
             CopyHow::InPlace => support::s3_notification(&source_bucket, &source_key, bytes),
             CopyHow::S3Key | CopyHow::PartCopy => support::job(
@@ -481,6 +470,51 @@ fn generate(total: u64, path: &str) -> Res<()> {
     Ok(())
 }
 
+/// The processor's handler as the bench runs it: in-memory stores and queues, the real S3
+/// `blobs` and `downloader`, one record at a time, metrics discarded.
+struct BenchDeps {
+    deps: Deps,
+    meetings: Arc<MemoryMeetings>,
+    transcripts: Arc<MemoryTranscripts>,
+    pipeline: Arc<MemoryPipelineQueue>,
+}
+
+fn bench_deps(
+    blobs: Blobs,
+    downloader: HttpDownloader,
+    bucket: &str,
+    daily_bucket: Option<String>,
+) -> BenchDeps {
+    let meetings = Arc::new(MemoryMeetings::default());
+    let transcripts = Arc::new(MemoryTranscripts::default());
+    let pipeline = Arc::new(MemoryPipelineQueue::default());
+    let deps = Deps {
+        meetings: meetings.clone(),
+        recordings: Arc::new(MemoryRecordings::default()),
+        transcripts: transcripts.clone(),
+        pipeline: pipeline.clone(),
+        links: Arc::new(support::FakeLinks::default()),
+        blobs: Arc::new(blobs),
+        downloader: Arc::new(downloader),
+        bucket: bucket.to_owned(),
+        daily_bucket,
+        concurrency: 1,
+        starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
+        recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),
+        start_retry_base: shared::recording_start::BASE_RETRY_DELAY,
+        metrics: shared::metrics::Metrics::new(
+            shared::metrics::Function::RecordingProcessor,
+            Arc::new(shared::metrics::Discard),
+        ),
+    };
+    BenchDeps {
+        deps,
+        meetings,
+        transcripts,
+        pipeline,
+    }
+}
+
 /// Runs one recording job for `url` with in-memory stores and the emulator's S3; returns the
 /// handler's wall time and where the audio was stored, after checking its size is `bytes`.
 fn process(
@@ -503,31 +537,17 @@ fn process(
             Some(b) => b,
             None => support::bucket(&s3, "bench").await,
         };
-        let meetings = Arc::new(MemoryMeetings::default());
-        let transcripts = Arc::new(MemoryTranscripts::default());
-        let pipeline = Arc::new(MemoryPipelineQueue::default());
-        let deps = Deps {
-            meetings: meetings.clone(),
-            recordings: Arc::new(MemoryRecordings::default()),
-            transcripts: transcripts.clone(),
-            pipeline: pipeline.clone(),
-            links: Arc::new(support::FakeLinks::default()),
-            blobs: Arc::new(Blobs::new(&s3, BlobSettings::default())),
-            downloader: Arc::new(HttpDownloader::new(vec![AllowedHost::HttpOrigin {
-                host,
-                port,
-            }])),
-            bucket: bucket.clone(),
-            daily_bucket: None,
-            concurrency: 1,
-            starter: Arc::new(shared::fakes::MemoryRecordingStarter::default()),
-            recordings_queue: Arc::new(shared::fakes::MemoryRecordingQueue::default()),
-            start_retry_base: shared::recording_start::BASE_RETRY_DELAY,
-            metrics: shared::metrics::Metrics::new(
-                shared::metrics::Function::RecordingProcessor,
-                Arc::new(shared::metrics::Discard),
-            ),
-        };
+        let BenchDeps {
+            deps,
+            meetings,
+            transcripts,
+            pipeline,
+        } = bench_deps(
+            Blobs::new(&s3, BlobSettings::default()),
+            HttpDownloader::new(vec![AllowedHost::HttpOrigin { host, port }]),
+            &bucket,
+            None,
+        );
         let meeting = support::meeting_for_bench("bench-room", Platform::Daily);
         meetings.insert(meeting.clone());
         let body = support::job(&meeting, "rec-bench", serde_json::json!({ "url": url }));

@@ -11,11 +11,13 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, instrument};
 
 use super::item::n;
-use super::meetings::{clients_placeholders, meeting_pk, CLIENTS_NEWER_CONDITION, CLIENTS_UPDATE};
+use super::meetings::{
+    clients_placeholders, meeting_not_found, meeting_pk, CLIENTS_NEWER_CONDITION, CLIENTS_UPDATE,
+};
 use super::webhooks::{claim_item, CLAIM_CONDITION};
-use super::{is_condition_failed, pk_key, sdk_error, transact, tx_put, tx_update, Cancelled, Expr};
+use super::{is_condition_failed, pk_key, sdk_error, transact, tx_put, tx_update, Expr};
 use crate::config::TableNames;
-use crate::store::{ClientCountEvents, CountWrite, EventClaim, StoreError, StoreResult};
+use crate::store::{ClientCountEvents, CountWrite, EventClaim, StoreResult};
 
 /// Positions of the items in the transaction (cancellation reasons come in this order).
 const CLAIM: usize = 0;
@@ -62,20 +64,6 @@ impl DynamoClientCountEvents {
     }
 }
 
-/// A cancellation whose reasons name no condition we can explain: reported rather than guessed
-/// at.
-fn unexplained(cancelled: &Cancelled) -> StoreError {
-    let codes: Vec<&str> = cancelled
-        .reasons
-        .iter()
-        .map(|r| r.code().unwrap_or("?"))
-        .collect();
-    StoreError::Other(format!(
-        "client count transaction cancelled: {}",
-        codes.join(", ")
-    ))
-}
-
 #[async_trait]
 impl ClientCountEvents for DynamoClientCountEvents {
     /// One request: a TransactWriteItems of the claim Put (unknown event, or its item expired:
@@ -114,13 +102,10 @@ impl ClientCountEvents for DynamoClientCountEvents {
             return Ok(CountWrite::Duplicate);
         }
         if !cancelled.condition_failed(COUNT) {
-            return Err(unexplained(&cancelled));
+            return Err(cancelled.unexplained("client count"));
         }
         if cancelled.old_item(COUNT).is_none() {
-            return Err(StoreError::NotFound {
-                entity: "meeting",
-                id: meeting_id.to_owned(),
-            });
+            return Err(meeting_not_found(meeting_id));
         }
         // Not newer than the stored count: an out-of-order delivery, or the retry of an event
         // whose count an earlier deployment's delivery wrote before it died holding its lease.

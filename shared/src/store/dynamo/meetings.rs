@@ -114,7 +114,7 @@ fn read_meeting(item: &Item) -> StoreResult<Meeting> {
     })
 }
 
-fn not_found(id: &str) -> StoreError {
+pub(super) fn meeting_not_found(id: &str) -> StoreError {
     StoreError::NotFound {
         entity: "meeting",
         id: id.to_owned(),
@@ -304,7 +304,7 @@ impl MeetingStore for DynamoMeetingStore {
         .await?
         {
             Ok(_) => Ok(true),
-            Err(None) => Err(not_found(id)),
+            Err(None) => Err(meeting_not_found(id)),
             Err(Some(_)) => Ok(false),
         }
     }
@@ -327,7 +327,7 @@ impl MeetingStore for DynamoMeetingStore {
         .await?
         {
             Ok(item) => item,
-            Err(_) => return Err(not_found(id)),
+            Err(_) => return Err(meeting_not_found(id)),
         };
         let room_id = Reader::new(&updated, "meeting", "id").s("room_id")?;
         let result = self
@@ -368,7 +368,7 @@ impl MeetingStore for DynamoMeetingStore {
         .await?
         {
             Ok(_) => Ok(true),
-            Err(None) => Err(not_found(id)),
+            Err(None) => Err(meeting_not_found(id)),
             Err(Some(_)) => Ok(false),
         }
     }
@@ -395,7 +395,7 @@ impl DynamoMeetingStore {
         .await?
         {
             Ok(_) => Ok(true),
-            Err(None) => Err(not_found(id)),
+            Err(None) => Err(meeting_not_found(id)),
             Err(Some(_)) => Ok(false),
         }
     }

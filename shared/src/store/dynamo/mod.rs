@@ -249,6 +249,21 @@ impl Cancelled {
     pub fn old_item(&self, index: usize) -> Option<&item::Item> {
         self.reasons.get(index).and_then(|r| r.item())
     }
+
+    /// The error for a cancellation whose reasons the caller cannot explain (an item with no
+    /// condition, or a code it does not expect): reported with every reason's code rather than
+    /// guessed at. `what` names the transaction ("participant event").
+    pub fn unexplained(&self, what: &str) -> StoreError {
+        let codes: Vec<&str> = self
+            .reasons
+            .iter()
+            .map(|r| r.code().unwrap_or("?"))
+            .collect();
+        StoreError::Other(format!(
+            "{what} transaction cancelled: {}",
+            codes.join(", ")
+        ))
+    }
 }
 
 /// How many times a transaction cancelled only by `TransactionConflict` (another transaction on

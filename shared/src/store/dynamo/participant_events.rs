@@ -9,14 +9,12 @@ use aws_sdk_dynamodb::Client;
 use tracing::{debug, instrument};
 
 use super::item::{b, n, s, ts, Reader};
-use super::meetings::meeting_pk;
+use super::meetings::{meeting_not_found, meeting_pk};
 use super::sessions::{join_update, key as session_key, LEAVE_UPDATE};
 use super::webhooks::{claim_item, CLAIM_CONDITION};
-use super::{pk_key, transact, tx_put, tx_update, Cancelled, Expr};
+use super::{pk_key, transact, tx_put, tx_update, Expr};
 use crate::config::TableNames;
-use crate::store::{
-    Applied, EventClaim, ParticipantChange, ParticipantEvents, StoreError, StoreResult,
-};
+use crate::store::{Applied, EventClaim, ParticipantChange, ParticipantEvents, StoreResult};
 
 /// Positions of the items in the transaction (cancellation reasons come in this order).
 const CLAIM: usize = 0;
@@ -113,27 +111,6 @@ impl DynamoParticipantEvents {
     }
 }
 
-fn meeting_not_found(id: &str) -> StoreError {
-    StoreError::NotFound {
-        entity: "meeting",
-        id: id.to_owned(),
-    }
-}
-
-/// A cancellation whose reasons name no item we can explain (the session update has no
-/// condition): reported rather than guessed at.
-fn unexplained(cancelled: &Cancelled) -> StoreError {
-    let codes: Vec<&str> = cancelled
-        .reasons
-        .iter()
-        .map(|r| r.code().unwrap_or("?"))
-        .collect();
-    StoreError::Other(format!(
-        "participant event transaction cancelled: {}",
-        codes.join(", ")
-    ))
-}
-
 #[async_trait]
 impl ParticipantEvents for DynamoParticipantEvents {
     /// One request: a TransactWriteItems of the claim Put (unknown or expired event), the
@@ -164,14 +141,14 @@ impl ParticipantEvents for DynamoParticipantEvents {
             return Ok(Applied::Duplicate);
         }
         if !cancelled.condition_failed(COUNT) {
-            return Err(unexplained(&cancelled));
+            return Err(cancelled.unexplained("participant event"));
         }
         let Some(meeting) = cancelled.old_item(COUNT) else {
             return Err(meeting_not_found(meeting_id));
         };
         if matches!(change, ParticipantChange::Joined { .. }) {
             // The join's only condition is that the meeting exists, and it did.
-            return Err(unexplained(&cancelled));
+            return Err(cancelled.unexplained("participant event"));
         }
         let clients = Reader::with_id(meeting, "meeting", meeting_id).opt_i64("num_clients")?;
         debug!(
@@ -183,7 +160,7 @@ impl ParticipantEvents for DynamoParticipantEvents {
         match transact(&self.client, vec![claim_put, session]).await? {
             Ok(()) => Ok(Applied::Applied),
             Err(again) if again.condition_failed(CLAIM) => Ok(Applied::Duplicate),
-            Err(again) => Err(unexplained(&again)),
+            Err(again) => Err(again.unexplained("participant event")),
         }
     }
 }

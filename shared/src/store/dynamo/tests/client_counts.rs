@@ -5,61 +5,18 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{at, env, meeting, Env};
-use crate::domain::{Meeting, Platform};
+use super::{at, env, event_claim, num_clients, stored_meeting, webhook_event_item, Env};
+use crate::domain::Platform;
 use crate::store::{
-    Claim, ClientCountEvents, CountWrite, EventClaim, EventLease, MeetingStore, StoreError,
-    WebhookEventStore,
+    ClientCountEvents, CountWrite, EventClaim, EventLease, StoreError, WebhookEventStore,
 };
 
-const DAY: Duration = Duration::from_secs(86_400);
-const LEASE: Duration = Duration::from_secs(60);
-
 fn claim(event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
-    EventClaim {
-        platform: Platform::Whereby,
-        event_id,
-        ttl: DAY,
-        lease: LEASE,
-        now,
-    }
+    event_claim(Platform::Whereby, event_id, now)
 }
 
-/// A stored Whereby meeting, with the counter reset afterwards.
-async fn stored_meeting(env: &Env) -> Meeting {
-    let m = meeting(&super::id(), "whereby-room", at(0), 8);
-    assert_eq!(
-        env.stores.meetings.claim_active(&m, at(0)).await.unwrap(),
-        Claim::Won
-    );
-    env.ops();
-    m
-}
-
-async fn num_clients(env: &Env, meeting_id: &str) -> i64 {
-    let n = env
-        .stores
-        .meetings
-        .get(meeting_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .num_clients;
-    env.ops();
-    n
-}
-
-/// The event's claim item, read raw (the claims here are dated in the past).
 async fn claim_item(env: &Env, event_id: &str) -> Option<HashMap<String, AttributeValue>> {
-    env.raw
-        .get_item()
-        .table_name(&env.tables.webhook_events)
-        .key("pk", AttributeValue::S(format!("whereby#{event_id}")))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
+    webhook_event_item(env, &format!("whereby#{event_id}")).await
 }
 
 async fn is_completed(env: &Env, event_id: &str) -> bool {
@@ -71,7 +28,7 @@ async fn is_completed(env: &Env, event_id: &str) -> bool {
 #[tokio::test]
 async fn a_newer_event_is_claimed_and_sets_the_count_in_one_request() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
 
     let written = counts
@@ -92,7 +49,7 @@ async fn a_newer_event_is_claimed_and_sets_the_count_in_one_request() {
 #[tokio::test]
 async fn the_same_event_again_is_a_duplicate_in_one_request_even_with_a_newer_time() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
     counts
         .set_clients(claim("e-1", at(10)), &m.id, 3, at(5))
@@ -114,7 +71,7 @@ async fn the_same_event_again_is_a_duplicate_in_one_request_even_with_a_newer_ti
 #[tokio::test]
 async fn an_older_event_keeps_the_count_is_claimed_and_its_replay_is_a_duplicate() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
     counts
         .set_clients(claim("newer", at(10)), &m.id, 4, at(8))
@@ -144,7 +101,7 @@ async fn an_older_event_keeps_the_count_is_claimed_and_its_replay_is_a_duplicate
 #[tokio::test]
 async fn an_event_observed_at_the_stored_time_is_older() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
     counts
         .set_clients(claim("a", at(10)), &m.id, 2, at(8))
@@ -177,7 +134,7 @@ async fn an_event_for_a_missing_meeting_is_not_found_and_writes_nothing() {
 #[tokio::test]
 async fn an_expired_claim_lets_the_event_apply_again() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
     let short = EventClaim {
         ttl: Duration::from_secs(10),
@@ -195,7 +152,7 @@ async fn an_expired_claim_lets_the_event_apply_again() {
 #[tokio::test]
 async fn claims_of_the_lease_pipeline_keep_working() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = &env.stores.client_count_events;
     let events = &env.stores.webhook_events;
     let taken = |lease: EventLease| match lease {
@@ -238,7 +195,7 @@ async fn claims_of_the_lease_pipeline_keep_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_of_one_event_apply_it_once() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "whereby-room").await;
     let counts = Arc::new(env.stores.client_count_events.clone());
     let tasks: Vec<_> = (0..10)
         .map(|_| {

@@ -14,11 +14,15 @@ mod sessions;
 mod transcripts;
 mod webhooks;
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{DynamoStores, RequestCounter};
 use crate::config::TableNames;
 use crate::domain::{Meeting, Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
+use crate::store::{Claim, EventClaim, MeetingStore};
 use crate::testing::{emulator, fresh_tables};
 
 pub(super) struct Env {
@@ -97,4 +101,61 @@ pub(super) fn meeting(room_id: &str, room_name: &str, start: DateTime<Utc>, hour
         platform: Platform::Daily,
         extra_data: serde_json::json!({"daily_room_id": "abc"}),
     }
+}
+
+/// A webhook event's claim as the webhook functions make it: remembered a day, leased a minute.
+pub(super) fn event_claim(
+    platform: Platform,
+    event_id: &str,
+    now: DateTime<Utc>,
+) -> EventClaim<'_> {
+    EventClaim {
+        platform,
+        event_id,
+        ttl: std::time::Duration::from_secs(86_400),
+        lease: std::time::Duration::from_secs(60),
+        now,
+    }
+}
+
+/// An active meeting of `room_name`, stored; the operation counter is reset afterwards.
+pub(super) async fn stored_meeting(env: &Env, room_name: &str) -> Meeting {
+    let m = meeting(&id(), room_name, at(0), 8);
+    assert_eq!(
+        env.stores.meetings.claim_active(&m, at(0)).await.unwrap(),
+        Claim::Won
+    );
+    env.ops();
+    m
+}
+
+/// The meeting's stored count (the counter reset afterwards).
+pub(super) async fn num_clients(env: &Env, meeting_id: &str) -> i64 {
+    let n = env
+        .stores
+        .meetings
+        .get(meeting_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .num_clients;
+    env.ops();
+    n
+}
+
+/// A webhook event's item by key (`daily#<id>`), read raw: claims dated in the past would look
+/// expired to `WebhookEventStore::claim`, which uses the real time.
+pub(super) async fn webhook_event_item(
+    env: &Env,
+    pk: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    env.raw
+        .get_item()
+        .table_name(&env.tables.webhook_events)
+        .key("pk", AttributeValue::S(pk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
 }

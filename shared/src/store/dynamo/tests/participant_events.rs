@@ -1,26 +1,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{at, env, meeting, Env};
-use crate::domain::{Meeting, ParticipantSession, Platform};
+use super::{at, env, event_claim, num_clients, stored_meeting, webhook_event_item, Env};
+use crate::domain::{ParticipantSession, Platform};
 use crate::store::{
-    Applied, Claim, EventClaim, MeetingStore, ParticipantChange, ParticipantEvents,
-    ParticipantSessionStore, StoreError,
+    Applied, EventClaim, ParticipantChange, ParticipantEvents, ParticipantSessionStore, StoreError,
 };
 
-const DAY: Duration = Duration::from_secs(86_400);
-
 fn claim(event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
-    EventClaim {
-        platform: Platform::Daily,
-        event_id,
-        ttl: DAY,
-        lease: Duration::from_secs(60),
-        now,
-    }
+    event_claim(Platform::Daily, event_id, now)
 }
 
 fn join(session_id: &str, secs: i64) -> ParticipantChange<'_> {
@@ -39,30 +29,6 @@ fn leave(session_id: &str, secs: i64) -> ParticipantChange<'_> {
     }
 }
 
-/// A stored meeting, with the counter reset afterwards.
-async fn stored_meeting(env: &Env) -> Meeting {
-    let m = meeting(&super::id(), "standup", at(0), 8);
-    assert_eq!(
-        env.stores.meetings.claim_active(&m, at(0)).await.unwrap(),
-        Claim::Won
-    );
-    env.ops();
-    m
-}
-
-async fn num_clients(env: &Env, meeting_id: &str) -> i64 {
-    let n = env
-        .stores
-        .meetings
-        .get(meeting_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .num_clients;
-    env.ops();
-    n
-}
-
 async fn sessions(env: &Env, meeting_id: &str) -> Vec<ParticipantSession> {
     let s = env
         .stores
@@ -74,25 +40,16 @@ async fn sessions(env: &Env, meeting_id: &str) -> Vec<ParticipantSession> {
     s
 }
 
-/// Whether the event's claim item exists (read raw: the claims here are dated in the past, so
-/// `WebhookEventStore::claim`, which uses the real time, would see them expired).
 async fn was_claimed(env: &Env, event_id: &str) -> bool {
-    env.raw
-        .get_item()
-        .table_name(&env.tables.webhook_events)
-        .key("pk", AttributeValue::S(format!("daily#{event_id}")))
-        .consistent_read(true)
-        .send()
+    webhook_event_item(env, &format!("daily#{event_id}"))
         .await
-        .unwrap()
-        .item
         .is_some()
 }
 
 #[tokio::test]
 async fn a_join_records_the_session_and_adds_a_client_in_one_request() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
 
     let applied = events
@@ -119,7 +76,7 @@ async fn a_join_records_the_session_and_adds_a_client_in_one_request() {
 #[tokio::test]
 async fn the_same_event_twice_is_a_duplicate_and_changes_nothing() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
     events
         .apply(claim("evt-1", at(1)), &m.id, join("s1", 1))
@@ -144,7 +101,7 @@ async fn the_same_event_twice_is_a_duplicate_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_distinct_joins_count_fifty() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = Arc::new(env.stores.participant_events.clone());
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -170,7 +127,7 @@ async fn fifty_concurrent_distinct_joins_count_fifty() {
 #[tokio::test]
 async fn a_leave_after_a_join_records_the_leave_and_removes_the_client() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
     events
         .apply(claim("join", at(1)), &m.id, join("s1", 1))
@@ -193,7 +150,7 @@ async fn a_leave_after_a_join_records_the_leave_and_removes_the_client() {
 #[tokio::test]
 async fn a_leave_at_zero_clients_records_the_leave_claims_the_event_and_keeps_zero() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
 
     let applied = events
@@ -239,7 +196,7 @@ async fn an_event_for_a_missing_meeting_is_not_found_and_writes_nothing() {
 #[tokio::test]
 async fn a_join_after_its_leave_replaces_the_placeholder_and_the_first_join_wins() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
     events
         .apply(claim("leave", at(60)), &m.id, leave("s1", 60))
@@ -277,7 +234,7 @@ async fn a_join_after_its_leave_replaces_the_placeholder_and_the_first_join_wins
 #[tokio::test]
 async fn an_expired_claim_lets_the_event_apply_again() {
     let env = env().await;
-    let m = stored_meeting(&env).await;
+    let m = stored_meeting(&env, "standup").await;
     let events = &env.stores.participant_events;
     let short = EventClaim {
         ttl: Duration::from_secs(10),

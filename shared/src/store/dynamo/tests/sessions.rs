@@ -1,27 +1,13 @@
 //! Sessions are written by `ParticipantEvents::apply` (its tests cover joins, leaves and their
 //! order); these cover reading them back.
 
-use std::time::Duration;
-
-use super::{at, env, meeting, Env};
-use crate::domain::{Meeting, Platform};
+use super::{at, env, event_claim, stored_meeting, Env};
+use crate::domain::Platform;
 use crate::store::ParticipantSessionStore;
-use crate::store::{EventClaim, MeetingStore, ParticipantChange, ParticipantEvents};
-
-async fn stored_meeting(env: &Env, room_name: &str) -> Meeting {
-    let m = meeting(&super::id(), room_name, at(0), 8);
-    env.stores.meetings.claim_active(&m, at(0)).await.unwrap();
-    m
-}
+use crate::store::{ParticipantChange, ParticipantEvents};
 
 async fn apply(env: &Env, meeting_id: &str, event_id: &str, change: ParticipantChange<'_>) {
-    let claim = EventClaim {
-        platform: Platform::Daily,
-        event_id,
-        ttl: Duration::from_secs(86_400),
-        lease: Duration::from_secs(60),
-        now: at(0),
-    };
+    let claim = event_claim(Platform::Daily, event_id, at(0));
     env.stores
         .participant_events
         .apply(claim, meeting_id, change)

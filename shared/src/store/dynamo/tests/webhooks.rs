@@ -4,21 +4,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use chrono::{DateTime, Utc};
 
-use super::{at, env, Env};
+use super::{at, env, event_claim, webhook_event_item, Env};
 use crate::domain::Platform;
 use crate::store::{EventClaim, EventLease, WebhookEventStore};
 
-const DAY: Duration = Duration::from_secs(86_400);
-const LEASE: Duration = Duration::from_secs(60);
-
 fn claim(platform: Platform, event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
-    EventClaim {
-        platform,
-        event_id,
-        ttl: DAY,
-        lease: LEASE,
-        now,
-    }
+    event_claim(platform, event_id, now)
 }
 
 fn daily(event_id: &str, now: DateTime<Utc>) -> EventClaim<'_> {
@@ -30,18 +21,6 @@ async fn take(env: &Env, c: EventClaim<'_>) -> String {
         EventLease::Taken { token } => token,
         other => panic!("lease not taken: {other:?}"),
     }
-}
-
-async fn stored(env: &Env, pk: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    env.raw
-        .get_item()
-        .table_name(&env.tables.webhook_events)
-        .key("pk", AttributeValue::S(pk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
 }
 
 fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
@@ -57,7 +36,7 @@ async fn a_lease_is_in_progress_until_completed_then_the_event_is_a_duplicate() 
     let events = &env.stores.webhook_events;
     let token = take(&env, daily("evt-1", at(0))).await;
     assert_eq!(env.ops(), ["PutItem"]);
-    let item = stored(&env, "daily#evt-1").await.unwrap();
+    let item = webhook_event_item(&env, "daily#evt-1").await.unwrap();
     assert_eq!(item["claim_state"], AttributeValue::S("IN_PROGRESS".into()));
     assert_eq!(number(&item, "expires_at"), at(60).timestamp());
 
@@ -74,7 +53,7 @@ async fn a_lease_is_in_progress_until_completed_then_the_event_is_a_duplicate() 
         .await
         .unwrap());
     assert_eq!(env.ops(), ["UpdateItem"]);
-    let item = stored(&env, "daily#evt-1").await.unwrap();
+    let item = webhook_event_item(&env, "daily#evt-1").await.unwrap();
     assert_eq!(item["claim_state"], AttributeValue::S("COMPLETED".into()));
     assert_eq!(number(&item, "expires_at"), at(1).timestamp() + 86_400);
     assert!(!item.contains_key("lease_token"));
@@ -149,7 +128,7 @@ async fn a_released_lease_lets_the_retry_claim_at_once_and_a_completed_event_is_
         .await
         .unwrap();
     assert_eq!(env.ops().last().map(String::as_str), Some("DeleteItem"));
-    assert!(stored(&env, "daily#evt-1").await.is_none());
+    assert!(webhook_event_item(&env, "daily#evt-1").await.is_none());
     let retry = take(&env, daily("evt-1", at(2))).await;
     assert!(events
         .complete(daily("evt-1", at(3)), &retry)
