@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use shared::aws::AwsClients;
 use shared::config::{Config, TableNames};
+use shared::domain::{Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
 
 /// The endpoint of the emulator `scripts/test` started.
 pub fn emulator_endpoint() -> String {
@@ -105,5 +106,26 @@ impl PrivateEmulator {
 impl Drop for PrivateEmulator {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A Whereby room named `name` to store directly (a fresh id, no owner, not shared, created now):
+/// tests that need more set those fields with `Room { .., ..room(name) }`.
+pub fn room(name: &str) -> Room {
+    Room {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: RoomName::parse(name).expect("a valid room name"),
+        user_id: None,
+        created_at: chrono::Utc::now(),
+        zulip_auto_post: false,
+        zulip_stream: String::new(),
+        zulip_topic: String::new(),
+        is_locked: false,
+        room_mode: RoomMode::Normal,
+        recording_type: RecordingType::Cloud,
+        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
+        is_shared: false,
+        platform: Platform::Whereby,
+        skip_consent: false,
     }
 }

@@ -2,31 +2,11 @@
 //! meeting call (`POST /v1/rooms/{name}/meeting` that creates the meeting) with a cold flags
 //! cache and with a warm one, counted by the SDK interceptor on the stack's own client.
 
-use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
+use reflector_tests::{clients_for, config_with, emulator_endpoint, room, unique_prefix};
 use shared::aws::AwsClients;
 use shared::config::TableNames;
-use shared::domain::{Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
 use shared::store::dynamo::{DynamoStores, RequestCounter};
 use shared::store::RoomStore;
-
-fn room(name: &str) -> Room {
-    Room {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: RoomName::parse(name).unwrap(),
-        user_id: None,
-        created_at: chrono::Utc::now(),
-        zulip_auto_post: false,
-        zulip_stream: String::new(),
-        zulip_topic: String::new(),
-        is_locked: false,
-        room_mode: RoomMode::Normal,
-        recording_type: RecordingType::Cloud,
-        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
-        is_shared: false,
-        platform: Platform::Whereby,
-        skip_consent: false,
-    }
-}
 
 #[tokio::test]
 async fn a_meeting_call_reads_the_flags_once_when_cold_and_never_when_warm() {

@@ -6,30 +6,21 @@
 use std::collections::BTreeSet;
 
 use reflector_tests::platforms::{user_token, TEST_PUBLIC_KEY};
-use reflector_tests::{clients_for, config_with, emulator_endpoint, unique_prefix};
+use reflector_tests::{clients_for, config_with, emulator_endpoint, room, unique_prefix};
 use serde_json::Value;
 use shared::aws::AwsClients;
 use shared::config::TableNames;
-use shared::domain::{Platform, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
+use shared::domain::Room;
 use shared::store::dynamo::{DynamoStores, RequestCounter};
 use shared::store::RoomStore;
 
-fn room(name: &str, owner: &str, shared: bool, minutes: i64) -> Room {
+/// `owner`'s room, created `minutes` after a fixed instant so the newest-first order is known.
+fn room_of(name: &str, owner: &str, shared: bool, minutes: i64) -> Room {
     Room {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: RoomName::parse(name).unwrap(),
         user_id: Some(owner.to_owned()),
         created_at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(1_000_000 + minutes),
-        zulip_auto_post: false,
-        zulip_stream: String::new(),
-        zulip_topic: String::new(),
-        is_locked: false,
-        room_mode: RoomMode::Normal,
-        recording_type: RecordingType::Cloud,
-        recording_trigger: RecordingTrigger::Automatic2ndParticipant,
         is_shared: shared,
-        platform: Platform::Whereby,
-        skip_consent: false,
+        ..room(name)
     }
 }
 
@@ -67,13 +58,18 @@ async fn each_page_is_two_limited_queries_and_the_cursor_visits_every_room_once(
     let mut visible = BTreeSet::new();
     let mut all = Vec::new();
     for i in 0..30 {
-        all.push(room(&format!("alice-{i}"), "alice", i % 3 == 0, i * 3));
+        all.push(room_of(&format!("alice-{i}"), "alice", i % 3 == 0, i * 3));
     }
     for i in 0..10 {
-        all.push(room(&format!("bob-shared-{i}"), "bob", true, i * 7 + 1));
+        all.push(room_of(&format!("bob-shared-{i}"), "bob", true, i * 7 + 1));
     }
     for i in 0..15 {
-        all.push(room(&format!("bob-private-{i}"), "bob", false, i * 5 + 2));
+        all.push(room_of(
+            &format!("bob-private-{i}"),
+            "bob",
+            false,
+            i * 5 + 2,
+        ));
     }
     for r in &all {
         stores.rooms.create(r).await.unwrap();
